@@ -1,0 +1,1 @@
+//! The jobs API (SPEC §6).

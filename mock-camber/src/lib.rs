@@ -1,0 +1,1 @@
+//! mock-camber: a standalone mock of the Camber job API.

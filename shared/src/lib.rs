@@ -1,0 +1,13 @@
+//! What mock-camber and api must agree on: wire types, header names,
+//! webhook signing and the error body shape. Nothing else lives here.
+
+pub mod error;
+pub mod headers;
+pub mod signing;
+pub mod wire;
+
+pub use error::ErrorBody;
+pub use wire::{
+    compact_json, rfc3339, webhook_timestamp, JobStatus, JobView, SubmitRequest, SubmitResponse,
+    WebhookBody, WebhookError, WebhookResult, WebhookStatus, WebhookTarget, WebhookView,
+};

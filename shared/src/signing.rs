@@ -1,0 +1,164 @@
+//! Webhook signatures, both schemes of SPEC §3:
+//! - the seed's `X-Webhook-Secret`: lowercase hex HMAC-SHA256 of the raw body;
+//! - Standard Webhooks: `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`.
+//!
+//! Verification always works on the raw bytes and compares in constant time.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn mac(key: &[u8]) -> HmacSha256 {
+    HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length")
+}
+
+/// `hex(HMAC-SHA256(secret, body))`, lowercase: the `X-Webhook-Secret` value.
+pub fn sign_hex(secret: &[u8], body: &[u8]) -> String {
+    let mut m = mac(secret);
+    m.update(body);
+    hex::encode(m.finalize().into_bytes())
+}
+
+/// Constant-time check of an `X-Webhook-Secret` header against the raw body.
+/// Upper- or lowercase hex is accepted; anything else is a mismatch.
+pub fn verify_hex(secret: &[u8], body: &[u8], signature: &str) -> bool {
+    let Ok(given) = hex::decode(signature.trim()) else {
+        return false;
+    };
+    let mut m = mac(secret);
+    m.update(body);
+    m.verify_slice(&given).is_ok()
+}
+
+/// The key Standard Webhooks signs with: the base64-decoded part of a
+/// `whsec_…` secret, else the secret's own bytes.
+pub fn standard_key(secret: &str) -> Vec<u8> {
+    secret
+        .strip_prefix("whsec_")
+        .and_then(|b64| B64.decode(b64).ok())
+        .unwrap_or_else(|| secret.as_bytes().to_vec())
+}
+
+/// The `webhook-signature` header value: `v1,<base64>`.
+pub fn sign_standard(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+    format!(
+        "v1,{}",
+        B64.encode(standard_raw(&standard_key(secret), msg_id, timestamp, body))
+    )
+}
+
+fn standard_raw(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
+    let mut m = mac(key);
+    m.update(msg_id.as_bytes());
+    m.update(b".");
+    m.update(timestamp.to_string().as_bytes());
+    m.update(b".");
+    m.update(body);
+    m.finalize().into_bytes().to_vec()
+}
+
+/// Checks a `webhook-signature` header (one or more space-separated
+/// `v1,<base64>` entries) in constant time per entry. Timestamp tolerance is
+/// the receiver's policy and is not checked here.
+pub fn verify_standard(
+    secret: &str,
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+    header: &str,
+) -> bool {
+    let expected = standard_raw(&standard_key(secret), msg_id, timestamp, body);
+    header.split_whitespace().any(|entry| {
+        entry
+            .strip_prefix("v1,")
+            .and_then(|b64| B64.decode(b64).ok())
+            .is_some_and(|given| bool::from(given.ct_eq(&expected)))
+    })
+}
+
+/// Constant-time equality for secrets such as bearer tokens.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Pinned from Python:
+    // hmac.new(b"dev-webhook-secret", body, hashlib.sha256).hexdigest()
+    const SEED_BODY: &[u8] =
+        br#"{"camber_job_id":"cmb_test","job_id":"job-\u00e9","status":"success"}"#;
+    const SEED_SIG: &str = "c32b28112ac0262d76d3941d96f16bc1a9d7a133a25c18fe396dca1b577d0bc0";
+
+    #[test]
+    fn hex_signature_matches_python_hmac_hexdigest() {
+        assert_eq!(sign_hex(b"dev-webhook-secret", SEED_BODY), SEED_SIG);
+        assert!(verify_hex(b"dev-webhook-secret", SEED_BODY, SEED_SIG));
+        assert!(verify_hex(
+            b"dev-webhook-secret",
+            SEED_BODY,
+            &SEED_SIG.to_uppercase()
+        ));
+    }
+
+    #[test]
+    fn hex_signature_rejects_wrong_secret_tampered_body_and_garbage() {
+        assert!(!verify_hex(b"other-secret", SEED_BODY, SEED_SIG));
+        assert!(!verify_hex(b"dev-webhook-secret", b"{}", SEED_SIG));
+        assert!(!verify_hex(b"dev-webhook-secret", SEED_BODY, "not-hex"));
+        assert!(!verify_hex(b"dev-webhook-secret", SEED_BODY, ""));
+        assert!(!verify_hex(
+            b"dev-webhook-secret",
+            SEED_BODY,
+            &SEED_SIG[..62]
+        ));
+    }
+
+    // The Standard Webhooks specification's reference vector.
+    const STD_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    const STD_ID: &str = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";
+    const STD_TS: i64 = 1649367553;
+    const STD_BODY: &[u8] = br#"{"email":"test@example.com","username":"test_user"}"#;
+    const STD_SIG: &str = "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=";
+
+    #[test]
+    fn standard_signature_matches_the_reference_vector() {
+        assert_eq!(sign_standard(STD_SECRET, STD_ID, STD_TS, STD_BODY), STD_SIG);
+        assert!(verify_standard(
+            STD_SECRET, STD_ID, STD_TS, STD_BODY, STD_SIG
+        ));
+        let several = format!("v1,AAAA {STD_SIG}");
+        assert!(verify_standard(
+            STD_SECRET, STD_ID, STD_TS, STD_BODY, &several
+        ));
+    }
+
+    #[test]
+    fn standard_signature_rejects_other_timestamp_id_or_body() {
+        assert!(!verify_standard(
+            STD_SECRET,
+            STD_ID,
+            STD_TS + 1,
+            STD_BODY,
+            STD_SIG
+        ));
+        assert!(!verify_standard(
+            STD_SECRET, "msg_x", STD_TS, STD_BODY, STD_SIG
+        ));
+        assert!(!verify_standard(STD_SECRET, STD_ID, STD_TS, b"{}", STD_SIG));
+        assert!(!verify_standard(
+            STD_SECRET, STD_ID, STD_TS, STD_BODY, "v2,abc"
+        ));
+    }
+
+    #[test]
+    fn plain_secret_is_used_as_raw_key_bytes() {
+        assert_eq!(standard_key("dev-webhook-secret"), b"dev-webhook-secret");
+        assert_eq!(standard_key("whsec_AAEC"), vec![0u8, 1, 2]);
+    }
+}
