@@ -1,0 +1,262 @@
+//! The api's job model: its status machine, event sources, and the parsed,
+//! valid `NewJob` a `POST /jobs` body becomes (parse, don't validate).
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Our job status. Camber's `running` is our `processing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [
+        Status::Pending,
+        Status::Processing,
+        Status::Completed,
+        Status::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Processing => "processing",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Completed | Status::Failed)
+    }
+}
+
+/// Who caused a transition (the `source` of a job event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Submit,
+    Webhook,
+    Reconcile,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Submit => "submit",
+            Source::Webhook => "webhook",
+            Source::Reconcile => "reconcile",
+        }
+    }
+}
+
+/// How a job ended on Camber, as a webhook or a poll reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The worker's output (`result.result` of the webhook).
+    Completed(Value),
+    /// `{"code", "stage", "details"}`.
+    Failed(Value),
+}
+
+impl Outcome {
+    pub fn status(&self) -> Status {
+        match self {
+            Outcome::Completed(_) => Status::Completed,
+            Outcome::Failed(_) => Status::Failed,
+        }
+    }
+}
+
+pub const ALLOWED_MIME_TYPES: [&str; 5] = [
+    "application/pdf",
+    "image/png",
+    "image/jpeg",
+    "image/tiff",
+    "image/webp",
+];
+pub const MAX_FILENAME_LEN: usize = 255;
+pub const MAX_SCHEMA_NAME_LEN: usize = 128;
+
+/// A valid job request: every field checked once, here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    pub portal_schema_name: String,
+    pub filename: String,
+    pub mime_type: String,
+    pub file_size_bytes: u64,
+}
+
+/// One bad field of a `POST /jobs` body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn field_err(field: &'static str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        message: message.into(),
+    }
+}
+
+fn required_string<'a>(
+    body: &'a Map<String, Value>,
+    field: &'static str,
+) -> Result<&'a str, FieldError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Err(field_err(field, format!("`{field}` is required"))),
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            Err(field_err(field, format!("`{field}` must not be empty")))
+        }
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(field_err(field, format!("`{field}` must be a string"))),
+    }
+}
+
+impl NewJob {
+    /// Parses a `POST /jobs` body; `max_file_bytes` is the configured upper bound.
+    pub fn parse(body: &Map<String, Value>, max_file_bytes: u64) -> Result<Self, FieldError> {
+        let portal_schema_name = required_string(body, "portal_schema_name")?;
+        if portal_schema_name.chars().count() > MAX_SCHEMA_NAME_LEN {
+            return Err(field_err(
+                "portal_schema_name",
+                format!("`portal_schema_name` must be at most {MAX_SCHEMA_NAME_LEN} characters"),
+            ));
+        }
+
+        let filename = required_string(body, "filename")?;
+        if filename.chars().count() > MAX_FILENAME_LEN {
+            return Err(field_err(
+                "filename",
+                format!("`filename` must be at most {MAX_FILENAME_LEN} characters"),
+            ));
+        }
+        if filename.contains(['/', '\\']) || filename.contains("..") {
+            return Err(field_err(
+                "filename",
+                "`filename` must be a plain file name, without path separators or `..`",
+            ));
+        }
+        if filename.chars().any(char::is_control) {
+            return Err(field_err(
+                "filename",
+                "`filename` must not contain control characters",
+            ));
+        }
+
+        let mime_type = required_string(body, "mime_type")?.to_ascii_lowercase();
+        if !ALLOWED_MIME_TYPES.contains(&mime_type.as_str()) {
+            return Err(field_err(
+                "mime_type",
+                format!(
+                    "`mime_type` must be one of {}",
+                    ALLOWED_MIME_TYPES.join(", ")
+                ),
+            ));
+        }
+
+        let file_size_bytes = match body.get("file_size_bytes") {
+            None | Some(Value::Null) => {
+                return Err(field_err(
+                    "file_size_bytes",
+                    "`file_size_bytes` is required",
+                ))
+            }
+            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| {
+                field_err(
+                    "file_size_bytes",
+                    "`file_size_bytes` must be a positive whole number",
+                )
+            })?,
+            Some(_) => {
+                return Err(field_err(
+                    "file_size_bytes",
+                    "`file_size_bytes` must be an integer",
+                ))
+            }
+        };
+        if file_size_bytes == 0 || file_size_bytes > max_file_bytes {
+            return Err(field_err(
+                "file_size_bytes",
+                format!("`file_size_bytes` must be between 1 and {max_file_bytes}"),
+            ));
+        }
+
+        Ok(NewJob {
+            portal_schema_name: portal_schema_name.to_owned(),
+            filename: filename.to_owned(),
+            mime_type,
+            file_size_bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<NewJob, FieldError> {
+        NewJob::parse(v.as_object().unwrap(), 1000)
+    }
+
+    fn good() -> Value {
+        json!({"portal_schema_name": "invoice", "filename": "a.pdf", "mime_type": "application/pdf", "file_size_bytes": 10})
+    }
+
+    #[test]
+    fn a_valid_body_parses() {
+        let job = parse(good()).unwrap();
+        assert_eq!(job.filename, "a.pdf");
+        assert_eq!(job.file_size_bytes, 10);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases: Vec<(&str, Value, &str)> = vec![
+            ("portal_schema_name", json!(null), "required"),
+            ("portal_schema_name", json!(""), "empty"),
+            ("filename", json!("../etc/passwd"), "path"),
+            ("filename", json!("a/b.pdf"), "path"),
+            ("filename", json!("a\\b.pdf"), "path"),
+            ("filename", json!("x".repeat(256)), "255"),
+            ("filename", json!(5), "string"),
+            ("mime_type", json!("text/html"), "one of"),
+            ("file_size_bytes", json!(0), "between"),
+            ("file_size_bytes", json!(1001), "between"),
+            ("file_size_bytes", json!(-1), "positive"),
+            ("file_size_bytes", json!(1.5), "positive"),
+            ("file_size_bytes", json!("10"), "integer"),
+        ];
+        for (field, value, needle) in cases {
+            let mut body = good();
+            body[field] = value.clone();
+            let err = parse(body).unwrap_err();
+            assert_eq!(err.field, field, "{value}");
+            assert!(
+                err.message.contains(needle),
+                "{field}={value}: {}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+        }
+        assert!(Status::Failed.is_terminal() && !Status::Processing.is_terminal());
+    }
+}

@@ -1,0 +1,143 @@
+//! The two moves of a job that involve the outside world, shared by the
+//! routes and the background loops:
+//! - `submit`: one submit attempt to Camber and its bookkeeping;
+//! - `finish`: Camber's final word (webhook or poll) packaged and applied.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use serde_json::json;
+
+use crate::artifacts::ArtifactStore;
+use crate::camber::{CamberClient, CamberError};
+use crate::config::Schedule;
+use crate::domain::{Outcome, Source, Status};
+use crate::metrics::{inc, Metrics};
+use crate::store::{self, Finish, JobRecord, Store, StoreError};
+
+/// What the lifecycle needs besides a Camber client (which is per thread).
+#[derive(Clone)]
+pub struct Lifecycle {
+    pub store: Store,
+    pub artifacts: ArtifactStore,
+    pub metrics: Arc<Metrics>,
+    pub retry_schedule: Schedule,
+    /// How long one submit may take before another round may retry it.
+    pub submit_lease: Duration,
+    pub reconcile_after: Duration,
+}
+
+pub const CAMBER_UNAVAILABLE: &str = "CAMBER_UNAVAILABLE";
+pub const CAMBER_REJECTED: &str = "CAMBER_REJECTED";
+
+/// ±20 % jitter so that retries of many jobs spread out.
+fn jittered(d: Duration) -> Duration {
+    d.mul_f64(rand::thread_rng().gen_range(0.8..=1.2))
+}
+
+impl Lifecycle {
+    /// One submit attempt of a pending job (attempt number
+    /// `job.submit_attempts + 1`). Returns the job's status afterwards.
+    pub async fn submit(
+        &self,
+        camber: &CamberClient,
+        job: &JobRecord,
+    ) -> Result<Status, StoreError> {
+        let attempt = job.submit_attempts + 1;
+        let id = job.id.clone();
+        match camber.submit(job).await {
+            Ok(camber_id) => {
+                inc(&self.metrics.submits_ok);
+                let after = self.reconcile_after.as_millis() as i64;
+                let status = self
+                    .store
+                    .write(move |c| store::mark_submitted(c, &id, &camber_id, after))
+                    .await?;
+                Ok(status.unwrap_or(Status::Pending))
+            }
+            Err(CamberError::Unavailable {
+                reason,
+                retry_after,
+            }) => {
+                let steps = &self.retry_schedule.0;
+                if attempt as usize > steps.len() {
+                    inc(&self.metrics.submits_gave_up);
+                    log::warn!("job {id}: giving up after {attempt} submit attempts: {reason}");
+                    let error = json!({
+                        "code": CAMBER_UNAVAILABLE,
+                        "stage": "SUBMIT",
+                        "details": {"reason": reason, "attempts": attempt},
+                    });
+                    self.store
+                        .write(move |c| store::fail_pending(c, &id, attempt, &error))
+                        .await?;
+                    return Ok(Status::Failed);
+                }
+                inc(&self.metrics.submits_retry);
+                let wait =
+                    jittered(steps[attempt as usize - 1]).max(retry_after.unwrap_or_default());
+                log::info!("job {id}: Camber unavailable ({reason}); retry in {wait:?}");
+                let next = store::now_ms() + wait.as_millis() as i64;
+                self.store
+                    .write(move |c| store::record_submit_failure(c, &id, attempt, next))
+                    .await?;
+                Ok(Status::Pending)
+            }
+            Err(e) => {
+                inc(&self.metrics.submits_rejected);
+                log::warn!("job {id}: Camber refused the submit: {e}");
+                let (status, message) = match &e {
+                    CamberError::Rejected { status, message } => (*status, message.clone()),
+                    other => (0, other.to_string()),
+                };
+                let error = json!({
+                    "code": CAMBER_REJECTED,
+                    "stage": "SUBMIT",
+                    "details": {"status": status, "reason": message},
+                });
+                self.store
+                    .write(move |c| store::fail_pending(c, &id, attempt, &error))
+                    .await?;
+                Ok(Status::Failed)
+            }
+        }
+    }
+
+    /// Applies Camber's final word to a job.
+    ///
+    /// Recovery order: the artifact files are written FIRST (atomically, by
+    /// rename), the transition is committed SECOND. A crash in between
+    /// leaves files next to a job that is still pending/processing; they are
+    /// not listed (the job row records its artifacts only at the
+    /// transition), and Camber's webhook retry or the reconciler rewrites
+    /// them and commits. So a committed job always has its files.
+    pub async fn finish(
+        &self,
+        job: &JobRecord,
+        camber_job_id: String,
+        outcome: Outcome,
+        source: Source,
+    ) -> Result<Finish, StoreError> {
+        if job.status.is_terminal() {
+            return Ok(Finish::Duplicate);
+        }
+        if job
+            .camber_job_id
+            .as_deref()
+            .is_some_and(|stored| stored != camber_job_id)
+        {
+            return Ok(Finish::CamberIdMismatch);
+        }
+        let artifacts = self.artifacts.clone();
+        let (id, cid, out) = (job.id.clone(), camber_job_id.clone(), outcome.clone());
+        let metas = tokio::task::spawn_blocking(move || artifacts.package(&id, &cid, &out))
+            .await
+            .map_err(|e| StoreError::Blocking(e.to_string()))?
+            .map_err(|e| StoreError::Blocking(format!("writing artifacts: {e}")))?;
+        let id = job.id.clone();
+        self.store
+            .write(move |c| store::finish_job(c, &id, &camber_job_id, &outcome, &metas, source))
+            .await
+    }
+}

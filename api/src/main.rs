@@ -1,0 +1,38 @@
+//! `api` binary: parse the command line, then serve or run `healthcheck`.
+
+use std::io::Write;
+
+use api::config::{Cli, Command};
+use api::Application;
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Healthcheck { url }) = &cli.command {
+        return match api::healthcheck::check(url) {
+            Ok(true) => std::process::ExitCode::SUCCESS,
+            Ok(false) => std::process::ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("healthcheck: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match actix_web::rt::System::new().block_on(serve(cli.settings)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            eprintln!("api: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: api::Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let app = Application::build(settings).await?;
+    println!("listening on {}", app.address());
+    std::io::stdout().flush()?;
+    app.run_until_stopped().await?;
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! `/healthz` (process up), `/readyz` (store writable), `/metrics`
+//! (Prometheus text), `/openapi.yaml` (this service's contract).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+use shared::error::codes;
+
+use super::{error_response, AppState};
+use crate::store;
+
+pub const OPENAPI: &str = include_str!("../../openapi.yaml");
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Ready = a no-op round trip through the writer thread succeeds.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.lifecycle.store.write(store::ping).await {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Err(e) => {
+            log::error!("readyz: {e}");
+            error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::SERVICE_UNAVAILABLE,
+                "the store is not writable",
+            )
+        }
+    }
+}
+
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    match state.lifecycle.store.read(store::count_by_status).await {
+        Ok(counts) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(state.lifecycle.metrics.render(&counts)),
+        Err(e) => {
+            log::error!("metrics: {e}");
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                codes::INTERNAL,
+                "internal error; see the server log",
+            )
+        }
+    }
+}
+
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/yaml")
+        .body(OPENAPI)
+}

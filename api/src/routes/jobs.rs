@@ -1,0 +1,301 @@
+//! `POST /jobs`, `GET /jobs`, `GET /jobs/{id}`, `GET /jobs/{id}/artifacts/{name}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use serde_json::{json, Value};
+use shared::error::codes;
+
+use super::{error_response, parse_job_id, read_body, AppState, BodyError};
+use crate::artifacts::{self, ArtifactStore};
+use crate::camber::CamberClient;
+use crate::domain::{FieldError, NewJob, Status};
+use crate::metrics::inc;
+use crate::store::{self, Event, JobRecord, StoreError};
+
+/// Largest `POST /jobs` body.
+const MAX_CREATE_BODY: u64 = 64 * 1024;
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobsError {
+    #[error("the request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    Body(#[from] BodyError),
+    #[error("no job with this id")]
+    NotFound,
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<FieldError> for JobsError {
+    fn from(e: FieldError) -> Self {
+        JobsError::InvalidRequest(e.message)
+    }
+}
+
+impl ResponseError for JobsError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            JobsError::InvalidJson(_) => StatusCode::BAD_REQUEST,
+            JobsError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            JobsError::Body(BodyError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
+            JobsError::Body(BodyError::Broken(_)) => StatusCode::BAD_REQUEST,
+            JobsError::NotFound => StatusCode::NOT_FOUND,
+            JobsError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            JobsError::InvalidJson(_) => {
+                error_response(status, codes::INVALID_JSON, self.to_string())
+            }
+            JobsError::InvalidRequest(_) => {
+                error_response(status, codes::INVALID_REQUEST, self.to_string())
+            }
+            JobsError::Body(BodyError::TooLarge(_)) => {
+                error_response(status, codes::PAYLOAD_TOO_LARGE, self.to_string())
+            }
+            JobsError::Body(BodyError::Broken(_)) => {
+                error_response(status, codes::INVALID_REQUEST, self.to_string())
+            }
+            JobsError::NotFound => error_response(status, codes::NOT_FOUND, self.to_string()),
+            JobsError::Store(e) => {
+                log::error!("jobs route: {e}");
+                error_response(
+                    status,
+                    codes::INTERNAL,
+                    "internal error; see the server log",
+                )
+            }
+        }
+    }
+}
+
+/// `POST /jobs`: validate, write the pending row (durable before Camber is
+/// called), submit inline. Camber down → still 201 `pending`; the background
+/// submitter retries.
+pub async fn create_job(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    camber: web::Data<CamberClient>,
+) -> Result<HttpResponse, JobsError> {
+    let body = read_body(&req, payload, MAX_CREATE_BODY).await?;
+    let value: Value =
+        serde_json::from_slice(&body).map_err(|e| JobsError::InvalidJson(e.to_string()))?;
+    let Value::Object(map) = value else {
+        return Err(JobsError::InvalidRequest(
+            "the body must be a JSON object".into(),
+        ));
+    };
+    let new_job = NewJob::parse(&map, state.max_file_bytes)?;
+
+    let id = uuid::Uuid::new_v4().to_string();
+    let lifecycle = &state.lifecycle;
+    let lease = lifecycle.submit_lease.as_millis() as i64;
+    let job_id = id.clone();
+    let job = lifecycle
+        .store
+        .write(move |c| store::insert_job(c, &job_id, &new_job, lease))
+        .await?;
+    inc(&lifecycle.metrics.jobs_created);
+
+    let status = lifecycle.submit(&camber, &job).await?;
+    let expires = chrono::Utc::now().timestamp() + state.upload_ttl.as_secs() as i64;
+    let upload_url = state.uploads.url(&state.public_url, &id, expires);
+    Ok(HttpResponse::Created().json(json!({
+        "job_id": id,
+        "status": status.as_str(),
+        "upload_url": upload_url,
+    })))
+}
+
+/// A job as `GET /jobs/{id}` shows it.
+pub fn job_view(
+    job: &JobRecord,
+    events: &[Event],
+    input_size: Option<u64>,
+    public_url: &str,
+) -> Value {
+    let mut artifacts = Vec::new();
+    if let Some(size) = input_size {
+        artifacts.push(artifact_entry(public_url, &job.id, artifacts::INPUT, size));
+    }
+    for a in &job.artifacts {
+        artifacts.push(artifact_entry(public_url, &job.id, &a.name, a.size));
+    }
+    json!({
+        "job_id": job.id,
+        "status": job.status.as_str(),
+        "portal_schema_name": job.portal_schema_name,
+        "filename": job.filename,
+        "mime_type": job.mime_type,
+        "file_size_bytes": job.file_size_bytes,
+        "camber_job_id": job.camber_job_id,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "result": job.result,
+        "error": job.error,
+        "artifacts": artifacts,
+        "events": events,
+    })
+}
+
+fn artifact_entry(public_url: &str, job_id: &str, name: &str, size: u64) -> Value {
+    json!({"name": name, "size": size, "url": format!("{public_url}/jobs/{job_id}/artifacts/{name}")})
+}
+
+/// Reads a job with its events and the view's artifact list (blocking).
+fn load_view(
+    conn: &rusqlite::Connection,
+    id: &str,
+    artifacts: &ArtifactStore,
+    public_url: &str,
+) -> Result<Option<Value>, StoreError> {
+    let Some(job) = store::get_job(conn, id)? else {
+        return Ok(None);
+    };
+    let events = store::events(conn, id)?;
+    Ok(Some(job_view(
+        &job,
+        &events,
+        artifacts.input_size(id),
+        public_url,
+    )))
+}
+
+/// `GET /jobs/{id}`.
+pub async fn get_job(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, JobsError> {
+    let id = parse_job_id(&path).ok_or(JobsError::NotFound)?;
+    let artifacts = state.lifecycle.artifacts.clone();
+    let public_url = state.public_url.clone();
+    let view = state
+        .lifecycle
+        .store
+        .read(move |c| load_view(c, &id, &artifacts, &public_url))
+        .await?
+        .ok_or(JobsError::NotFound)?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(serde::Deserialize)]
+struct ListParams {
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /jobs?status=&limit=&cursor=`: newest first; `next` is the cursor
+/// of the following page, or null.
+pub async fn list_jobs(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, JobsError> {
+    let params = web::Query::<ListParams>::from_query(req.query_string())
+        .map_err(|e| JobsError::InvalidRequest(format!("bad query string: {e}")))?
+        .into_inner();
+    let status = params
+        .status
+        .map(|s| {
+            Status::parse(&s).ok_or_else(|| {
+                JobsError::InvalidRequest(format!(
+                    "`status` must be one of pending, processing, completed, failed (got `{s}`)"
+                ))
+            })
+        })
+        .transpose()?;
+    let limit = match params.limit {
+        None => DEFAULT_PAGE,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                JobsError::InvalidRequest(format!(
+                    "`limit` must be an integer from 1 to {MAX_PAGE}"
+                ))
+            })?,
+    };
+    let before = params
+        .cursor
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                JobsError::InvalidRequest("`cursor` is not a cursor this API gave".into())
+            })
+        })
+        .transpose()?;
+
+    let artifacts = state.lifecycle.artifacts.clone();
+    let public_url = state.public_url.clone();
+    let (views, next) = state
+        .lifecycle
+        .store
+        .read(move |c| {
+            let (jobs, more) = store::list_jobs(c, status, before, limit)?;
+            let next = if more {
+                jobs.last().map(|j| j.seq.to_string())
+            } else {
+                None
+            };
+            let views = jobs
+                .iter()
+                .map(|j| {
+                    let events = store::events(c, &j.id)?;
+                    Ok(job_view(
+                        j,
+                        &events,
+                        artifacts.input_size(&j.id),
+                        &public_url,
+                    ))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok((views, next))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"jobs": views, "next": next})))
+}
+
+/// `GET /jobs/{id}/artifacts/{name}`: `input`, `result.json`, `manifest.json`.
+pub async fn download_artifact(
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, JobsError> {
+    let (raw_id, name) = path.into_inner();
+    let id = parse_job_id(&raw_id).ok_or(JobsError::NotFound)?;
+    let artifacts = state.lifecycle.artifacts.clone();
+    let found = state
+        .lifecycle
+        .store
+        .read(move |c| {
+            let Some(job) = store::get_job(c, &id)? else {
+                return Ok(None);
+            };
+            // result.json / manifest.json count once the transition that
+            // recorded them committed (see lifecycle::finish).
+            let listed = name == artifacts::INPUT || job.artifacts.iter().any(|a| a.name == name);
+            if !listed {
+                return Ok(None);
+            }
+            let bytes = artifacts
+                .read(&id, &name)
+                .map_err(|e| StoreError::Blocking(format!("reading artifact: {e}")))?;
+            let content_type = if name == artifacts::INPUT {
+                job.mime_type.clone()
+            } else {
+                "application/json".to_owned()
+            };
+            Ok(bytes.map(|b| (content_type, b)))
+        })
+        .await?;
+    let (content_type, bytes) = found.ok_or(JobsError::NotFound)?;
+    Ok(HttpResponse::Ok().content_type(content_type).body(bytes))
+}

@@ -1,0 +1,139 @@
+//! The HTTP surface: ONE table of (path, method, handler) that `configure`
+//! registers and a test compares with `openapi.yaml`; the shared app state;
+//! JSON error responses in the contract's shape.
+
+pub mod health;
+pub mod jobs;
+pub mod uploads;
+pub mod webhooks;
+
+use std::time::Duration;
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, HttpResponse, Route};
+use futures_util::StreamExt;
+use shared::error::codes;
+use shared::ErrorBody;
+
+use crate::config::Secret;
+use crate::lifecycle::Lifecycle;
+use crate::uploads::UploadSigner;
+
+/// Shared by every worker (per-worker state, the Camber client, is separate).
+pub struct AppState {
+    pub lifecycle: Lifecycle,
+    /// PUBLIC_URL without trailing slash.
+    pub public_url: String,
+    pub max_file_bytes: u64,
+    pub webhook_secret: Secret,
+    pub uploads: UploadSigner,
+    pub upload_ttl: Duration,
+}
+
+/// Every route of the service. `configure` registers exactly these, and
+/// `openapi.yaml` documents exactly these (a test holds the two together).
+pub fn routes() -> Vec<(&'static str, Method, Route)> {
+    vec![
+        ("/jobs", Method::POST, web::post().to(jobs::create_job)),
+        ("/jobs", Method::GET, web::get().to(jobs::list_jobs)),
+        ("/jobs/{id}", Method::GET, web::get().to(jobs::get_job)),
+        (
+            "/jobs/{id}/upload",
+            Method::PUT,
+            web::put().to(uploads::upload),
+        ),
+        (
+            "/jobs/{id}/artifacts/{name}",
+            Method::GET,
+            web::get().to(jobs::download_artifact),
+        ),
+        (
+            "/internal/webhooks/camber",
+            Method::POST,
+            web::post().to(webhooks::camber_webhook),
+        ),
+        ("/healthz", Method::GET, web::get().to(health::healthz)),
+        ("/readyz", Method::GET, web::get().to(health::readyz)),
+        ("/metrics", Method::GET, web::get().to(health::metrics)),
+        ("/openapi.yaml", Method::GET, web::get().to(health::openapi)),
+    ]
+}
+
+/// Registers `routes()`, one resource per path; a known path with another
+/// method answers 405 and an unknown path 404, both as JSON.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let mut by_path: Vec<(&'static str, Vec<Route>)> = Vec::new();
+    for (path, _method, route) in routes() {
+        match by_path.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, list)) => list.push(route),
+            None => by_path.push((path, vec![route])),
+        }
+    }
+    for (path, list) in by_path {
+        let resource = list
+            .into_iter()
+            .fold(web::resource(path), |res, route| res.route(route))
+            .default_service(web::to(method_not_allowed));
+        cfg.service(resource);
+    }
+    cfg.default_service(web::to(not_found));
+}
+
+async fn not_found() -> HttpResponse {
+    error_response(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such route")
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        codes::METHOD_NOT_ALLOWED,
+        "this route does not accept that method",
+    )
+}
+
+/// The contract's error body with `status`.
+pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status).json(ErrorBody::new(code, message))
+}
+
+/// Why a body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the body is larger than {0} bytes")]
+    TooLarge(u64),
+    #[error("the body could not be read: {0}")]
+    Broken(String),
+}
+
+/// Reads a request body, refusing it as soon as it passes `limit` bytes
+/// (and before reading anything when Content-Length already says so).
+pub async fn read_body(
+    req: &actix_web::HttpRequest,
+    mut payload: web::Payload,
+    limit: u64,
+) -> Result<web::Bytes, BodyError> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(BodyError::TooLarge(limit));
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit) as usize);
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| BodyError::Broken(e.to_string()))?;
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(BodyError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Parses a path id as one of our UUIDs (anything else names no job).
+pub fn parse_job_id(raw: &str) -> Option<String> {
+    uuid::Uuid::parse_str(raw)
+        .ok()
+        .map(|u| u.hyphenated().to_string())
+}

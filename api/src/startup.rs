@@ -1,0 +1,239 @@
+//! Builds the running service from `Settings`: binds the listener (port 0
+//! works), opens the store, starts the HTTP server and the background
+//! thread (submitter + reconciler).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{middleware, web, App, HttpServer};
+use tokio::sync::watch;
+
+use crate::artifacts::ArtifactStore;
+use crate::camber::{CamberClient, CamberConfig};
+use crate::config::Settings;
+use crate::lifecycle::Lifecycle;
+use crate::metrics::Metrics;
+use crate::reconciler::Reconciler;
+use crate::routes::{self, AppState};
+use crate::store::{Store, StoreError};
+use crate::submitter::Submitter;
+use crate::uploads::UploadSigner;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot prepare the artifact directory: {0}")]
+    Artifacts(std::io::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct Application {
+    host: String,
+    port: u16,
+    public_url: String,
+    server: Server,
+    /// Dropping it stops the background loops (with the server future, or
+    /// with the Application if it never ran).
+    background_stop: watch::Sender<bool>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        settings.check().map_err(StartupError::Config)?;
+
+        let addr = format!("{}:{}", settings.host, settings.port);
+        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+        let port = listener.local_addr()?.port();
+        let host = settings.host.clone();
+        let public_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", host_port(&host, port)))
+            .trim_end_matches('/')
+            .to_owned();
+
+        let store = Store::open(&settings.db)?;
+        let artifacts =
+            ArtifactStore::new(&settings.artifact_dir).map_err(StartupError::Artifacts)?;
+        let lifecycle = Lifecycle {
+            store,
+            artifacts,
+            metrics: Arc::new(Metrics::default()),
+            retry_schedule: settings.submit_retry_schedule.clone(),
+            submit_lease: settings.camber_timeout * 2 + Duration::from_secs(5),
+            reconcile_after: settings.reconcile_after,
+        };
+        let camber = Arc::new(CamberConfig {
+            endpoint: settings.camber_endpoint.trim_end_matches('/').to_owned(),
+            api_key: settings.camber_api_key.clone(),
+            app: settings.camber_app.clone(),
+            callback_url: format!("{public_url}/internal/webhooks/camber"),
+            timeout: settings.camber_timeout,
+        });
+        let state = web::Data::new(AppState {
+            lifecycle: lifecycle.clone(),
+            public_url: public_url.clone(),
+            max_file_bytes: settings.max_file_bytes,
+            webhook_secret: settings.webhook_secret.clone(),
+            uploads: UploadSigner::new(settings.webhook_secret.expose()),
+            upload_ttl: settings.upload_url_ttl,
+        });
+
+        let worker_camber = camber.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap_fn(|req, srv| {
+                    let fut = srv.call(req);
+                    async move {
+                        let mut res = fut.await?;
+                        if let Ok(v) =
+                            HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string())
+                        {
+                            res.headers_mut()
+                                .insert(HeaderName::from_static(shared::headers::REQUEST_ID), v);
+                        }
+                        Ok(res)
+                    }
+                })
+                // %U, not %r: the query string of an upload URL is a capability.
+                .wrap(
+                    middleware::Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
+                        .custom_request_replace("method", |req| req.method().to_string()),
+                )
+                .app_data(state.clone())
+                // awc::Client is !Send: one per worker.
+                .app_data(web::Data::new(CamberClient::new(worker_camber.clone())))
+                .configure(routes::configure)
+        })
+        .listen(listener)?
+        .shutdown_timeout(30)
+        .run();
+
+        let (background_stop, stop_rx) = watch::channel(false);
+        start_background(lifecycle, camber, settings.worker_interval, stop_rx)?;
+
+        log::info!(
+            "api on {} → Camber at {} (app {}), db {}, artifacts {}",
+            host_port(&host, port),
+            settings.camber_endpoint,
+            settings.camber_app,
+            settings.db.display(),
+            settings.artifact_dir.display()
+        );
+        Ok(Self {
+            host,
+            port,
+            public_url,
+            server,
+            background_stop,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://HOST:PORT` as bound.
+    pub fn address(&self) -> String {
+        format!("http://{}", host_port(&self.host, self.port))
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Serves until SIGTERM/SIGINT (in-flight requests finish), then stops
+    /// the background loops.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let stop = self.background_stop;
+        let result = self.server.await;
+        let _ = stop.send(true);
+        result
+    }
+}
+
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// The submitter and reconciler run on their own thread with their own
+/// actix System (their awc client is !Send), until `stop` fires or its
+/// sender is dropped.
+fn start_background(
+    lifecycle: Lifecycle,
+    camber: Arc<CamberConfig>,
+    interval: Duration,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("api-background".into())
+        .spawn(move || {
+            actix_rt::System::new().block_on(async move {
+                let submitter = Submitter {
+                    lifecycle: lifecycle.clone(),
+                    camber: CamberClient::new(camber.clone()),
+                };
+                let reconciler = Reconciler {
+                    lifecycle,
+                    camber: CamberClient::new(camber),
+                };
+                futures_util::future::join(
+                    run_loop("submitter", interval, stop.clone(), || submitter.run_once()),
+                    run_loop("reconciler", interval, stop, || reconciler.run_once()),
+                )
+                .await;
+            });
+        })?;
+    Ok(())
+}
+
+async fn run_loop<F, Fut>(
+    name: &str,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+    mut round: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, StoreError>>,
+{
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let busy = match round().await {
+            Ok(n) => n > 0,
+            Err(e) => {
+                log::error!("{name}: {e}");
+                false
+            }
+        };
+        // A round that found work goes again at once; an idle one waits.
+        if busy {
+            continue;
+        }
+        tokio::select! {
+            changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+    log::debug!("{name} stopped");
+}
