@@ -1,1 +1,18 @@
-//! mock-camber: a standalone mock of the Camber job API.
+//! mock-camber: a standalone mock of the Camber job API with durable, signed
+//! webhooks, fault injection and an admin API.
+
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod healthcheck;
+pub mod journal;
+pub mod metrics;
+pub mod routes;
+pub mod scenario;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod tenant;
+
+pub use config::Settings;
+pub use startup::Application;

@@ -1,0 +1,240 @@
+//! Command line and environment (SPEC §8): every flag has its env variable,
+//! flags win over env.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+pub const DEFAULT_WEBHOOK_SECRET: &str = "dev-webhook-secret";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mock-camber",
+    version,
+    about = "A standalone mock of the Camber job API: submit, poll, list, cancel, logs, \
+             and HMAC-signed webhooks delivered durably with retries.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Exit 0 when the URL answers 200, 1 otherwise (for container healthchecks).
+    Healthcheck {
+        /// The URL to probe.
+        #[arg(long, default_value = "http://127.0.0.1:9000/readyz")]
+        url: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to bind. Bound to a non-loopback address with no --admin-token,
+    /// the daemon warns that its admin API is open.
+    #[arg(long, env = "MOCK_CAMBER_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to bind; 0 picks a free one. The bound address is printed as
+    /// `listening on http://HOST:PORT`.
+    #[arg(long, env = "MOCK_CAMBER_PORT", default_value_t = 9000)]
+    pub port: u16,
+
+    /// API key accepted as `Authorization: Bearer <key>`; repeat for several
+    /// tenants. None = every non-empty token is accepted as its own tenant.
+    #[arg(long = "api-key", env = "CAMBER_API_KEYS", value_delimiter = ',')]
+    pub api_keys: Vec<String>,
+
+    /// Secret for webhook signatures (X-Webhook-Secret hex HMAC and Standard
+    /// Webhooks; a `whsec_` secret is base64-decoded for the latter).
+    #[arg(
+        long,
+        env = "WEBHOOK_SECRET",
+        default_value = DEFAULT_WEBHOOK_SECRET,
+        hide_env_values = true
+    )]
+    pub webhook_secret: String,
+
+    /// Callback URL for jobs submitted without `webhook.url`. None = such
+    /// jobs run and are pollable but send no webhook.
+    #[arg(long, env = "MOCK_CAMBER_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
+    /// SQLite database file (WAL). `:memory:` keeps everything in a
+    /// temporary file removed at exit.
+    #[arg(long, env = "MOCK_CAMBER_DB", default_value = "./data/mock-camber.db")]
+    pub db: String,
+
+    /// Duration of each simulated stage (FETCH, OCR, NORMALIZE) in ms; 0 =
+    /// as fast as the machine allows.
+    #[arg(long, env = "MOCK_CAMBER_STAGE_MS", default_value_t = 25)]
+    pub stage_ms: u64,
+
+    /// Seed for ids, outcomes and results: the same seed and the same
+    /// submissions give the same ids, outcomes and results. Default: random.
+    #[arg(long, env = "MOCK_CAMBER_SEED")]
+    pub seed: Option<u64>,
+
+    /// Fraction (0..1) of jobs without a scenario that fail with a random
+    /// simulator error.
+    #[arg(long, env = "MOCK_CAMBER_FAILURE_RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub failure_rate: f64,
+
+    /// Fraction (0..1) of submits answered 503 or 429 with Retry-After,
+    /// creating nothing.
+    #[arg(long, env = "MOCK_CAMBER_SUBMIT_ERROR_RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub submit_error_rate: f64,
+
+    /// Waits between webhook attempts (comma separated, e.g. 500ms,1s,2m);
+    /// ±20 % jitter. After the last one fails the delivery is `dead`.
+    #[arg(
+        long,
+        env = "MOCK_CAMBER_RETRY_SCHEDULE",
+        default_value = "500ms,1s,2s,4s,8s,16s,32s,60s",
+        value_parser = parse_schedule
+    )]
+    pub retry_schedule: RetrySchedule,
+
+    /// Time limit of one webhook attempt (connect + response).
+    #[arg(long, env = "MOCK_CAMBER_DELIVERY_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub delivery_timeout: Duration,
+
+    /// Token guarding /_mock/ (as `Authorization: Bearer <token>`). None =
+    /// admin API open.
+    #[arg(long, env = "MOCK_CAMBER_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Largest accepted request body in bytes; larger → 413.
+    #[arg(long, env = "MOCK_CAMBER_MAX_BODY_BYTES", default_value_t = 1_048_576)]
+    pub max_body_bytes: usize,
+
+    /// JSON file with scenario rules (a list, or `{"rules": [...]}`) loaded
+    /// at start.
+    #[arg(long, env = "MOCK_CAMBER_SCENARIOS")]
+    pub scenarios: Option<PathBuf>,
+
+    /// HTTP worker threads. Default: one per CPU.
+    #[arg(long, env = "MOCK_CAMBER_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Most API requests kept in the in-memory request journal.
+    #[arg(long, env = "MOCK_CAMBER_JOURNAL_SIZE", default_value_t = 10_000)]
+    pub journal_size: usize,
+}
+
+/// Waits between webhook attempts: data, not code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySchedule(pub Vec<Duration>);
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("`{s}` is not between 0 and 1"))
+    }
+}
+
+/// `250ms`, `2s`, `1m`, `1h`, or bare milliseconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 500ms, 2s or 1m"))?;
+    let ms = match unit {
+        "" | "ms" => n,
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => return Err(format!("`{s}` has an unknown unit (use ms, s, m or h)")),
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+fn parse_schedule(s: &str) -> Result<RetrySchedule, String> {
+    if s.trim().is_empty() {
+        return Ok(RetrySchedule(Vec::new()));
+    }
+    s.split(',')
+        .map(parse_duration)
+        .collect::<Result<Vec<_>, _>>()
+        .map(RetrySchedule)
+}
+
+impl Settings {
+    /// Settings for tests: port 0, in-memory store, fast stages, short retries.
+    pub fn for_tests() -> Self {
+        let cli = Cli::parse_from([
+            "mock-camber",
+            "--port",
+            "0",
+            "--db",
+            ":memory:",
+            "--stage-ms",
+            "0",
+            "--retry-schedule",
+            "10ms,20ms",
+            "--delivery-timeout",
+            "2s",
+            "--workers",
+            "1",
+        ]);
+        cli.settings
+    }
+
+    pub fn is_loopback(&self) -> bool {
+        self.host == "localhost"
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_millis(15)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("3d").is_err());
+    }
+
+    #[test]
+    fn default_schedule_is_the_specs() {
+        let cli = Cli::parse_from(["mock-camber"]);
+        let ms: Vec<u128> = cli
+            .settings
+            .retry_schedule
+            .0
+            .iter()
+            .map(|d| d.as_millis())
+            .collect();
+        assert_eq!(ms, [500, 1000, 2000, 4000, 8000, 16000, 32000, 60000]);
+        assert_eq!(cli.settings.port, 9000);
+        assert_eq!(cli.settings.stage_ms, 25);
+    }
+
+    #[test]
+    fn rates_outside_zero_to_one_are_refused() {
+        assert!(Cli::try_parse_from(["mock-camber", "--failure-rate", "1.5"]).is_err());
+        assert!(Cli::try_parse_from(["mock-camber", "--failure-rate", "0.25"]).is_ok());
+    }
+
+    #[test]
+    fn api_keys_repeat() {
+        let cli = Cli::parse_from(["mock-camber", "--api-key", "a", "--api-key", "b"]);
+        assert_eq!(cli.settings.api_keys, ["a", "b"]);
+    }
+}

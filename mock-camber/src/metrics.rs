@@ -1,0 +1,138 @@
+//! Counters behind `GET /metrics` (Prometheus text format).
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use shared::JobStatus;
+
+/// Upper bounds (seconds) of the delivery latency histogram.
+const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+#[derive(Default)]
+pub struct Metrics {
+    pub submits: AtomicU64,
+    pub submits_replayed: AtomicU64,
+    pub submits_rejected: AtomicU64,
+    pub submit_errors_injected: AtomicU64,
+    /// Jobs reaching each status, by `JobStatus` index.
+    pub jobs_by_status: [AtomicU64; 5],
+    pub active_jobs: AtomicI64,
+    pub attempts_delivered: AtomicU64,
+    pub attempts_http_error: AtomicU64,
+    pub attempts_transport_error: AtomicU64,
+    pub deliveries_dead: AtomicU64,
+    pub queue_depth: AtomicI64,
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_us: AtomicU64,
+}
+
+fn status_index(s: JobStatus) -> usize {
+    JobStatus::ALL.iter().position(|x| *x == s).unwrap_or(0)
+}
+
+impl Metrics {
+    pub fn job_entered(&self, s: JobStatus) {
+        self.jobs_by_status[status_index(s)].fetch_add(1, Relaxed);
+    }
+
+    pub fn observe_latency(&self, secs: f64) {
+        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
+            if secs <= *le {
+                self.latency_buckets[i].fetch_add(1, Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Relaxed);
+        self.latency_sum_us.fetch_add((secs * 1e6) as u64, Relaxed);
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut counter = |name: &str, help: &str, v: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        };
+        counter(
+            "mock_camber_submits_total",
+            "Jobs created by POST /jobs.",
+            self.submits.load(Relaxed),
+        );
+        counter(
+            "mock_camber_submits_replayed_total",
+            "Submits answered from an Idempotency-Key record.",
+            self.submits_replayed.load(Relaxed),
+        );
+        counter(
+            "mock_camber_submits_rejected_total",
+            "Submits refused for bad input, auth or idempotency conflicts.",
+            self.submits_rejected.load(Relaxed),
+        );
+        counter(
+            "mock_camber_submit_errors_injected_total",
+            "Submits answered 429/503 by --submit-error-rate.",
+            self.submit_errors_injected.load(Relaxed),
+        );
+        counter(
+            "mock_camber_deliveries_dead_total",
+            "Deliveries that exhausted the retry schedule.",
+            self.deliveries_dead.load(Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP mock_camber_jobs_total Jobs that entered each status since start.\n# TYPE mock_camber_jobs_total counter"
+        );
+        for s in JobStatus::ALL {
+            let _ = writeln!(
+                out,
+                "mock_camber_jobs_total{{status=\"{}\"}} {}",
+                s.as_str(),
+                self.jobs_by_status[status_index(s)].load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP mock_camber_active_jobs Jobs pending or running now.\n# TYPE mock_camber_active_jobs gauge\nmock_camber_active_jobs {}",
+            self.active_jobs.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP mock_camber_webhook_attempts_total Webhook attempts by outcome.\n# TYPE mock_camber_webhook_attempts_total counter"
+        );
+        for (outcome, v) in [
+            ("delivered", &self.attempts_delivered),
+            ("http_error", &self.attempts_http_error),
+            ("transport_error", &self.attempts_transport_error),
+        ] {
+            let _ = writeln!(
+                out,
+                "mock_camber_webhook_attempts_total{{outcome=\"{outcome}\"}} {}",
+                v.load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP mock_camber_webhook_queue_depth Deliveries waiting to be sent or retried.\n# TYPE mock_camber_webhook_queue_depth gauge\nmock_camber_webhook_queue_depth {}",
+            self.queue_depth.load(Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP mock_camber_webhook_latency_seconds Time of one webhook attempt.\n# TYPE mock_camber_webhook_latency_seconds histogram"
+        );
+        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "mock_camber_webhook_latency_seconds_bucket{{le=\"{le}\"}} {}",
+                self.latency_buckets[i].load(Relaxed)
+            );
+        }
+        let count = self.latency_count.load(Relaxed);
+        let _ = writeln!(
+            out,
+            "mock_camber_webhook_latency_seconds_bucket{{le=\"+Inf\"}} {count}\nmock_camber_webhook_latency_seconds_sum {}\nmock_camber_webhook_latency_seconds_count {count}",
+            self.latency_sum_us.load(Relaxed) as f64 / 1e6
+        );
+        out
+    }
+}

@@ -1,0 +1,327 @@
+//! The admin API under `/_mock/` (SPEC §5): inspection of every tenant's
+//! jobs, deliveries and requests; time control; runtime config; reset.
+
+use std::collections::HashMap;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use shared::WebhookError;
+
+use super::{job_view, page, parse_cursor, parse_limit, parse_status};
+use crate::engine::{AdminAction, Command, Control};
+use crate::error::ApiError;
+use crate::routes::jobs::read_body;
+use crate::state::{parse_rules, Admin, AppState};
+use crate::store::{self, DeliveryFilter, JobFilter};
+use crate::tenant::tenant_id;
+
+type Query = web::Query<HashMap<String, String>>;
+
+fn q<'a>(query: &'a Query, k: &str) -> Option<&'a str> {
+    query.get(k).map(String::as_str).filter(|s| !s.is_empty())
+}
+
+pub async fn jobs(
+    _: Admin,
+    query: Query,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = parse_limit(q(&query, "limit"))?;
+    let filter = JobFilter {
+        // A raw key or its masked form.
+        tenant: q(&query, "tenant").map(|t| (tenant_id(t), t.to_owned())),
+        status: parse_status(q(&query, "status"))?,
+        app: q(&query, "app").map(str::to_owned),
+        before_seq: parse_cursor(q(&query, "cursor"))?,
+        limit,
+    };
+    let rows = state
+        .store
+        .read(move |c| store::list_jobs(c, &filter))
+        .await?;
+    let (rows, next) = page(rows, limit, |r| r.seq);
+    let jobs: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(job_view(r)).unwrap_or_default();
+            v["tenant"] = Value::String(r.tenant_mask.clone());
+            v
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"jobs": jobs, "next": next})))
+}
+
+async fn control(
+    state: &AppState,
+    id: String,
+    action: AdminAction,
+) -> Result<HttpResponse, ApiError> {
+    let lookup = id.clone();
+    let Some(row) = state
+        .store
+        .read(move |c| store::get_job(c, &lookup))
+        .await?
+    else {
+        return Err(ApiError::NotFound(format!("no job `{id}`")));
+    };
+    let outcome = state
+        .engine
+        .control(|reply| Command::Admin {
+            id: id.clone(),
+            action,
+            reply,
+        })
+        .await;
+    if outcome == Control::NotActive {
+        return Err(ApiError::Conflict(format!(
+            "job `{id}` is already {}",
+            row.status
+        )));
+    }
+    let row = state
+        .store
+        .read(move |c| store::get_job(c, &id))
+        .await?
+        .ok_or_else(|| ApiError::internal("job vanished"))?;
+    let mut v = serde_json::to_value(job_view(&row)).unwrap_or_default();
+    v["tenant"] = Value::String(row.tenant_mask);
+    Ok(HttpResponse::Ok().json(v))
+}
+
+pub async fn advance(
+    _: Admin,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    control(&state, id.into_inner(), AdminAction::Advance).await
+}
+
+pub async fn complete(
+    _: Admin,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    control(&state, id.into_inner(), AdminAction::Complete).await
+}
+
+/// Body of `/fail`, all optional: `{"code", "stage", "reason"}` or
+/// `{"error": {...}}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FailBody {
+    code: Option<String>,
+    stage: Option<String>,
+    reason: Option<String>,
+    error: Option<Box<FailBody>>,
+}
+
+pub async fn fail(
+    req: HttpRequest,
+    _: Admin,
+    id: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let raw = read_body(&req, payload, state.settings.max_body_bytes).await?;
+    let body: FailBody = if raw.iter().all(u8::is_ascii_whitespace) {
+        FailBody::default()
+    } else {
+        serde_json::from_slice(&raw)
+            .map_err(|e| ApiError::InvalidRequest(format!("bad fail body: {e}")))?
+    };
+    let body = match body.error {
+        Some(inner) => *inner,
+        None => body,
+    };
+    let default = crate::scenario::simulated_error(3);
+    let code = body.code.unwrap_or(default.code);
+    let known = crate::scenario::SIMULATED_ERRORS
+        .iter()
+        .find(|(c, _, _)| *c == code);
+    let err = WebhookError {
+        stage: body
+            .stage
+            .or(known.map(|k| k.1.to_owned()))
+            .unwrap_or(default.stage),
+        details: json!({"reason": body.reason.or(known.map(|k| k.2.to_owned())).unwrap_or_else(|| "Failed by the admin API".into())}),
+        code,
+    };
+    control(&state, id.into_inner(), AdminAction::Fail(err)).await
+}
+
+fn delivery_view(d: &store::DeliveryRow, attempts: &[store::AttemptRow]) -> Value {
+    json!({
+        "id": d.id,
+        "job_id": d.job_id,
+        "event": d.event,
+        "url": d.url,
+        "state": d.state,
+        "attempts": attempts.iter().map(|a| json!({
+            "n": a.n,
+            "at": a.at,
+            "status": a.status,
+            "latency_ms": a.latency_ms,
+            "error": a.error,
+            "response_excerpt": a.response_excerpt,
+        })).collect::<Vec<_>>(),
+        "created_at": d.created_at,
+    })
+}
+
+pub async fn deliveries(
+    _: Admin,
+    query: Query,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = parse_limit(q(&query, "limit"))?;
+    let st = q(&query, "state").map(str::to_owned);
+    if let Some(s) = &st {
+        if !["pending", "delivered", "dead"].contains(&s.as_str()) {
+            return Err(ApiError::InvalidRequest(
+                "`state` must be one of pending, delivered, dead".into(),
+            ));
+        }
+    }
+    let filter = DeliveryFilter {
+        job_id: q(&query, "job_id").map(str::to_owned),
+        state: st,
+        before_seq: parse_cursor(q(&query, "cursor"))?,
+        limit,
+    };
+    let rows = state
+        .store
+        .read(move |c| store::list_deliveries(c, &filter))
+        .await?;
+    let (rows, next) = page(rows, limit, |(d, _)| d.seq);
+    let list: Vec<Value> = rows.iter().map(|(d, a)| delivery_view(d, a)).collect();
+    Ok(HttpResponse::Ok().json(json!({"deliveries": list, "next": next})))
+}
+
+pub async fn redeliver(
+    _: Admin,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let lookup = id.clone();
+    let Some(row) = state
+        .store
+        .read(move |c| store::get_delivery(c, &lookup))
+        .await?
+    else {
+        return Err(ApiError::NotFound(format!("no delivery `{id}`")));
+    };
+    state
+        .engine
+        .call(|reply| Command::Redeliver {
+            row: Box::new(row),
+            reply,
+        })
+        .await;
+    Ok(HttpResponse::Accepted().json(json!({"id": id, "state": "pending"})))
+}
+
+pub async fn requests(
+    _: Admin,
+    query: Query,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = parse_limit(q(&query, "limit"))?;
+    let before = parse_cursor(q(&query, "cursor"))?.map(|c| c.max(0) as u64);
+    let (items, next) = state.journal.page(before, limit);
+    Ok(HttpResponse::Ok().json(json!({
+        "requests": items,
+        "next": next.map(|n| n.to_string()),
+    })))
+}
+
+pub async fn get_config(_: Admin, state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.config.lock().view())
+}
+
+/// Changes only the fields named; answers the whole new config.
+pub async fn put_config(
+    req: HttpRequest,
+    _: Admin,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let raw = read_body(&req, payload, state.settings.max_body_bytes).await?;
+    let body: Value = serde_json::from_slice(&raw)
+        .map_err(|e| ApiError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
+    let Value::Object(mut fields) = body else {
+        return Err(ApiError::InvalidRequest(
+            "the body must be a JSON object".into(),
+        ));
+    };
+    let rate = |name: &str, v: &Value| -> Result<f64, ApiError> {
+        v.as_f64()
+            .filter(|r| (0.0..=1.0).contains(r))
+            .ok_or_else(|| {
+                ApiError::InvalidRequest(format!("`{name}` must be a number from 0 to 1"))
+            })
+    };
+    let ms = |name: &str, v: &Value| -> Result<u64, ApiError> {
+        v.as_u64().ok_or_else(|| {
+            ApiError::InvalidRequest(format!("`{name}` must be a whole number of ms"))
+        })
+    };
+    // Validate everything before changing anything.
+    let stage_ms = fields
+        .get("stage_ms")
+        .map(|v| ms("stage_ms", v))
+        .transpose()?;
+    let latency_ms = fields
+        .get("latency_ms")
+        .map(|v| ms("latency_ms", v))
+        .transpose()?;
+    let failure_rate = fields
+        .get("failure_rate")
+        .map(|v| rate("failure_rate", v))
+        .transpose()?;
+    let submit_error_rate = fields
+        .get("submit_error_rate")
+        .map(|v| rate("submit_error_rate", v))
+        .transpose()?;
+    let rules = fields
+        .remove("rules")
+        .map(|v| parse_rules(v).map_err(ApiError::InvalidRequest))
+        .transpose()?;
+    if let Some(unknown) = fields.keys().find(|k| {
+        ![
+            "stage_ms",
+            "latency_ms",
+            "failure_rate",
+            "submit_error_rate",
+        ]
+        .contains(&k.as_str())
+    }) {
+        return Err(ApiError::InvalidRequest(format!(
+            "unknown config field `{unknown}`"
+        )));
+    }
+    let mut c = state.config.lock();
+    if let Some(v) = stage_ms {
+        c.stage_ms = v;
+    }
+    if let Some(v) = latency_ms {
+        c.latency_ms = v;
+    }
+    if let Some(v) = failure_rate {
+        c.failure_rate = v;
+    }
+    if let Some(v) = submit_error_rate {
+        c.submit_error_rate = v;
+    }
+    if let Some(v) = rules {
+        c.rules = v;
+    }
+    Ok(HttpResponse::Ok().json(c.view()))
+}
+
+pub async fn reset(_: Admin, state: web::Data<AppState>) -> HttpResponse {
+    state.engine.call(|reply| Command::Reset { reply }).await;
+    state.journal.clear();
+    HttpResponse::Ok().json(json!({"reset": true}))
+}

@@ -1,0 +1,423 @@
+//! The Camber API (SPEC §2): submit, poll, list, cancel, logs.
+
+use std::collections::HashMap;
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use chrono::Utc;
+use futures_util::StreamExt;
+use rand::Rng;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use shared::headers as h;
+use shared::wire::rfc3339;
+use shared::{JobStatus, SubmitResponse};
+
+use super::{job_view, page, parse_cursor, parse_limit, parse_status};
+use crate::engine::{ActiveJob, Command, Control};
+use crate::error::ApiError;
+use crate::journal::JournalBody;
+use crate::scenario::{self, Scenario};
+use crate::state::AppState;
+use crate::store::{self, IdemRecord, JobFilter, JobRow, SubmitOutcome};
+use crate::tenant::Tenant;
+
+/// Reads the body, refusing it as soon as it passes `limit`.
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::InvalidRequest(format!("bad body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// A submit body that passed validation.
+struct Submit {
+    app: String,
+    input: Value,
+    metadata: Value,
+    scenario: Option<Scenario>,
+    webhook_url: Option<String>,
+    webhook_headers: serde_json::Map<String, Value>,
+}
+
+fn invalid(msg: impl Into<String>) -> ApiError {
+    ApiError::InvalidRequest(msg.into())
+}
+
+impl Submit {
+    fn parse(body: &Value, scenario_header: Option<&str>) -> Result<Self, ApiError> {
+        let obj = body
+            .as_object()
+            .ok_or_else(|| invalid("the body must be a JSON object"))?;
+        let app = match obj.get("app") {
+            None | Some(Value::Null) => return Err(invalid("`app` is required")),
+            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+            Some(_) => return Err(invalid("`app` must be a non-empty string")),
+        };
+        let input = match obj.get("input") {
+            None | Some(Value::Null) => return Err(invalid("`input` is required")),
+            Some(v @ Value::Object(_)) => v.clone(),
+            Some(_) => return Err(invalid("`input` must be a JSON object")),
+        };
+        let metadata = match obj.get("metadata") {
+            None | Some(Value::Null) => json!({}),
+            Some(v @ Value::Object(_)) => v.clone(),
+            Some(_) => return Err(invalid("`metadata` must be a JSON object")),
+        };
+        let mut scenario = match metadata.get("mock") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                Scenario::parse(v)
+                    .map_err(|e| invalid(format!("`metadata.mock` is not a scenario: {e}")))?,
+            ),
+        };
+        if let Some(raw) = scenario_header {
+            let v: Value = serde_json::from_str(raw)
+                .map_err(|e| invalid(format!("X-Mock-Scenario is not JSON: {e}")))?;
+            // The body's own scenario wins over the header's.
+            if scenario.is_none() {
+                scenario = Some(
+                    Scenario::parse(&v)
+                        .map_err(|e| invalid(format!("X-Mock-Scenario is not a scenario: {e}")))?,
+                );
+            }
+        }
+        let (webhook_url, webhook_headers) = match obj.get("webhook") {
+            None | Some(Value::Null) => (None, Default::default()),
+            Some(Value::Object(w)) => {
+                let url = match w.get("url") {
+                    Some(Value::String(u)) => u.clone(),
+                    None | Some(Value::Null) => return Err(invalid("`webhook.url` is required")),
+                    Some(_) => return Err(invalid("`webhook.url` must be a string")),
+                };
+                check_url(&url)?;
+                let headers = match w.get("headers") {
+                    None | Some(Value::Null) => Default::default(),
+                    Some(Value::Object(hs)) => {
+                        for (k, v) in hs {
+                            let Value::String(v) = v else {
+                                return Err(invalid(format!(
+                                    "`webhook.headers.{k}` must be a string"
+                                )));
+                            };
+                            if HeaderName::from_bytes(k.as_bytes()).is_err()
+                                || HeaderValue::from_str(v).is_err()
+                            {
+                                return Err(invalid(format!(
+                                    "`webhook.headers.{k}` is not a valid HTTP header"
+                                )));
+                            }
+                        }
+                        hs.clone()
+                    }
+                    Some(_) => return Err(invalid("`webhook.headers` must be a JSON object")),
+                };
+                (Some(url), headers)
+            }
+            Some(_) => return Err(invalid("`webhook` must be a JSON object")),
+        };
+        Ok(Self {
+            app,
+            input,
+            metadata,
+            scenario,
+            webhook_url,
+            webhook_headers,
+        })
+    }
+}
+
+pub fn check_url(url: &str) -> Result<(), ApiError> {
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url
+            .parse::<actix_web::http::Uri>()
+            .ok()
+            .is_some_and(|u| u.host().is_some_and(|h| !h.is_empty()));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "`webhook.url` must be an absolute http(s) URL (got `{url}`)"
+        )))
+    }
+}
+
+/// Stored in the request so the journal can record what was sent.
+pub fn journal_body(req: &HttpRequest, body: &[u8]) {
+    let v = serde_json::from_slice(body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
+    req.extensions_mut().insert(JournalBody(v));
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    tenant: Tenant,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let res = submit_inner(&req, tenant, payload, &state).await;
+    if res.is_err() {
+        state
+            .metrics
+            .submits_rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    res
+}
+
+async fn submit_inner(
+    req: &HttpRequest,
+    tenant: Tenant,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let raw = read_body(req, payload, state.settings.max_body_bytes).await?;
+    journal_body(req, &raw);
+
+    let (error_rate, stage_ms, failure_rate) = {
+        let c = state.config.lock();
+        (c.submit_error_rate, c.stage_ms, c.failure_rate)
+    };
+    if error_rate > 0.0 {
+        let (roll, pick): (f64, bool) = {
+            let mut rng = state.submit_rng.lock();
+            (rng.gen(), rng.gen())
+        };
+        if roll < error_rate {
+            state
+                .metrics
+                .submit_errors_injected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(if pick {
+                ApiError::Injected {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    retry_after_secs: 1,
+                    message: "injected: Camber is unavailable, retry later",
+                }
+            } else {
+                ApiError::Injected {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    retry_after_secs: 1,
+                    message: "injected: too many requests, retry later",
+                }
+            });
+        }
+    }
+
+    let body: Value = serde_json::from_slice(&raw)
+        .map_err(|e| ApiError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
+    let scenario_header = req
+        .headers()
+        .get(h::MOCK_SCENARIO)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| invalid("X-Mock-Scenario is not text"))
+        })
+        .transpose()?;
+    let submit = Submit::parse(&body, scenario_header)?;
+    let idem_key = req
+        .headers()
+        .get(h::IDEMPOTENCY_KEY)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .filter(|s| !s.is_empty() && s.len() <= 255)
+                .map(str::to_owned)
+                .ok_or_else(|| invalid("Idempotency-Key must be 1 to 255 characters of text"))
+        })
+        .transpose()?;
+
+    let scenario = match submit.scenario {
+        Some(s) => Some(s),
+        None => state.config.lock().take_rule(&body, &tenant.id),
+    };
+    let seq = state
+        .last_seq
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        + 1;
+    let id = state.ids.job_id(seq);
+    let plan = scenario::plan(
+        scenario.as_ref(),
+        stage_ms,
+        failure_rate,
+        &mut state.ids.job_rng(seq),
+    );
+    let webhook_url = submit
+        .webhook_url
+        .or_else(|| state.settings.webhook_url.clone());
+    let now = rfc3339(Utc::now());
+    let response = SubmitResponse {
+        id: id.clone(),
+        job_id: id.clone(),
+        status: JobStatus::Pending,
+        app: submit.app.clone(),
+        created_at: now.clone(),
+    };
+    let response_json = serde_json::to_string(&response).map_err(ApiError::internal)?;
+    let row = JobRow {
+        seq,
+        id: id.clone(),
+        tenant: tenant.id.clone(),
+        tenant_mask: tenant.mask.clone(),
+        app: submit.app,
+        status: JobStatus::Pending.as_str().into(),
+        stage: None,
+        metadata: submit.metadata.to_string(),
+        input: submit.input.to_string(),
+        plan: serde_json::to_string(&plan).map_err(ApiError::internal)?,
+        webhook_url,
+        webhook_headers: Value::Object(submit.webhook_headers).to_string(),
+        created_at: now.clone(),
+        updated_at: now,
+        started_at: None,
+        finished_at: None,
+        result: None,
+        error: None,
+        log: String::new(),
+        delivery_state: None,
+        delivery_attempts: 0,
+    };
+    let idem = idem_key.map(|key| IdemRecord {
+        key,
+        body_hash: hex::encode(Sha256::digest(&raw)),
+        response: response_json.clone(),
+    });
+    let active = ActiveJob::new(&row, plan, &submit.metadata);
+    let now_unix = Utc::now().timestamp();
+    let outcome = state
+        .store
+        .write(move |c| store::insert_job(c, &row, idem.as_ref(), now_unix))
+        .await?;
+    match outcome {
+        SubmitOutcome::Created => {
+            state
+                .metrics
+                .submits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            state.metrics.job_entered(JobStatus::Pending);
+            state.engine.send(Command::Submitted(Box::new(active)));
+            Ok(HttpResponse::Created()
+                .content_type("application/json")
+                .body(response_json))
+        }
+        SubmitOutcome::Replayed(original) => {
+            state
+                .metrics
+                .submits_replayed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(HttpResponse::Created()
+                .insert_header((h::IDEMPOTENT_REPLAYED, "true"))
+                .content_type("application/json")
+                .body(original))
+        }
+        SubmitOutcome::KeyReused => Err(ApiError::IdempotencyKeyReused),
+    }
+}
+
+/// The tenant's job, or 404 exactly as if it did not exist.
+async fn own_job(state: &AppState, tenant: &Tenant, id: String) -> Result<JobRow, ApiError> {
+    let not_found = ApiError::NotFound(format!("no job `{id}`"));
+    match state.store.read(move |c| store::get_job(c, &id)).await? {
+        Some(row) if row.tenant == tenant.id => Ok(row),
+        _ => Err(not_found),
+    }
+}
+
+pub async fn get(
+    tenant: Tenant,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let row = own_job(&state, &tenant, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(job_view(&row)))
+}
+
+pub async fn list(
+    tenant: Tenant,
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = parse_limit(query.get("limit").map(String::as_str))?;
+    let filter = JobFilter {
+        tenant: Some((tenant.id.clone(), tenant.id)),
+        status: parse_status(query.get("status").map(String::as_str))?,
+        app: query.get("app").filter(|a| !a.is_empty()).cloned(),
+        before_seq: parse_cursor(query.get("cursor").map(String::as_str))?,
+        limit,
+    };
+    let rows = state
+        .store
+        .read(move |c| store::list_jobs(c, &filter))
+        .await?;
+    let (rows, next) = page(rows, limit, |r| r.seq);
+    let jobs: Vec<_> = rows.iter().map(job_view).collect();
+    Ok(HttpResponse::Ok().json(json!({"jobs": jobs, "next": next})))
+}
+
+pub async fn cancel(
+    tenant: Tenant,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let row = own_job(&state, &tenant, id.clone()).await?;
+    let outcome = state
+        .engine
+        .control(|reply| Command::Cancel {
+            id: id.clone(),
+            tenant: tenant.id.clone(),
+            reply,
+        })
+        .await;
+    if outcome == Control::NotActive {
+        return Err(ApiError::Conflict(format!(
+            "job `{id}` is already {} and cannot be cancelled",
+            row.status
+        )));
+    }
+    let row = own_job(&state, &tenant, id).await?;
+    Ok(HttpResponse::Ok().json(job_view(&row)))
+}
+
+pub async fn logs(
+    tenant: Tenant,
+    id: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let row = own_job(&state, &tenant, id.into_inner()).await?;
+    let tail = query
+        .get("tail")
+        .map(|t| {
+            t.parse::<usize>()
+                .map_err(|_| invalid("`tail` must be a whole number"))
+        })
+        .transpose()?;
+    let lines: Vec<&str> = row.log.lines().collect();
+    let from = tail.map_or(0, |n| lines.len().saturating_sub(n));
+    let mut text = lines[from..].join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(text))
+}

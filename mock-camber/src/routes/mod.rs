@@ -1,0 +1,205 @@
+//! Every route of the daemon, registered from one table so the OpenAPI
+//! document can be checked against what is actually served.
+
+pub mod admin;
+pub mod dashboard;
+pub mod health;
+pub mod jobs;
+
+use actix_web::http::Method;
+use actix_web::{web, HttpRequest, HttpResponse, Route};
+use serde_json::Value;
+use shared::{JobStatus, JobView, WebhookView};
+
+use crate::error::ApiError;
+use crate::store::JobRow;
+
+/// (path, method, handler) of every route.
+pub fn routes() -> Vec<(&'static str, Method, Route)> {
+    vec![
+        ("/jobs", Method::POST, web::post().to(jobs::submit)),
+        ("/jobs", Method::GET, web::get().to(jobs::list)),
+        ("/jobs/{id}", Method::GET, web::get().to(jobs::get)),
+        (
+            "/jobs/{id}/cancel",
+            Method::POST,
+            web::post().to(jobs::cancel),
+        ),
+        ("/jobs/{id}/logs", Method::GET, web::get().to(jobs::logs)),
+        ("/healthz", Method::GET, web::get().to(health::healthz)),
+        ("/readyz", Method::GET, web::get().to(health::readyz)),
+        ("/metrics", Method::GET, web::get().to(health::metrics)),
+        ("/openapi.yaml", Method::GET, web::get().to(health::openapi)),
+        ("/_mock/", Method::GET, web::get().to(dashboard::page)),
+        ("/_mock/jobs", Method::GET, web::get().to(admin::jobs)),
+        (
+            "/_mock/jobs/{id}/advance",
+            Method::POST,
+            web::post().to(admin::advance),
+        ),
+        (
+            "/_mock/jobs/{id}/complete",
+            Method::POST,
+            web::post().to(admin::complete),
+        ),
+        (
+            "/_mock/jobs/{id}/fail",
+            Method::POST,
+            web::post().to(admin::fail),
+        ),
+        (
+            "/_mock/deliveries",
+            Method::GET,
+            web::get().to(admin::deliveries),
+        ),
+        (
+            "/_mock/deliveries/{id}/redeliver",
+            Method::POST,
+            web::post().to(admin::redeliver),
+        ),
+        (
+            "/_mock/requests",
+            Method::GET,
+            web::get().to(admin::requests),
+        ),
+        (
+            "/_mock/config",
+            Method::GET,
+            web::get().to(admin::get_config),
+        ),
+        (
+            "/_mock/config",
+            Method::PUT,
+            web::put().to(admin::put_config),
+        ),
+        ("/_mock/reset", Method::POST, web::post().to(admin::reset)),
+    ]
+}
+
+/// Registers the table: one resource per path, whose other methods answer
+/// 405 with the JSON error body.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let mut by_path: Vec<(&'static str, Vec<Route>)> = Vec::new();
+    for (path, _, route) in routes() {
+        match by_path.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, list)) => list.push(route),
+            None => by_path.push((path, vec![route])),
+        }
+    }
+    for (path, list) in by_path {
+        let mut resource = web::resource(path);
+        for route in list {
+            resource = resource.route(route);
+        }
+        cfg.service(resource.default_service(web::to(method_not_allowed)));
+    }
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed(format!(
+        "{} is not allowed on {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Maps extractor errors (query strings, paths) to the contract's body.
+pub fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::InvalidRequest(format!("bad query string: {err}")).into()
+}
+
+// ---------------------------------------------------------------- paging
+
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 500;
+
+pub fn parse_limit(limit: Option<&str>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            _ => Err(ApiError::InvalidRequest(format!(
+                "`limit` must be a whole number from 1 to {MAX_LIMIT}"
+            ))),
+        },
+    }
+}
+
+pub fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
+    cursor
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                ApiError::InvalidRequest("`cursor` is not a cursor this API returned".into())
+            })
+        })
+        .transpose()
+}
+
+pub fn parse_status(status: Option<&str>) -> Result<Option<String>, ApiError> {
+    status
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            JobStatus::parse(s).map(|st| st.as_str().to_owned()).ok_or_else(|| {
+                ApiError::InvalidRequest(format!(
+                    "`status` must be one of pending, running, completed, failed, cancelled (got `{s}`)"
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// Cuts the extra row a listing fetched and gives the next cursor.
+pub fn page<T>(
+    mut rows: Vec<T>,
+    limit: usize,
+    seq: impl Fn(&T) -> i64,
+) -> (Vec<T>, Option<String>) {
+    if rows.len() > limit {
+        rows.truncate(limit);
+        let next = rows.last().map(|r| seq(r).to_string());
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}
+
+// ---------------------------------------------------------------- views
+
+pub fn job_view(row: &JobRow) -> JobView {
+    let status = JobStatus::parse(&row.status).unwrap_or(JobStatus::Pending);
+    let parse = |s: &Option<String>| s.as_deref().and_then(|s| serde_json::from_str(s).ok());
+    JobView {
+        id: row.id.clone(),
+        job_id: row.id.clone(),
+        app: row.app.clone(),
+        status,
+        stage: row.stage.clone(),
+        metadata: serde_json::from_str(&row.metadata).unwrap_or(Value::Null),
+        created_at: row.created_at.clone(),
+        updated_at: row.updated_at.clone(),
+        started_at: row.started_at.clone(),
+        finished_at: row.finished_at.clone(),
+        result: parse(&row.result).filter(|_| status == JobStatus::Completed),
+        error: parse(&row.error)
+            .and_then(|v: Value| serde_json::from_value(v).ok())
+            .filter(|_| status != JobStatus::Completed),
+        webhook: row.webhook_url.as_ref().map(|url| WebhookView {
+            url: url.clone(),
+            state: match (&row.delivery_state, status.is_terminal()) {
+                (Some(s), _) => s.clone(),
+                (None, true) => "dropped".into(),
+                (None, false) => "scheduled".into(),
+            },
+            attempts: row.delivery_attempts as u32,
+        }),
+    }
+}

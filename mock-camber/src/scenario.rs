@@ -1,0 +1,381 @@
+//! Per-job scenarios (`metadata.mock`, `X-Mock-Scenario`), scenario rules,
+//! and the plan a job is given at submit time: outcome, timing, webhook mode.
+
+use rand::rngs::StdRng;
+use rand::Rng;
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use shared::WebhookError;
+
+pub const STAGES: [&str; 3] = ["FETCH", "OCR", "NORMALIZE"];
+
+/// Errors the simulator produces on its own, with their stage and reason.
+pub const SIMULATED_ERRORS: [(&str, &str, &str); 6] = [
+    ("FETCH_FAILED", "FETCH", "Could not download the input file"),
+    (
+        "FETCH_TIMEOUT",
+        "FETCH",
+        "Timed out downloading the input file",
+    ),
+    (
+        "DECODE_FAILED",
+        "OCR",
+        "The input file could not be decoded",
+    ),
+    ("OCR_FAILURE", "OCR", "No text detected in image"),
+    ("OCR_TIMEOUT", "OCR", "Text recognition timed out"),
+    (
+        "NORMALIZE_FAILED",
+        "NORMALIZE",
+        "Extracted fields do not fit the schema",
+    ),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioError {
+    pub code: String,
+    #[serde(default)]
+    pub stage: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookMode {
+    #[default]
+    Deliver,
+    Drop,
+    Duplicate,
+    Delay,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookScenario {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<WebhookMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bad_signature: Option<bool>,
+}
+
+/// What a caller may ask of one job (SPEC §4).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ScenarioError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookScenario>,
+}
+
+impl Scenario {
+    pub fn parse(v: &Value) -> Result<Self, String> {
+        serde_json::from_value(v.clone()).map_err(|e| e.to_string())
+    }
+}
+
+/// A scenario rule of the runtime config, as the user wrote it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    #[serde(rename = "match")]
+    pub matches: serde_json::Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    pub scenario: Scenario,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u32>,
+}
+
+enum Matcher {
+    Regex(Regex),
+    Exact(Value),
+}
+
+/// A rule ready to match: regexes compiled, tenant key hashed.
+pub struct CompiledRule {
+    pub rule: Rule,
+    matchers: Vec<(String, Matcher)>,
+    tenant_id: Option<String>,
+}
+
+impl CompiledRule {
+    pub fn compile(rule: Rule) -> Result<Self, String> {
+        let mut matchers = Vec::new();
+        for (pointer, want) in &rule.matches {
+            if !pointer.is_empty() && !pointer.starts_with('/') {
+                return Err(format!(
+                    "match key `{pointer}` is not a JSON pointer (it must start with /)"
+                ));
+            }
+            let m = match want.as_str() {
+                Some(s) if s.len() >= 2 && s.starts_with('/') && s.ends_with('/') => {
+                    Matcher::Regex(
+                        Regex::new(&s[1..s.len() - 1])
+                            .map_err(|e| format!("match `{pointer}`: bad regex: {e}"))?,
+                    )
+                }
+                _ => Matcher::Exact(want.clone()),
+            };
+            matchers.push((pointer.clone(), m));
+        }
+        let tenant_id = rule.tenant.as_deref().map(crate::tenant::tenant_id);
+        Ok(Self {
+            rule,
+            matchers,
+            tenant_id,
+        })
+    }
+
+    pub fn matches(&self, body: &Value, tenant_id: &str) -> bool {
+        if self.rule.times == Some(0) {
+            return false;
+        }
+        if self.tenant_id.as_deref().is_some_and(|t| t != tenant_id) {
+            return false;
+        }
+        self.matchers.iter().all(|(pointer, m)| {
+            let Some(got) = body.pointer(pointer) else {
+                return false;
+            };
+            match m {
+                Matcher::Exact(want) => got == want,
+                Matcher::Regex(re) => match got {
+                    Value::String(s) => re.is_match(s),
+                    other => re.is_match(&other.to_string()),
+                },
+            }
+        })
+    }
+}
+
+/// The concrete plan of one job, fixed at submit time and stored with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<WebhookError>,
+    pub stage_ms: u64,
+    pub hold: bool,
+    pub webhook_mode: WebhookMode,
+    pub delay_ms: u64,
+    /// How many times the event is sent (duplicate mode sends at least 2).
+    pub sends: u32,
+    pub bad_signature: bool,
+}
+
+impl Plan {
+    /// Index of the stage at whose end the job fails, if it fails.
+    pub fn failure_stage(&self) -> Option<usize> {
+        let err = self
+            .error
+            .as_ref()
+            .filter(|_| self.outcome == Outcome::Failure)?;
+        Some(
+            STAGES
+                .iter()
+                .position(|s| *s == err.stage)
+                .unwrap_or(STAGES.len() - 1),
+        )
+    }
+}
+
+/// Fixes a job's plan. `rng` is the job's own seeded generator, so the same
+/// seed and submissions give the same outcomes and results.
+pub fn plan(
+    scenario: Option<&Scenario>,
+    default_stage_ms: u64,
+    failure_rate: f64,
+    rng: &mut StdRng,
+) -> Plan {
+    let sc = scenario.cloned().unwrap_or_default();
+    // Draw every random value up front so the sequence is the same whatever
+    // the branch taken.
+    let roll: f64 = rng.gen();
+    let pick = rng.gen_range(0..SIMULATED_ERRORS.len());
+    let stage_ms = sc.stage_ms.unwrap_or(default_stage_ms);
+    let generated = generated_result(rng, stage_ms);
+
+    let fails = match sc.outcome {
+        Some(Outcome::Failure) => true,
+        Some(Outcome::Success) => false,
+        None => sc.error.is_some() || roll < failure_rate,
+    };
+    let (outcome, result, error) = if fails {
+        let error = match sc.error {
+            Some(e) => {
+                let stage = e.stage.unwrap_or_else(|| stage_of(&e.code).to_owned());
+                let reason = e.reason.unwrap_or_else(|| reason_of(&e.code).to_owned());
+                WebhookError {
+                    code: e.code,
+                    stage,
+                    details: json!({ "reason": reason }),
+                }
+            }
+            None if sc.outcome == Some(Outcome::Failure) => simulated_error(3),
+            None => simulated_error(pick),
+        };
+        (Outcome::Failure, None, Some(error))
+    } else {
+        (Outcome::Success, Some(sc.result.unwrap_or(generated)), None)
+    };
+    let wh = sc.webhook.unwrap_or_default();
+    let mode = wh.mode.unwrap_or_default();
+    let sends = match mode {
+        WebhookMode::Duplicate => wh.count.unwrap_or(2).max(2),
+        _ => wh.count.unwrap_or(1).max(1),
+    };
+    Plan {
+        outcome,
+        result,
+        error,
+        stage_ms,
+        hold: sc.hold.unwrap_or(false),
+        webhook_mode: mode,
+        delay_ms: match mode {
+            WebhookMode::Delay => wh.delay_ms.unwrap_or(2000),
+            _ => wh.delay_ms.unwrap_or(0),
+        },
+        sends,
+        bad_signature: wh.bad_signature.unwrap_or(false),
+    }
+}
+
+pub fn simulated_error(i: usize) -> WebhookError {
+    let (code, stage, reason) = SIMULATED_ERRORS[i % SIMULATED_ERRORS.len()];
+    WebhookError {
+        code: code.into(),
+        stage: stage.into(),
+        details: json!({ "reason": reason }),
+    }
+}
+
+fn stage_of(code: &str) -> &'static str {
+    SIMULATED_ERRORS
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map_or("NORMALIZE", |(_, s, _)| s)
+}
+
+fn reason_of(code: &str) -> &'static str {
+    SIMULATED_ERRORS
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map_or("Simulated failure", |(_, _, r)| r)
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// The worker output the seed's mock produced, with seeded variation.
+pub fn generated_result(rng: &mut StdRng, stage_ms: u64) -> Value {
+    json!({
+        "structured": {"field_1": "mock_value_1", "field_2": "mock_value_2"},
+        "confidence": {
+            "field_1": round2(rng.gen_range(0.80..0.99)),
+            "field_2": round2(rng.gen_range(0.80..0.99)),
+        },
+        "quality_score": round2(rng.gen_range(0.80..0.99)),
+        "page_count": 1,
+        "processing_time_ms": stage_ms * STAGES.len() as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn rng() -> StdRng {
+        StdRng::seed_from_u64(7)
+    }
+
+    #[test]
+    fn error_alone_implies_failure_with_its_stage_filled_in() {
+        let sc = Scenario::parse(&json!({"error": {"code": "OCR_TIMEOUT"}})).unwrap();
+        let p = plan(Some(&sc), 25, 0.0, &mut rng());
+        assert_eq!(p.outcome, Outcome::Failure);
+        let e = p.error.unwrap();
+        assert_eq!((e.code.as_str(), e.stage.as_str()), ("OCR_TIMEOUT", "OCR"));
+    }
+
+    #[test]
+    fn unknown_scenario_fields_are_refused() {
+        assert!(Scenario::parse(&json!({"outcom": "failure"})).is_err());
+        assert!(Scenario::parse(&json!({"webhook": {"mode": "explode"}})).is_err());
+    }
+
+    #[test]
+    fn failure_rate_one_fails_every_plain_job_and_zero_none() {
+        let mut r = rng();
+        assert!((0..20).all(|_| plan(None, 0, 1.0, &mut r).outcome == Outcome::Failure));
+        assert!((0..20).all(|_| plan(None, 0, 0.0, &mut r).outcome == Outcome::Success));
+    }
+
+    #[test]
+    fn duplicate_sends_at_least_twice() {
+        let sc = Scenario::parse(&json!({"webhook": {"mode": "duplicate"}})).unwrap();
+        assert_eq!(plan(Some(&sc), 0, 0.0, &mut rng()).sends, 2);
+        let sc = Scenario::parse(&json!({"webhook": {"mode": "duplicate", "count": 3}})).unwrap();
+        assert_eq!(plan(Some(&sc), 0, 0.0, &mut rng()).sends, 3);
+    }
+
+    #[test]
+    fn rules_match_by_pointer_regex_exact_and_tenant() {
+        let rule: Rule = serde_json::from_value(json!({
+            "match": {"/input/filename": "/fail-ocr/", "/app": "worker"},
+            "scenario": {"outcome": "failure"}
+        }))
+        .unwrap();
+        let r = CompiledRule::compile(rule).unwrap();
+        let body = json!({"app": "worker", "input": {"filename": "x-fail-ocr.pdf"}});
+        assert!(r.matches(&body, "t"));
+        let other = json!({"app": "other", "input": {"filename": "x-fail-ocr.pdf"}});
+        assert!(!r.matches(&other, "t"));
+        let missing = json!({"app": "worker", "input": {}});
+        assert!(!r.matches(&missing, "t"));
+
+        let scoped: Rule = serde_json::from_value(json!({
+            "match": {}, "tenant": "key-a", "scenario": {}
+        }))
+        .unwrap();
+        let scoped = CompiledRule::compile(scoped).unwrap();
+        assert!(scoped.matches(&body, &crate::tenant::tenant_id("key-a")));
+        assert!(!scoped.matches(&body, &crate::tenant::tenant_id("key-b")));
+    }
+
+    #[test]
+    fn bad_pointer_or_regex_is_refused() {
+        let bad: Rule =
+            serde_json::from_value(json!({"match": {"input": "x"}, "scenario": {}})).unwrap();
+        assert!(CompiledRule::compile(bad).is_err());
+        let bad: Rule =
+            serde_json::from_value(json!({"match": {"/input": "/(/"}, "scenario": {}})).unwrap();
+        assert!(CompiledRule::compile(bad).is_err());
+    }
+}

@@ -1,0 +1,257 @@
+//! Builds the daemon from settings: store, engine, HTTP server on a bound
+//! listener (port 0 in tests).
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{web, App, HttpMessage, HttpServer};
+use chrono::Utc;
+use parking_lot::Mutex;
+use rand::SeedableRng;
+use serde_json::Value;
+use shared::wire::rfc3339;
+
+use crate::config::{Settings, DEFAULT_WEBHOOK_SECRET};
+use crate::engine::{Command, Engine, EngineHandle, EngineSettings};
+use crate::journal::{mask_header, Entry, Journal, JournalBody};
+use crate::metrics::Metrics;
+use crate::state::{bearer, parse_rules, AppState, RuntimeConfig, Tenants};
+use crate::store::{self, Store};
+use crate::tenant::{mask, Ids};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the database: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("--scenarios {path}: {msg}")]
+    Scenarios { path: String, msg: String },
+}
+
+pub struct Application {
+    host: String,
+    port: u16,
+    server: Server,
+    engine: EngineHandle,
+    store: Store,
+}
+
+impl Application {
+    /// Must be called inside an actix system (the engine runs on it).
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let rules = match &settings.scenarios {
+            None => Vec::new(),
+            Some(path) => {
+                let err = |msg: String| StartupError::Scenarios {
+                    path: path.display().to_string(),
+                    msg,
+                };
+                let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+                let v: Value = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+                parse_rules(v).map_err(err)?
+            }
+        };
+        let store = Store::open(&settings.db)?;
+        let last_seq = store.read_now(store::max_job_seq)?;
+        let resume_jobs = store.read_now(store::active_jobs)?;
+        let resume_deliveries = store.read_now(store::pending_deliveries)?;
+        if !resume_jobs.is_empty() || !resume_deliveries.is_empty() {
+            log::info!(
+                "resuming {} unfinished job(s) and {} pending webhook(s)",
+                resume_jobs.len(),
+                resume_deliveries.len()
+            );
+        }
+        let seed = settings.seed.unwrap_or_else(rand::random);
+        let ids = Ids::new(seed);
+        let metrics = Arc::new(Metrics::default());
+        metrics
+            .active_jobs
+            .store(resume_jobs.len() as i64, Ordering::Relaxed);
+        let last_seq = Arc::new(AtomicI64::new(last_seq));
+        let engine = Engine::start(
+            store.clone(),
+            metrics.clone(),
+            EngineSettings {
+                webhook_secret: settings.webhook_secret.clone(),
+                retry_schedule: settings.retry_schedule.0.clone(),
+                delivery_timeout: settings.delivery_timeout,
+                ids,
+            },
+            last_seq.clone(),
+            resume_jobs,
+            resume_deliveries,
+        );
+        warn_about(&settings);
+        let addr = format!("{}:{}", settings.host, settings.port);
+        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+        let port = listener.local_addr()?.port();
+        let workers = settings.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        });
+        let host = settings.host.clone();
+        let state = web::Data::new(AppState {
+            journal: Journal::new(settings.journal_size),
+            config: Mutex::new(RuntimeConfig {
+                stage_ms: settings.stage_ms,
+                failure_rate: settings.failure_rate,
+                submit_error_rate: settings.submit_error_rate,
+                latency_ms: 0,
+                rules,
+            }),
+            tenants: Tenants::new(&settings.api_keys),
+            submit_rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed)),
+            settings,
+            store: store.clone(),
+            engine: engine.clone(),
+            metrics,
+            last_seq,
+            ids,
+        });
+        let request_ids = Arc::new(AtomicU64::new(0));
+        let prefix = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
+        let server = HttpServer::new(move || {
+            let request_ids = request_ids.clone();
+            let prefix = prefix.clone();
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::QueryConfig::default().error_handler(crate::routes::query_error))
+                .configure(crate::routes::configure)
+                .default_service(web::to(crate::routes::not_found))
+                .wrap_fn(move |req, srv| {
+                    let n = request_ids.fetch_add(1, Ordering::Relaxed);
+                    let request_id = format!("req_{prefix}{n:010x}");
+                    let journaled = is_api_path(req.path());
+                    let started = journaled.then(|| started_entry(&req));
+                    let fut = srv.call(req);
+                    async move {
+                        let mut res = fut.await?;
+                        if let Some(mut entry) = started {
+                            let state = res
+                                .request()
+                                .app_data::<web::Data<AppState>>()
+                                .cloned()
+                                .expect("state");
+                            let latency = state.config.lock().latency_ms;
+                            if latency > 0 {
+                                actix_rt::time::sleep(Duration::from_millis(latency)).await;
+                            }
+                            entry.status = res.status().as_u16();
+                            if let Some(JournalBody(body)) =
+                                res.request().extensions_mut().remove::<JournalBody>()
+                            {
+                                entry.body = body;
+                            }
+                            state.journal.record(entry);
+                        }
+                        if let Ok(v) = HeaderValue::from_str(&request_id) {
+                            res.headers_mut()
+                                .insert(HeaderName::from_static(shared::headers::REQUEST_ID), v);
+                        }
+                        Ok(res)
+                    }
+                })
+        })
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            host,
+            port,
+            server,
+            engine,
+            store,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://HOST:PORT` as bound.
+    pub fn address(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server is stopped, then stops the engine and makes
+    /// sure every queued write is committed. Pending deliveries stay in the
+    /// store and resume at the next start.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await?;
+        self.engine.call(|reply| Command::Shutdown { reply }).await;
+        if let Err(e) = self.store.write(|_| Ok(())).await {
+            log::error!("final flush failed: {e}");
+        }
+        Ok(())
+    }
+}
+
+/// Requests to the Camber API go into the journal; admin, health and
+/// metrics requests do not.
+fn is_api_path(path: &str) -> bool {
+    path == "/jobs" || path.starts_with("/jobs/")
+}
+
+fn started_entry(req: &actix_web::dev::ServiceRequest) -> Entry {
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            let v = String::from_utf8_lossy(v.as_bytes());
+            (
+                k.as_str().to_owned(),
+                Value::String(mask_header(k.as_str(), &v)),
+            )
+        })
+        .collect();
+    let path = match req.query_string() {
+        "" => req.path().to_owned(),
+        q => format!("{}?{q}", req.path()),
+    };
+    Entry {
+        seq: 0,
+        at: rfc3339(Utc::now()),
+        method: req.method().to_string(),
+        path,
+        tenant: bearer(req.request()).map(mask),
+        headers,
+        body: Value::Null,
+        status: 0,
+    }
+}
+
+fn warn_about(s: &Settings) {
+    if s.api_keys.iter().all(|k| k.trim().is_empty()) {
+        log::warn!(
+            "no --api-key configured: every non-empty bearer token is accepted as its own tenant"
+        );
+    }
+    if s.webhook_secret == DEFAULT_WEBHOOK_SECRET {
+        log::warn!("using the default webhook secret; set --webhook-secret / WEBHOOK_SECRET");
+    }
+    if !s.is_loopback() && s.admin_token.is_none() {
+        log::warn!(
+            "bound to {} with no --admin-token: the admin API under /_mock/ is open to anyone who can reach it",
+            s.host
+        );
+    }
+}
