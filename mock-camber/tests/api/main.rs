@@ -1,0 +1,13 @@
+//! Integration tests: the real server (in-process `Application` on port 0,
+//! or the real binary) over loopback HTTP.
+
+mod admin;
+mod helpers;
+mod idempotency;
+mod jobs;
+mod openapi;
+mod restart;
+mod seed;
+mod tenancy;
+mod validation;
+mod webhooks;
