@@ -108,8 +108,13 @@ impl Client {
     }
 
     pub async fn submit_with(&self, body: Value, headers: &[(&str, &str)]) -> Response {
-        self.send("POST", "/jobs", headers, Some(body.to_string().into_bytes()))
-            .await
+        self.send(
+            "POST",
+            "/jobs",
+            headers,
+            Some(body.to_string().into_bytes()),
+        )
+        .await
     }
 
     /// Submits and returns the new job's id, asserting 201.
@@ -150,11 +155,17 @@ impl Client {
 
     /// Polls the admin API until the job's delivery reaches `state`.
     pub async fn wait_delivery(&self, job_id: &str, state: &str) -> Value {
-        wait_for(&format!("delivery of {job_id} to be {state}"), 20, || async {
-            let r = self.get(&format!("/_mock/deliveries?job_id={job_id}")).await;
-            let d = r.body["deliveries"].get(0).cloned()?;
-            (d["state"] == state).then_some(d)
-        })
+        wait_for(
+            &format!("delivery of {job_id} to be {state}"),
+            20,
+            || async {
+                let r = self
+                    .get(&format!("/_mock/deliveries?job_id={job_id}"))
+                    .await;
+                let d = r.body["deliveries"].get(0).cloned()?;
+                (d["state"] == state).then_some(d)
+            },
+        )
         .await
     }
 
@@ -231,6 +242,8 @@ struct ReceiverState {
     /// Statuses to answer, in order; when empty, `fallback`.
     script: Arc<Mutex<VecDeque<u16>>>,
     fallback: Arc<Mutex<u16>>,
+    /// `Retry-After` seconds sent with 429/503 answers.
+    retry_after: Arc<Mutex<Option<u64>>>,
 }
 
 /// A webhook receiver on port 0 that records every call.
@@ -248,13 +261,14 @@ async fn receive(req: HttpRequest, body: Bytes, st: web::Data<ReceiverState>) ->
         .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
         .collect();
     let _ = st.tx.send(Received { headers, body });
-    let status = st
-        .script
-        .lock()
-        .pop_front()
-        .unwrap_or(*st.fallback.lock());
-    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
-        .body(format!("receiver said {status}"))
+    let status = st.script.lock().pop_front().unwrap_or(*st.fallback.lock());
+    let mut res = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
+    if let Some(secs) = *st.retry_after.lock() {
+        if status == 429 || status == 503 {
+            res.insert_header(("Retry-After", secs.to_string()));
+        }
+    }
+    res.body(format!("receiver said {status}"))
 }
 
 impl Receiver {
@@ -264,6 +278,7 @@ impl Receiver {
             tx,
             script: Arc::new(Mutex::new(VecDeque::new())),
             fallback: Arc::new(Mutex::new(200)),
+            retry_after: Arc::new(Mutex::new(None)),
         };
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
@@ -290,6 +305,10 @@ impl Receiver {
     /// Answer these statuses to the next calls, then the fallback.
     pub fn script(&self, statuses: &[u16]) {
         self.state.script.lock().extend(statuses);
+    }
+
+    pub fn retry_after(&self, secs: u64) {
+        *self.state.retry_after.lock() = Some(secs);
     }
 
     pub fn always(&self, status: u16) {
