@@ -64,6 +64,9 @@ pub struct CamberClient {
 
 impl CamberClient {
     pub fn new(cfg: Arc<CamberConfig>) -> Self {
+        // rustls needs one process-wide crypto provider; an Err only means
+        // one is already installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let connector = awc::Connector::new().timeout(cfg.timeout.min(MAX_CONNECT_TIMEOUT));
         let http = awc::Client::builder()
             .connector(connector)

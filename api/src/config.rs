@@ -16,6 +16,8 @@ pub const DEV_WEBHOOK_SECRET: &str = "dev-webhook-secret";
 #[command(
     name = "api",
     version,
+    // A later flag wins over an earlier one (scripts can append overrides).
+    args_override_self = true,
     about = "The jobs API: stores jobs in SQLite, runs them on Camber, receives Camber's webhooks."
 )]
 pub struct Cli {

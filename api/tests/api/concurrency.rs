@@ -1,0 +1,66 @@
+//! Many jobs at once with `--stage-ms 0`: webhooks race the submit answers.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const JOBS: usize = 200;
+
+#[actix_web::test]
+async fn two_hundred_concurrent_jobs_each_complete_exactly_once_without_duplicate_camber_jobs() {
+    let mock = MockCamber::start_with(MockOptions {
+        stage_ms: 0,
+        ..MockOptions::default()
+    });
+    let app = spawn_app(&mock.uri).await;
+
+    let bodies: Vec<_> = (0..JOBS)
+        .map(|i| job_body(&format!("doc-{i}.pdf")))
+        .collect();
+    let created = join_all(bodies.iter().map(|b| app.post_job(b))).await;
+    let ids: Vec<String> = created
+        .iter()
+        .map(|(code, body)| {
+            assert_eq!(*code, 201, "{body}");
+            body["job_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+
+    let jobs: Vec<Value> = wait_until(Duration::from_secs(60), "every job completed", || async {
+        let (_, page) = app.get("/jobs?status=completed&limit=500").await;
+        let jobs = page["jobs"].as_array().cloned().unwrap_or_default();
+        (jobs.len() == JOBS).then_some(jobs)
+    })
+    .await;
+
+    let mut camber_ids = HashSet::new();
+    for job in &jobs {
+        let path = event_path(job);
+        // Either order is right; what matters is one terminal event.
+        assert!(
+            path == ["pending", "processing", "completed"] || path == ["pending", "completed"],
+            "{job}"
+        );
+        assert!(job["result"].is_object());
+        assert!(camber_ids.insert(job["camber_job_id"].as_str().unwrap().to_owned()));
+    }
+    let listed: HashSet<_> = jobs
+        .iter()
+        .map(|j| j["job_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, ids.iter().cloned().collect());
+
+    // One submit per job in the mock's journal, each with its own key.
+    let submits = mock.submits().await;
+    let keys: HashSet<String> = submits
+        .iter()
+        .filter_map(|r| r["body"]["metadata"]["job_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(keys.len(), JOBS);
+    assert_eq!(submits.len(), JOBS, "no job was submitted twice");
+    assert_eq!(mock.jobs().await.len(), JOBS, "one Camber job per job");
+}

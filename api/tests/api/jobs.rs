@@ -1,0 +1,192 @@
+//! A job's life against mock-camber: create → completed / failed.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn header<'a>(request: &'a Value, name: &str) -> Option<&'a str> {
+    request["headers"]
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.as_str())
+}
+
+#[actix_web::test]
+async fn a_created_job_completes_with_the_mocks_result_artifacts_and_events() {
+    let mock = MockCamber::start();
+    // Held jobs stay running until the test completes them: the event order
+    // pending → processing → completed is then certain.
+    mock.set_rules(json!([{"match": {"/input/filename": "/hold/"}, "scenario": {"hold": true}}]))
+        .await;
+    let app = spawn_app(&mock.uri).await;
+
+    let (status, created) = app.post_job(&job_body("hold-invoice.pdf")).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(created["status"], "processing");
+    assert!(created["upload_url"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{}/jobs/{id}/upload?", app.address)));
+
+    let processing = app
+        .wait_for_status(&id, "processing", Duration::from_secs(5))
+        .await;
+    let camber_id = processing["camber_job_id"].as_str().unwrap().to_owned();
+    mock.complete(&camber_id).await;
+
+    let job = app
+        .wait_for_status(&id, "completed", Duration::from_secs(10))
+        .await;
+    assert_eq!(event_path(&job), ["pending", "processing", "completed"]);
+    assert_eq!(event_sources(&job), ["submit", "submit", "webhook"]);
+    assert_eq!(job["events"][0]["from"], Value::Null);
+    assert!(job["result"].is_object(), "{job}");
+    assert_eq!(job["error"], Value::Null);
+    assert_eq!(job["camber_job_id"], camber_id.as_str());
+
+    // The result as Camber reported it: the same object the mock shows.
+    let (_, remote) = mock_job(&mock, &camber_id).await;
+    assert_eq!(job["result"], remote["result"]);
+
+    // Artifacts: listed, on disk, downloadable.
+    let names: Vec<_> = job["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        names.contains(&"result.json".to_owned()) && names.contains(&"manifest.json".to_owned())
+    );
+    let dir = app.artifact_dir().join(&id);
+    let on_disk: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("result.json")).unwrap()).unwrap();
+    assert_eq!(on_disk["result"], job["result"]);
+    assert!(dir.join("manifest.json").exists());
+    let (code, bytes) = app
+        .get_raw(&format!("/jobs/{id}/artifacts/result.json"))
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), on_disk);
+
+    // The mock's journal shows what we sent.
+    let submits: Vec<Value> = mock
+        .submits()
+        .await
+        .into_iter()
+        .filter(|r| r["body"]["input"]["job_id"] == id.as_str())
+        .collect();
+    assert_eq!(submits.len(), 1, "{submits:?}");
+    let body = &submits[0]["body"];
+    assert_eq!(body["app"], APP_NAME);
+    assert_eq!(body["metadata"]["job_id"], id.as_str());
+    assert_eq!(
+        body["webhook"]["url"],
+        format!("{}/internal/webhooks/camber", app.address)
+    );
+    assert_eq!(body["input"]["filename"], "hold-invoice.pdf");
+    assert_eq!(body["input"]["portal_schema_name"], "invoice");
+    assert_eq!(body["input"]["mime_type"], "application/pdf");
+    assert_eq!(body["input"]["file_size_bytes"], 1000);
+    assert_eq!(header(&submits[0], "idempotency-key"), Some(id.as_str()));
+}
+
+async fn mock_job(mock: &MockCamber, camber_id: &str) -> (u16, Value) {
+    let mut res = client()
+        .get(format!("{}/jobs/{camber_id}", mock.uri))
+        .insert_header(("Authorization", format!("Bearer {API_KEY}")))
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json::<Value>().await.unwrap())
+}
+
+#[actix_web::test]
+async fn a_failure_scenario_ends_failed_with_the_mocks_error_code_and_stage() {
+    let mock = MockCamber::start();
+    mock.set_rules(json!([{
+        "match": {"/input/filename": "/fail-ocr/"},
+        "scenario": {"outcome": "failure",
+                     "error": {"code": "OCR_FAILURE", "stage": "OCR", "reason": "No text detected in image"}}
+    }]))
+    .await;
+    let app = spawn_app(&mock.uri).await;
+
+    let id = app.create_job("scan-fail-ocr.pdf").await;
+    let job = app
+        .wait_for_status(&id, "failed", Duration::from_secs(10))
+        .await;
+    assert_eq!(job["error"]["code"], "OCR_FAILURE", "{job}");
+    assert_eq!(job["error"]["stage"], "OCR");
+    assert_eq!(job["result"], Value::Null);
+    assert_eq!(event_path(&job).last().unwrap(), "failed");
+    assert_eq!(event_sources(&job).last().unwrap(), "webhook");
+    assert!(app.artifact_dir().join(&id).join("manifest.json").exists());
+}
+
+#[actix_web::test]
+async fn a_job_that_does_not_exist_is_404() {
+    let app = spawn_app(&format!("http://127.0.0.1:{}", free_port())).await;
+    let (code, body) = app.get_job("00000000-0000-4000-8000-000000000000").await;
+    assert_eq!(code, 404);
+    assert_eq!(body["error"]["code"], "NOT_FOUND");
+    let (code, _) = app.get_job("not-a-uuid").await;
+    assert_eq!(code, 404);
+}
+
+#[actix_web::test]
+async fn jobs_are_listed_newest_first_in_pages_and_filtered_by_status() {
+    // Camber is down and the retry schedule long: every job stays pending.
+    let app = spawn_app_with(AppOptions {
+        camber_uri: format!("http://127.0.0.1:{}", free_port()),
+        extra: vec!["--submit-retry-schedule".into(), "1h".into()],
+    })
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(app.create_job(&format!("f{i}.pdf")).await);
+    }
+    ids.reverse();
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("/jobs?limit=2&cursor={c}"),
+            None => "/jobs?limit=2".to_owned(),
+        };
+        let (code, page) = app.get(&q).await;
+        assert_eq!(code, 200, "{page}");
+        let jobs = page["jobs"].as_array().unwrap();
+        assert!(jobs.len() <= 2);
+        seen.extend(
+            jobs.iter()
+                .map(|j| j["job_id"].as_str().unwrap().to_owned()),
+        );
+        match page["next"].as_str() {
+            Some(n) => cursor = Some(n.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+
+    let (_, pending) = app.get("/jobs?status=pending").await;
+    assert_eq!(pending["jobs"].as_array().unwrap().len(), 5);
+    let (_, completed) = app.get("/jobs?status=completed").await;
+    assert_eq!(completed["jobs"].as_array().unwrap().len(), 0);
+    assert_eq!(completed["next"], Value::Null);
+    for bad in [
+        "/jobs?status=done",
+        "/jobs?limit=0",
+        "/jobs?limit=501",
+        "/jobs?cursor=zz",
+    ] {
+        let (code, body) = app.get(bad).await;
+        assert_eq!(code, 422, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], "INVALID_REQUEST");
+    }
+}

@@ -1,0 +1,12 @@
+//! api integration tests: the real api over loopback, against the real
+//! mock-camber binary (run `cargo build -p mock-camber` first).
+
+mod concurrency;
+mod helpers;
+mod jobs;
+mod reconciler;
+mod routes;
+mod submitter;
+mod uploads;
+mod validation;
+mod webhooks;

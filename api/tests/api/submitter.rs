@@ -1,0 +1,57 @@
+//! The background submitter: Camber down at submit time, retry budget.
+
+use std::time::Duration;
+
+use crate::helpers::*;
+
+#[actix_web::test]
+async fn a_job_created_while_camber_is_down_completes_once_the_mock_starts() {
+    let port = free_port();
+    let app = spawn_app_with(AppOptions {
+        camber_uri: format!("http://127.0.0.1:{port}"),
+        // 30 s of patience at 50 ms steps.
+        extra: vec![
+            "--submit-retry-schedule".into(),
+            vec!["50ms"; 600].join(","),
+        ],
+    })
+    .await;
+
+    let (code, created) = app.post_job(&job_body("late.pdf")).await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["status"], "pending");
+    let id = created["job_id"].as_str().unwrap().to_owned();
+    let (_, job) = app.get_job(&id).await;
+    assert_eq!(job["status"], "pending");
+    assert_eq!(job["camber_job_id"], serde_json::Value::Null);
+
+    let mock = MockCamber::start_with(MockOptions {
+        port,
+        ..MockOptions::default()
+    });
+    assert_eq!(mock.port, port);
+    let job = app
+        .wait_for_status(&id, "completed", Duration::from_secs(30))
+        .await;
+    assert_eq!(event_path(&job).first().unwrap(), "pending");
+    assert_eq!(event_path(&job).last().unwrap(), "completed");
+
+    let submits = mock.submits().await;
+    assert_eq!(submits.len(), 1, "one Camber job: {submits:?}");
+    assert_eq!(submits[0]["body"]["metadata"]["job_id"], id.as_str());
+}
+
+#[actix_web::test]
+async fn a_job_fails_with_camber_unavailable_after_the_retry_budget() {
+    let app = spawn_app_with(AppOptions {
+        camber_uri: format!("http://127.0.0.1:{}", free_port()),
+        extra: vec!["--submit-retry-schedule".into(), "10ms,10ms".into()],
+    })
+    .await;
+    let id = app.create_job("never.pdf").await;
+    let job = app
+        .wait_for_status(&id, "failed", Duration::from_secs(10))
+        .await;
+    assert_eq!(job["error"]["code"], "CAMBER_UNAVAILABLE", "{job}");
+    assert_eq!(event_path(&job), ["pending", "failed"]);
+}

@@ -1,0 +1,205 @@
+//! `POST /internal/webhooks/camber`: signature, idempotency, state machine, race.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use serde_json::{json, Value};
+use shared::WebhookBody;
+use tokio::sync::{mpsc, Notify};
+
+use crate::helpers::*;
+
+fn success_body(camber_id: &str, job_id: &str) -> Vec<u8> {
+    WebhookBody::success(
+        camber_id,
+        job_id,
+        "2026-01-26T10:30:45.123456".into(),
+        json!({"structured": {"field_1": "other"}, "quality_score": 0.5}),
+    )
+    .to_bytes()
+}
+
+/// A job held `processing` on the mock, with its Camber id.
+async fn held_job(mock: &MockCamber, app: &TestApp) -> (String, String) {
+    mock.set_rules(json!([{"match": {"/input/filename": "/hold/"}, "scenario": {"hold": true}}]))
+        .await;
+    let id = app.create_job("hold.pdf").await;
+    let job = app
+        .wait_for_status(&id, "processing", Duration::from_secs(5))
+        .await;
+    (id, job["camber_job_id"].as_str().unwrap().to_owned())
+}
+
+#[actix_web::test]
+async fn a_duplicate_webhook_is_acknowledged_as_a_duplicate_and_changes_nothing() {
+    let mock = MockCamber::start();
+    let app = spawn_app(&mock.uri).await;
+    let id = app.create_job("a.pdf").await;
+    let before = app
+        .wait_for_status(&id, "completed", Duration::from_secs(10))
+        .await;
+    let camber_id = before["camber_job_id"].as_str().unwrap();
+
+    let (code, body) = app.post_signed_webhook(success_body(camber_id, &id)).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body, json!({"acknowledged": true, "duplicate": true}));
+    let failure = WebhookBody::failure(
+        camber_id,
+        &id,
+        "2026-01-26T10:30:45.123456".into(),
+        shared::WebhookError {
+            code: "OCR_FAILURE".into(),
+            stage: "OCR".into(),
+            details: json!({}),
+        },
+    )
+    .to_bytes();
+    let (code, body) = app.post_signed_webhook(failure).await;
+    assert_eq!((code, &body["duplicate"]), (200, &json!(true)));
+
+    let (_, after) = app.get_job(&id).await;
+    assert_eq!(after, before);
+}
+
+#[actix_web::test]
+async fn a_webhook_with_a_wrong_or_missing_signature_is_401_and_changes_nothing() {
+    let mock = MockCamber::start();
+    let app = spawn_app(&mock.uri).await;
+    let (id, camber_id) = held_job(&mock, &app).await;
+    let (_, before) = app.get_job(&id).await;
+    let body = success_body(&camber_id, &id);
+
+    let (code, err) = app.post_webhook(body.clone(), None).await;
+    assert_eq!(code, 401);
+    assert_eq!(err["error"]["code"], "UNAUTHENTICATED");
+    let wrong = shared::signing::sign_hex(b"another-secret", &body);
+    let (code, _) = app.post_webhook(body.clone(), Some(wrong)).await;
+    assert_eq!(code, 401);
+    let (code, _) = app.post_webhook(body.clone(), Some("not-hex".into())).await;
+    assert_eq!(code, 401);
+    // Signed for other bytes than the ones sent.
+    let sig_of_other = shared::signing::sign_hex(SECRET.as_bytes(), b"{}");
+    let (code, _) = app.post_webhook(body, Some(sig_of_other)).await;
+    assert_eq!(code, 401);
+
+    let (_, after) = app.get_job(&id).await;
+    assert_eq!(after, before);
+    assert_eq!(after["status"], "processing");
+}
+
+#[actix_web::test]
+async fn a_webhook_for_an_unknown_job_is_404() {
+    let app = spawn_app(&format!("http://127.0.0.1:{}", free_port())).await;
+    for job_id in ["00000000-0000-4000-8000-000000000000", "not-ours"] {
+        let (code, body) = app.post_signed_webhook(success_body("cmb_x", job_id)).await;
+        assert_eq!(code, 404, "{body}");
+        assert_eq!(body["error"]["code"], "NOT_FOUND");
+    }
+}
+
+#[actix_web::test]
+async fn a_correctly_signed_body_that_is_not_a_json_object_is_400() {
+    let app = spawn_app(&format!("http://127.0.0.1:{}", free_port())).await;
+    for raw in [&b"not json"[..], b"[1,2]", b"\"text\"", b""] {
+        let (code, body) = app.post_signed_webhook(raw.to_vec()).await;
+        assert_eq!(code, 400, "{raw:?}: {body}");
+        assert_eq!(body["error"]["code"], "INVALID_JSON");
+    }
+}
+
+#[actix_web::test]
+async fn a_webhook_naming_another_camber_job_is_409_and_changes_nothing() {
+    let mock = MockCamber::start();
+    let app = spawn_app(&mock.uri).await;
+    let (id, _camber_id) = held_job(&mock, &app).await;
+    let (_, before) = app.get_job(&id).await;
+
+    let (code, body) = app
+        .post_signed_webhook(success_body("cmb_someone_else", &id))
+        .await;
+    assert_eq!(code, 409, "{body}");
+    assert_eq!(body["error"]["code"], "CONFLICT");
+    let (_, after) = app.get_job(&id).await;
+    assert_eq!(after, before);
+}
+
+#[actix_web::test]
+async fn a_webhook_with_an_unknown_status_is_422() {
+    let mock = MockCamber::start();
+    let app = spawn_app(&mock.uri).await;
+    let (id, camber_id) = held_job(&mock, &app).await;
+    let mut body: Value = serde_json::from_slice(&success_body(&camber_id, &id)).unwrap();
+    body["status"] = json!("running");
+    let (code, err) = app
+        .post_signed_webhook(serde_json::to_vec(&body).unwrap())
+        .await;
+    assert_eq!(code, 422, "{err}");
+    assert_eq!(err["error"]["code"], "INVALID_REQUEST");
+    let (_, job) = app.get_job(&id).await;
+    assert_eq!(job["status"], "processing");
+}
+
+/// A Camber stand-in whose submit answer waits until the test releases it,
+/// so the webhook can arrive first. It reports each submitted job id.
+async fn slow_camber(release: Arc<Notify>, seen: mpsc::UnboundedSender<String>) -> String {
+    let server = HttpServer::new(move || {
+        let release = release.clone();
+        let seen = seen.clone();
+        App::new().route(
+            "/jobs",
+            web::post().to(move |body: web::Json<Value>| {
+                let release = release.clone();
+                let seen = seen.clone();
+                async move {
+                    let _ = seen.send(body["metadata"]["job_id"].as_str().unwrap_or("").to_owned());
+                    release.notified().await;
+                    HttpResponse::Created().json(json!({
+                        "id": "cmb_race", "job_id": "cmb_race", "status": "pending",
+                        "app": APP_NAME, "created_at": "2026-01-26T10:30:45.123456Z"
+                    }))
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = server.addrs()[0].port();
+    actix_rt::spawn(server.run());
+    format!("http://127.0.0.1:{port}")
+}
+
+#[actix_web::test]
+async fn a_webhook_that_arrives_before_the_submit_answer_completes_the_pending_job() {
+    let release = Arc::new(Notify::new());
+    let (seen_tx, mut seen_rx) = mpsc::unbounded_channel();
+    let camber = slow_camber(release.clone(), seen_tx).await;
+    let app = Rc::new(spawn_app(&camber).await);
+
+    let creating = {
+        let app = app.clone();
+        actix_rt::spawn(async move { app.post_job(&job_body("race.pdf")).await })
+    };
+    let id = seen_rx.recv().await.expect("the api submitted");
+    let (_, pending) = app.get_job(&id).await;
+    assert_eq!(pending["status"], "pending");
+
+    let (code, body) = app.post_signed_webhook(success_body("cmb_race", &id)).await;
+    assert_eq!((code, &body["duplicate"]), (200, &json!(false)), "{body}");
+
+    release.notify_one();
+    let (code, created) = creating.await.unwrap();
+    assert_eq!(code, 201);
+    assert_eq!(
+        created["status"], "completed",
+        "the late answer must not reopen the job"
+    );
+
+    let (_, job) = app.get_job(&id).await;
+    assert_eq!(job["status"], "completed");
+    assert_eq!(job["camber_job_id"], "cmb_race");
+    assert_eq!(event_path(&job), ["pending", "completed"]);
+    assert_eq!(event_sources(&job), ["submit", "webhook"]);
+}
