@@ -68,6 +68,10 @@ impl Application {
             .to_owned();
 
         let store = Store::open(&settings.db)?;
+        let resumed = store.write(crate::store::release_pending).await?;
+        if resumed > 0 {
+            log::info!("{resumed} pending job(s) from an earlier run will be submitted again");
+        }
         let artifacts =
             ArtifactStore::new(&settings.artifact_dir).map_err(StartupError::Artifacts)?;
         let lifecycle = Lifecycle {
@@ -151,6 +155,11 @@ impl Application {
     /// `http://HOST:PORT` as bound.
     pub fn address(&self) -> String {
         format!("http://{}", host_port(&self.host, self.port))
+    }
+
+    /// Stops the server (gracefully or not) from outside, e.g. in tests.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     pub fn public_url(&self) -> &str {

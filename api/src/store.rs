@@ -617,6 +617,18 @@ pub fn claim_due_reconciles(
     Ok(jobs)
 }
 
+/// At start: pending jobs leased or backing off in a previous run are due
+/// now (a restart is a natural retry point; the Idempotency-Key keeps a
+/// retry from creating a second Camber job). Returns how many.
+pub fn release_pending(conn: &Connection) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE jobs SET next_submit_at = ?1 WHERE status = 'pending' AND \
+             (next_submit_at IS NULL OR next_submit_at > ?1)",
+        )?
+        .execute([now_ms()])?)
+}
+
 /// Proves the writer is alive and the database writable (for /readyz).
 pub fn ping(conn: &Connection) -> Result<(), StoreError> {
     conn.prepare_cached("PRAGMA user_version")?

@@ -242,23 +242,27 @@ pub struct TestApp {
     pub address: String,
     pub dir: TempDir,
     pub http: awc::Client,
+    handle: actix_web::dev::ServerHandle,
 }
 
+#[derive(Default)]
 pub struct AppOptions {
     pub camber_uri: String,
     pub extra: Vec<String>,
+    /// Reuse this directory (database + artifacts), as a restart does.
+    pub dir: Option<TempDir>,
 }
 
 pub async fn spawn_app(camber_uri: &str) -> TestApp {
     spawn_app_with(AppOptions {
         camber_uri: camber_uri.to_owned(),
-        extra: vec![],
+        ..AppOptions::default()
     })
     .await
 }
 
 pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = opts.dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
     let db = dir.path().join("api.db");
     let artifacts = dir.path().join("artifacts");
     let mut args: Vec<String> = vec![
@@ -288,11 +292,13 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
     let settings = Settings::from_args(args).expect("test settings parse");
     let app = Application::build(settings).await.expect("api starts");
     let address = app.address();
+    let handle = app.handle();
     actix_rt::spawn(app.run_until_stopped());
     TestApp {
         address,
         dir,
         http: client(),
+        handle,
     }
 }
 
@@ -323,6 +329,17 @@ where
 }
 
 impl TestApp {
+    /// Stops this instance and starts a new one on the same database and
+    /// artifact directory.
+    pub async fn restart(self, opts: AppOptions) -> TestApp {
+        self.handle.stop(true).await;
+        spawn_app_with(AppOptions {
+            dir: Some(self.dir),
+            ..opts
+        })
+        .await
+    }
+
     pub fn artifact_dir(&self) -> PathBuf {
         self.dir.path().join("artifacts")
     }

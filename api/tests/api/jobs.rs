@@ -144,6 +144,7 @@ async fn jobs_are_listed_newest_first_in_pages_and_filtered_by_status() {
     let app = spawn_app_with(AppOptions {
         camber_uri: format!("http://127.0.0.1:{}", free_port()),
         extra: vec!["--submit-retry-schedule".into(), "1h".into()],
+        ..AppOptions::default()
     })
     .await;
     let mut ids = Vec::new();

@@ -14,6 +14,7 @@ async fn a_dropped_webhook_is_recovered_by_the_reconciler() {
     let app = spawn_app_with(AppOptions {
         camber_uri: mock.uri.clone(),
         extra: vec!["--reconcile-after".into(), "200ms".into()],
+        ..AppOptions::default()
     })
     .await;
 

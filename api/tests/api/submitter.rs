@@ -14,6 +14,7 @@ async fn a_job_created_while_camber_is_down_completes_once_the_mock_starts() {
             "--submit-retry-schedule".into(),
             vec!["50ms"; 600].join(","),
         ],
+        ..AppOptions::default()
     })
     .await;
 
@@ -46,6 +47,7 @@ async fn a_job_fails_with_camber_unavailable_after_the_retry_budget() {
     let app = spawn_app_with(AppOptions {
         camber_uri: format!("http://127.0.0.1:{}", free_port()),
         extra: vec!["--submit-retry-schedule".into(), "10ms,10ms".into()],
+        ..AppOptions::default()
     })
     .await;
     let id = app.create_job("never.pdf").await;
@@ -54,4 +56,36 @@ async fn a_job_fails_with_camber_unavailable_after_the_retry_budget() {
         .await;
     assert_eq!(job["error"]["code"], "CAMBER_UNAVAILABLE", "{job}");
     assert_eq!(event_path(&job), ["pending", "failed"]);
+}
+
+#[actix_web::test]
+async fn a_pending_job_is_submitted_after_a_restart() {
+    let port = free_port();
+    let down = format!("http://127.0.0.1:{port}");
+    let app = spawn_app_with(AppOptions {
+        camber_uri: down.clone(),
+        // Far in the future: only the restart can make it due.
+        extra: vec!["--submit-retry-schedule".into(), "1h".into()],
+        ..AppOptions::default()
+    })
+    .await;
+    let id = app.create_job("restart.pdf").await;
+    let (_, job) = app.get_job(&id).await;
+    assert_eq!(job["status"], "pending");
+
+    let mock = MockCamber::start_with(MockOptions {
+        port,
+        ..MockOptions::default()
+    });
+    let app = app
+        .restart(AppOptions {
+            camber_uri: down,
+            ..AppOptions::default()
+        })
+        .await;
+    let job = app
+        .wait_for_status(&id, "completed", Duration::from_secs(15))
+        .await;
+    assert_eq!(event_path(&job).last().unwrap(), "completed");
+    assert_eq!(mock.submits().await.len(), 1);
 }

@@ -9,6 +9,7 @@ async fn app_with_job() -> (TestApp, String, String) {
     let app = spawn_app_with(AppOptions {
         camber_uri: format!("http://127.0.0.1:{}", free_port()),
         extra: vec!["--submit-retry-schedule".into(), "1h".into()],
+        ..AppOptions::default()
     })
     .await;
     let (code, created) = app.post_job(&job_body("scan.pdf")).await;
