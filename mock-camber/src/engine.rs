@@ -371,7 +371,7 @@ impl Engine {
                 }
             },
             Command::Admin { id, action, reply } => {
-                if !self.jobs.get(&id).is_some_and(|j| !j.finishing) {
+                if self.jobs.get(&id).is_none_or(|j| j.finishing) {
                     let _ = reply.send(Control::NotActive);
                     return;
                 }

@@ -1,1 +1,235 @@
-//! (tests to come)
+//! The admin API (SPEC §5): guard, config and rules, journal, reset,
+//! complete/fail, cross-tenant listing.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[actix_web::test]
+async fn the_admin_token_guards_every_admin_route() {
+    let app = spawn_app_with(|s| s.admin_token = Some("admin-secret".into())).await;
+    let anon = app.client.with_key("");
+    let wrong = app.client.with_key("nope");
+    let admin = app.client.with_key("admin-secret");
+    for path in [
+        "/_mock/jobs",
+        "/_mock/deliveries",
+        "/_mock/requests",
+        "/_mock/config",
+    ] {
+        assert_eq!(anon.get(path).await.status, 401, "{path}");
+        let r = wrong.get(path).await;
+        assert_eq!(r.status, 401, "{path}");
+        assert_eq!(r.body["error"]["code"], "UNAUTHENTICATED");
+        assert_eq!(admin.get(path).await.status, 200, "{path}");
+    }
+    assert_eq!(anon.post("/_mock/reset", json!({})).await.status, 401);
+    // The page itself holds no data; its calls carry the token.
+    let page = anon.get("/_mock/").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("<title>mock-camber</title>"));
+}
+
+#[actix_web::test]
+async fn config_put_changes_only_the_named_fields_and_validates_first() {
+    let app = spawn_app().await;
+    let before = app.client.get("/_mock/config").await.body;
+    assert_eq!(before["stage_ms"], 0);
+    assert_eq!(before["rules"], json!([]));
+    let r = app
+        .client
+        .put(
+            "/_mock/config",
+            json!({"failure_rate": 0.25, "latency_ms": 5}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["failure_rate"], 0.25);
+    assert_eq!(r.body["latency_ms"], 5);
+    assert_eq!(r.body["stage_ms"], 0);
+    assert_eq!(r.body["submit_error_rate"], 0.0);
+
+    for bad in [
+        json!({"failure_rate": 2}),
+        json!({"stage_ms": -1}),
+        json!({"bogus": 1}),
+        json!({"rules": [{"match": {"no-slash": "x"}, "scenario": {}}]}),
+        json!({"stage_ms": 9, "rules": [{"match": {}, "scenario": {"outcome": "sometimes"}}]}),
+    ] {
+        let r = app.client.put("/_mock/config", bad.clone()).await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.text);
+    }
+    // Nothing of the refused bodies was applied.
+    let after = app.client.get("/_mock/config").await.body;
+    assert_eq!(after["stage_ms"], 0);
+    assert_eq!(after["failure_rate"], 0.25);
+}
+
+#[actix_web::test]
+async fn scenario_rules_match_submit_bodies_by_pointer_and_regex_and_run_out() {
+    let app = spawn_app().await;
+    let rules = json!({"rules": [
+        {"match": {"/input/filename": "/fail-ocr/"}, "times": 1,
+         "scenario": {"outcome": "failure", "error": {"code": "OCR_FAILURE", "stage": "OCR", "reason": "No text detected in image"}}}
+    ]});
+    assert_eq!(app.client.put("/_mock/config", rules).await.status, 200);
+    let body = |name: &str| json!({"app": "x", "input": {"filename": name}});
+
+    let first = app.client.create(body("scan-fail-ocr.png")).await;
+    let job = app.client.wait_status(&first, "failed").await;
+    assert_eq!(job["error"]["code"], "OCR_FAILURE");
+    let other = app.client.create(body("fine.png")).await;
+    app.client.wait_status(&other, "completed").await;
+    // times: 1 — the rule is used up.
+    let second = app.client.create(body("again-fail-ocr.png")).await;
+    app.client.wait_status(&second, "completed").await;
+    assert_eq!(
+        app.client.get("/_mock/config").await.body["rules"][0]["times"],
+        0
+    );
+
+    // A per-job scenario beats a rule.
+    let rules = json!({"rules": [{"match": {"/app": "x"}, "scenario": {"outcome": "failure"}}]});
+    app.client.put("/_mock/config", rules).await;
+    let mut b = body("a.png");
+    b["metadata"] = json!({"mock": {"outcome": "success"}});
+    let id = app.client.create(b).await;
+    app.client.wait_status(&id, "completed").await;
+}
+
+#[actix_web::test]
+async fn rules_load_from_a_scenarios_file_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.json");
+    std::fs::write(
+        &path,
+        json!([{"match": {"/input/filename": "/^slow/"}, "scenario": {"hold": true}}]).to_string(),
+    )
+    .unwrap();
+    let app = spawn_app_with(|s| s.scenarios = Some(path)).await;
+    let id = app
+        .client
+        .create(json!({"app": "x", "input": {"filename": "slow.pdf"}}))
+        .await;
+    assert_eq!(
+        app.client.wait_status(&id, "running").await["stage"],
+        "FETCH"
+    );
+    let r = app
+        .client
+        .post(&format!("/_mock/jobs/{id}/complete"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "completed");
+}
+
+#[actix_web::test]
+async fn fail_ends_a_job_with_the_given_error() {
+    let app = spawn_app().await;
+    let id = app
+        .client
+        .create(json!({"app": "x", "input": {}, "metadata": {"mock": {"hold": true}}}))
+        .await;
+    app.client.wait_status(&id, "running").await;
+    let r = app
+        .client
+        .post(
+            &format!("/_mock/jobs/{id}/fail"),
+            json!({"code": "NORMALIZE_FAILED", "reason": "schema mismatch"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "failed");
+    assert_eq!(
+        r.body["error"],
+        json!({"code": "NORMALIZE_FAILED", "stage": "NORMALIZE", "details": {"reason": "schema mismatch"}})
+    );
+    assert_eq!(
+        app.client
+            .post("/_mock/jobs/cmb_nope/fail", json!({}))
+            .await
+            .status,
+        404
+    );
+}
+
+#[actix_web::test]
+async fn the_journal_records_requests_newest_first_with_secrets_masked() {
+    let app = spawn_app().await;
+    let c = app.client.with_key("sk_test_abcdef123456");
+    c.create(json!({"app": "x", "input": {"k": "v"}, "metadata": {"job_id": "ours"}}))
+        .await;
+    c.get("/jobs").await;
+    let journal = app.client.journal().await;
+    assert_eq!(journal.len(), 2);
+    assert_eq!(journal[0]["method"], "GET");
+    let post = &journal[1];
+    assert_eq!(post["path"], "/jobs");
+    assert_eq!(post["status"], 201);
+    assert_eq!(post["body"]["metadata"]["job_id"], "ours");
+    assert_eq!(post["tenant"], "sk_t…3456");
+    assert_eq!(post["headers"]["authorization"], "Bearer sk_t…3456");
+    assert!(!journal.iter().any(|e| e.to_string().contains("abcdef")));
+
+    let page = app.client.get("/_mock/requests?limit=1").await;
+    assert_eq!(page.body["requests"].as_array().unwrap().len(), 1);
+    let next = page.body["next"].as_str().unwrap();
+    let rest = app
+        .client
+        .get(&format!("/_mock/requests?limit=1&cursor={next}"))
+        .await;
+    assert_eq!(rest.body["requests"][0]["method"], "POST");
+}
+
+#[actix_web::test]
+async fn admin_lists_every_tenants_jobs_with_masked_tenants_and_filters() {
+    let app = spawn_app().await;
+    let a = app.client.with_key("tenant-aaaa-1111");
+    let b = app.client.with_key("tenant-bbbb-2222");
+    a.create(json!({"app": "x", "input": {}})).await;
+    b.create(json!({"app": "x", "input": {}})).await;
+    let all = app.client.get("/_mock/jobs").await.body;
+    assert_eq!(all["jobs"].as_array().unwrap().len(), 2);
+    assert_eq!(all["jobs"][0]["tenant"], "tena…2222");
+    let only_a = app
+        .client
+        .get("/_mock/jobs?tenant=tenant-aaaa-1111")
+        .await
+        .body;
+    assert_eq!(only_a["jobs"].as_array().unwrap().len(), 1);
+    let by_mask = app
+        .client
+        .get("/_mock/jobs?tenant=tena%E2%80%A61111")
+        .await
+        .body;
+    assert_eq!(by_mask["jobs"], only_a["jobs"]);
+}
+
+#[actix_web::test]
+async fn reset_forgets_jobs_deliveries_and_journal_but_keeps_config() {
+    let app = spawn_app().await;
+    let mut rx = Receiver::start().await;
+    app.client
+        .put("/_mock/config", json!({"failure_rate": 0.5}))
+        .await;
+    let id = app.client.create(job_to(&rx.url)).await;
+    rx.next().await;
+    app.client.wait_delivery(&id, "delivered").await;
+
+    let r = app.client.post("/_mock/reset", json!({})).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(app.client.get(&format!("/jobs/{id}")).await.status, 404);
+    assert_eq!(
+        app.client.get("/_mock/deliveries").await.body["deliveries"],
+        json!([])
+    );
+    // The journal now holds only the GET above.
+    assert_eq!(app.client.journal().await.len(), 1);
+    assert_eq!(
+        app.client.get("/_mock/config").await.body["failure_rate"],
+        0.5
+    );
+    // Ids are never reused after a reset.
+    let new_id = app.client.create(json!({"app": "x", "input": {}})).await;
+    assert_ne!(new_id, id);
+}

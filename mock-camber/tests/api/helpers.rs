@@ -179,7 +179,6 @@ impl Client {
 
 /// The daemon in-process on port 0.
 pub struct TestApp {
-    pub address: String,
     pub client: Client,
     pub handle: actix_web::dev::ServerHandle,
 }
@@ -204,7 +203,6 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     actix_rt::spawn(app.run_until_stopped());
     TestApp {
         client: Client::new(&address, &key),
-        address,
         handle,
     }
 }
