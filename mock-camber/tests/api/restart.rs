@@ -1,1 +1,300 @@
-//! (tests to come)
+//! Durability across `kill -9` (SPEC §3): the real binary on a file `--db`
+//! is killed with SIGKILL, so no shutdown code runs, and restarted on the
+//! same database. Before each kill the test polls until the state it relies
+//! on is visible over the API, so it only relies on committed work.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{job_to, wait_for, Client, MockProcess, Received, Receiver, SECRET};
+
+const KEY: &str = "key-a";
+
+fn start_on(db: &Path) -> MockProcess {
+    MockProcess::start(&[
+        "--port",
+        "0",
+        "--db",
+        db.to_str().expect("utf-8 temp path"),
+        "--webhook-secret",
+        SECRET,
+        "--retry-schedule",
+        "50ms,100ms,200ms,400ms,800ms,1s,2s,5s",
+    ])
+}
+
+/// A job that stays `running` in FETCH until an admin call moves it.
+fn held(url: &str, caller_id: &str) -> Value {
+    json!({
+        "app": "rythmiq-worker",
+        "input": {"filename": format!("{caller_id}.pdf")},
+        "metadata": {"job_id": caller_id, "mock": {"hold": true}},
+        "webhook": {"url": url}
+    })
+}
+
+/// Webhooks received so far, without waiting.
+fn drain(receiver: &mut Receiver) -> Vec<Received> {
+    std::iter::from_fn(|| receiver.try_next()).collect()
+}
+
+async fn admin(client: &Client, id: &str, action: &str, body: Value) -> Value {
+    let r = client
+        .post(&format!("/_mock/jobs/{id}/{action}"), body)
+        .await;
+    assert_eq!(r.status, 200, "{action} {id}: {}", r.text);
+    r.body
+}
+
+#[actix_web::test]
+async fn held_jobs_are_still_running_after_a_kill_9_and_finish_when_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mock.db");
+    let mut receiver = Receiver::start().await;
+    let mut mock = start_on(&db);
+    let client = mock.client(KEY);
+    let advanced = client.create(held(&receiver.url, "advance-me")).await;
+    let completed = client.create(held(&receiver.url, "complete-me")).await;
+    let failed = client.create(held(&receiver.url, "fail-me")).await;
+    let mut started_at = Vec::new();
+    for id in [&advanced, &completed, &failed] {
+        let job = client.wait_status(id, "running").await;
+        started_at.push(job["started_at"].clone());
+    }
+
+    mock.kill9();
+    let mock = start_on(&db);
+    let client = mock.client(KEY);
+
+    for (id, started) in [&advanced, &completed, &failed]
+        .into_iter()
+        .zip(&started_at)
+    {
+        let job = client.job(id).await;
+        assert_eq!(
+            job["status"], "running",
+            "held job {id} after restart: {job}"
+        );
+        assert_eq!(job["stage"], "FETCH", "held job {id} after restart: {job}");
+        assert_eq!(
+            &job["started_at"], started,
+            "{id} was restarted from scratch"
+        );
+    }
+    assert!(
+        drain(&mut receiver).is_empty(),
+        "a held job sent a webhook before it was released"
+    );
+
+    // One job walks through its stages one advance at a time...
+    for next_stage in ["OCR", "NORMALIZE"] {
+        let job = admin(&client, &advanced, "advance", json!({})).await;
+        assert_eq!(job["status"], "running");
+        assert_eq!(job["stage"], next_stage);
+    }
+    let job = admin(&client, &advanced, "advance", json!({})).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    // ...one is completed and one failed outright.
+    let job = admin(&client, &completed, "complete", json!({})).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let job = admin(
+        &client,
+        &failed,
+        "fail",
+        json!({"code": "OCR_FAILURE", "stage": "OCR", "reason": "No text detected in image"}),
+    )
+    .await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["error"]["code"], "OCR_FAILURE", "{job}");
+
+    let mut by_job = std::collections::HashMap::new();
+    for _ in 0..3 {
+        let hook = receiver.next().await;
+        let body = hook.json();
+        let id = body["camber_job_id"].as_str().unwrap().to_owned();
+        by_job.insert(id, (body, hook.header("x-camber-event").to_owned()));
+    }
+    let (body, event) = &by_job[&advanced];
+    assert_eq!(
+        (body["status"].as_str(), event.as_str()),
+        (Some("success"), "job.completed")
+    );
+    assert_eq!(body["job_id"], "advance-me");
+    let (body, event) = &by_job[&completed];
+    assert_eq!(
+        (body["status"].as_str(), event.as_str()),
+        (Some("success"), "job.completed")
+    );
+    assert_eq!(body["job_id"], "complete-me");
+    let (body, event) = &by_job[&failed];
+    assert_eq!(
+        (body["status"].as_str(), event.as_str()),
+        (Some("failed"), "job.failed")
+    );
+    assert_eq!(body["result"]["error"]["code"], "OCR_FAILURE");
+    for id in [&advanced, &completed, &failed] {
+        client.wait_delivery(id, "delivered").await;
+    }
+}
+
+#[actix_web::test]
+async fn a_webhook_failing_at_the_kill_is_delivered_after_restart_with_the_same_delivery_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mock.db");
+    let mut receiver = Receiver::start().await;
+    receiver.always(503);
+    let mut mock = start_on(&db);
+    let client = mock.client(KEY);
+    let id = client.create(job_to(&receiver.url)).await;
+
+    let first = receiver.next().await;
+    assert_eq!(first.header("x-camber-attempt"), "1");
+    let delivery_id = first.header("x-camber-delivery-id").to_owned();
+    assert!(!delivery_id.is_empty());
+    // The event and at least one failed attempt are committed.
+    let before = wait_for("a failed attempt to be recorded", 20, || async {
+        let r = client.get(&format!("/_mock/deliveries?job_id={id}")).await;
+        let d = r.body["deliveries"].get(0).cloned()?;
+        let failed = d["attempts"].as_array()?.iter().any(|a| a["status"] == 503);
+        failed.then_some(d)
+    })
+    .await;
+    assert_eq!(before["id"], delivery_id.as_str());
+    assert_eq!(before["state"], "pending", "{before}");
+    assert_eq!(client.job(&id).await["status"], "completed");
+
+    mock.kill9();
+    let mock = start_on(&db);
+    let client = mock.client(KEY);
+    receiver.always(200);
+
+    let after = client.wait_delivery(&id, "delivered").await;
+    assert_eq!(after["id"], delivery_id.as_str());
+    let attempts = after["attempts"].as_array().unwrap();
+    assert!(attempts.len() >= 2, "{after}");
+    assert_eq!(
+        attempts[0]["status"], 503,
+        "the attempt log lost its past: {after}"
+    );
+    assert_eq!(attempts.last().unwrap()["status"], 200, "{after}");
+    assert_eq!(client.job(&id).await["status"], "completed");
+
+    // The receiver saw one event, re-sent: the same id and bytes every time,
+    // attempt numbers never going back (the one in flight at the kill may
+    // be sent again under its own number).
+    let mut seen = vec![first];
+    seen.extend(drain(&mut receiver));
+    let mut last_n = 0;
+    for hook in &seen {
+        assert_eq!(hook.header("x-camber-delivery-id"), delivery_id);
+        assert_eq!(hook.header("webhook-id"), delivery_id);
+        assert_eq!(
+            hook.body, seen[0].body,
+            "the event changed between attempts"
+        );
+        let n: usize = hook.header("x-camber-attempt").parse().unwrap();
+        assert!(n >= last_n, "attempt {n} after attempt {last_n}");
+        last_n = n;
+    }
+    assert_eq!(last_n, attempts.len(), "{after}");
+}
+
+#[actix_web::test]
+async fn a_job_killed_mid_pipeline_resumes_from_its_stage_and_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mock.db");
+    let mut receiver = Receiver::start().await;
+    let mut mock = start_on(&db);
+    let client = mock.client(KEY);
+    let mut body = job_to(&receiver.url);
+    body["metadata"]["mock"] = json!({"stage_ms": 300});
+    let id = client.create(body).await;
+    let before = wait_for("the job to leave FETCH", 20, || async {
+        let j = client.job(&id).await;
+        (j["stage"] == "OCR" || j["stage"] == "NORMALIZE").then_some(j)
+    })
+    .await;
+
+    mock.kill9();
+    let mock = start_on(&db);
+    let client = mock.client(KEY);
+
+    let job = client.wait_status(&id, "completed").await;
+    assert_eq!(job["started_at"], before["started_at"]);
+    let hook = receiver.next().await;
+    assert_eq!(hook.json()["camber_job_id"], id.as_str());
+    assert_eq!(hook.json()["status"], "success");
+    let logs = client.get(&format!("/jobs/{id}/logs")).await;
+    assert_eq!(logs.status, 200);
+    assert_eq!(
+        logs.text.matches("FETCH started").count(),
+        1,
+        "the job ran FETCH again after the restart:\n{}",
+        logs.text
+    );
+    assert!(logs.text.contains("NORMALIZE finished"), "{}", logs.text);
+}
+
+#[actix_web::test]
+async fn ids_after_a_restart_are_new_and_idempotency_keys_are_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mock.db");
+    let mut mock = start_on(&db);
+    let client = mock.client(KEY);
+    let body = json!({"app": "rythmiq-worker", "input": {"filename": "a.pdf"}});
+    let mut before = HashSet::new();
+    for _ in 0..3 {
+        before.insert(client.create(body.clone()).await);
+    }
+    // A 201 is only sent once the job and its key are committed.
+    let keyed = client
+        .submit_with(body.clone(), &[("Idempotency-Key", "restart-key-1")])
+        .await;
+    assert_eq!(keyed.status, 201, "{}", keyed.text);
+    let keyed_id = keyed.body["id"].as_str().unwrap().to_owned();
+    before.insert(keyed_id.clone());
+
+    mock.kill9();
+    let mock = start_on(&db);
+    let client = mock.client(KEY);
+
+    let replay = client
+        .submit_with(body.clone(), &[("Idempotency-Key", "restart-key-1")])
+        .await;
+    assert_eq!(replay.status, 201, "{}", replay.text);
+    assert_eq!(replay.body["id"], keyed_id.as_str());
+    assert_eq!(
+        replay
+            .headers
+            .get("idempotent-replayed")
+            .map(String::as_str),
+        Some("true")
+    );
+    let reused = client
+        .submit_with(
+            json!({"app": "other", "input": {}}),
+            &[("Idempotency-Key", "restart-key-1")],
+        )
+        .await;
+    assert_eq!(reused.status, 409, "{}", reused.text);
+
+    let listed = client.get("/jobs?limit=500").await;
+    let listed: HashSet<String> = listed.body["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        listed, before,
+        "the jobs from before the kill are not all there"
+    );
+
+    for _ in 0..3 {
+        let id = client.create(body.clone()).await;
+        assert!(!before.contains(&id), "id {id} was handed out again");
+        before.insert(id);
+    }
+}
