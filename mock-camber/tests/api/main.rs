@@ -6,6 +6,7 @@ mod helpers;
 mod idempotency;
 mod jobs;
 mod openapi;
+mod process;
 mod restart;
 mod seed;
 mod tenancy;

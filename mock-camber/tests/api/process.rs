@@ -1,0 +1,128 @@
+//! The binary as a process: `listening on`, `--help`, the `healthcheck`
+//! subcommand, graceful shutdown on SIGTERM.
+
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mock-camber");
+
+#[test]
+fn help_explains_every_flag_of_the_spec() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--host",
+        "--port",
+        "--api-key",
+        "--webhook-secret",
+        "--webhook-url",
+        "--db",
+        "--stage-ms",
+        "--seed",
+        "--failure-rate",
+        "--submit-error-rate",
+        "--retry-schedule",
+        "--delivery-timeout",
+        "--admin-token",
+        "--max-body-bytes",
+        "--scenarios",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    for env in [
+        "MOCK_CAMBER_PORT",
+        "CAMBER_API_KEYS",
+        "WEBHOOK_SECRET",
+        "MOCK_CAMBER_SCENARIOS",
+    ] {
+        assert!(help.contains(env), "--help lacks {env}");
+    }
+}
+
+#[actix_web::test]
+async fn healthcheck_exits_0_on_a_ready_daemon_and_1_on_a_dead_port() {
+    let mock = MockProcess::start(&["--port", "0", "--db", ":memory:"]);
+    let ok = Command::new(BIN)
+        .args(["healthcheck", "--url", &format!("{}/readyz", mock.address)])
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = Command::new(BIN)
+        .args([
+            "healthcheck",
+            "--url",
+            &format!("http://127.0.0.1:{free}/readyz"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(dead.status.code(), Some(1));
+    let not_200 = Command::new(BIN)
+        .args(["healthcheck", "--url", &format!("{}/nope", mock.address)])
+        .output()
+        .unwrap();
+    assert_eq!(not_200.status.code(), Some(1));
+}
+
+#[actix_web::test]
+async fn sigterm_shuts_down_cleanly_and_keeps_the_outbox_for_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    let db = db.to_str().unwrap();
+    let mut rx = Receiver::start().await;
+    rx.always(503);
+    let args = [
+        "--port",
+        "0",
+        "--db",
+        db,
+        "--webhook-secret",
+        SECRET,
+        "--retry-schedule",
+        "20ms,40ms,80ms,160ms,320ms,640ms,1s,2s,4s",
+    ];
+    let mut mock = MockProcess::start(&args);
+    let c = mock.client("k");
+    let id = c.create(job_to(&rx.url)).await;
+    let first = rx.next().await;
+
+    // SIGTERM: graceful, exit status 0.
+    let sent = Command::new("kill")
+        .args(["-TERM", &mock.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = mock.child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+
+    rx.always(200);
+    let again = MockProcess::start(&args);
+    let c = again.client("k");
+    let d = c.wait_delivery(&id, "delivered").await;
+    assert!(d["attempts"].as_array().unwrap().len() >= 2);
+    // The event kept its delivery id across the restart.
+    let last = loop {
+        let hook = rx.next().await;
+        if hook.header("x-camber-delivery-id") == first.header("x-camber-delivery-id")
+            && c.get(&format!("/_mock/deliveries?job_id={id}")).await.body["deliveries"][0]["state"]
+                == "delivered"
+        {
+            break hook;
+        }
+    };
+    assert_eq!(last.body, first.body);
+    assert_eq!(c.job(&id).await["status"], json!("completed"));
+}
