@@ -277,6 +277,10 @@ pub struct Engine {
     in_flight: Rc<Semaphore>,
     jobs: HashMap<String, ActiveJob>,
     deliveries: HashMap<String, ActiveDelivery>,
+    /// Progress not yet written. Flushed as one write whenever the command
+    /// queue runs dry, so a job that moves through several stages between
+    /// two flushes costs one row update, not one per stage.
+    dirty: HashMap<String, Progress>,
 }
 
 impl Engine {
@@ -313,6 +317,7 @@ impl Engine {
             in_flight: Rc::new(Semaphore::new(MAX_IN_FLIGHT)),
             jobs: HashMap::new(),
             deliveries: HashMap::new(),
+            dirty: HashMap::new(),
         };
         for row in resume_jobs {
             match ActiveJob::from_row(&row) {
@@ -324,8 +329,20 @@ impl Engine {
             engine.enqueue_delivery(&row);
         }
         actix_rt::spawn(async move {
-            while let Some(cmd) = rx.recv().await {
+            loop {
+                let cmd = match rx.try_recv() {
+                    Ok(cmd) => cmd,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        engine.flush_progress();
+                        match rx.recv().await {
+                            Some(cmd) => cmd,
+                            None => break,
+                        }
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                };
                 if let Command::Shutdown { reply } = cmd {
+                    engine.flush_progress();
                     let _ = reply.send(());
                     break;
                 }
@@ -497,13 +514,25 @@ impl Engine {
         }
     }
 
-    /// Writes a running job's progress; `reply` hears once it committed.
-    fn persist(&self, progress: Progress, reply: Option<oneshot::Sender<Control>>) {
+    fn flush_progress(&mut self) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let batch: Vec<Progress> = self.dirty.drain().map(|(_, p)| p).collect();
+        self.store.write_bg("job progress", move |c| {
+            batch.iter().try_for_each(|p| store::update_job(c, p))
+        });
+    }
+
+    /// Records a running job's progress: with `reply`, written now and
+    /// answered once committed; without, at the next flush.
+    fn persist(&mut self, progress: Progress, reply: Option<oneshot::Sender<Control>>) {
         match reply {
-            None => self
-                .store
-                .write_bg("job progress", move |c| store::update_job(c, &progress)),
+            None => {
+                self.dirty.insert(progress.id.clone(), progress);
+            }
             Some(reply) => {
+                self.dirty.remove(&progress.id);
                 let (tx, id) = (self.tx.clone(), progress.id.clone());
                 self.store.write_then(
                     move |c| store::update_job(c, &progress),
@@ -534,6 +563,8 @@ impl Engine {
         job.gen += 1;
         job.finishing = true;
         job.waiting.extend(reply);
+        // The final update below supersedes any progress not yet written.
+        self.dirty.remove(id);
         let now = Utc::now();
         let now_s = rfc3339(now);
         let stage = STAGES[job.stage_idx];

@@ -197,17 +197,22 @@ impl Store {
         }
     }
 
-    /// Queues a write whose failure is only logged (progress that a restart
-    /// can redo, such as a stage change or an attempt record).
+    /// Queues a single-statement (hence atomic) write whose failure is only
+    /// logged: progress a restart can redo, such as a stage change or an
+    /// attempt record. No savepoint, no reply: the cheapest write there is.
     pub fn write_bg<F>(&self, what: &'static str, f: F)
     where
         F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
     {
-        self.write_then(f, move |res| {
-            if let Err(e) = res {
+        let op: Op = Box::new(move |conn| {
+            if let Err(e) = f(conn) {
                 log::error!("store: {what} failed: {e}");
             }
+            Box::new(|_| {})
         });
+        if self.writer.send(op).is_err() {
+            log::error!("store writer has stopped; a write was dropped");
+        }
     }
 
     /// Runs a read on a pooled connection on tokio's blocking pool.
