@@ -160,10 +160,18 @@ pub fn check_url(url: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Bodies larger than this are journaled as a size note, so a journal of
+/// thousands of entries stays a few MiB.
+const JOURNAL_BODY_MAX: usize = 64 * 1024;
+
 /// Stored in the request so the journal can record what was sent.
 pub fn journal_body(req: &HttpRequest, body: &[u8]) {
-    let v = serde_json::from_slice(body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
+    let v = if body.len() > JOURNAL_BODY_MAX {
+        json!({"truncated": true, "bytes": body.len()})
+    } else {
+        serde_json::from_slice(body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+    };
     req.extensions_mut().insert(JournalBody(v));
 }
 
