@@ -14,6 +14,7 @@
 #
 # Environment:
 #   SMOKE_BUILD_TIMEOUT  seconds allowed for the cargo build (default 1200)
+#   CARGO_TARGET_DIR     honoured (the binaries are read from there)
 #   SMOKE_TIMEOUT        seconds allowed from `up` to a completed job (default 180)
 #   PODMAN_COMPOSE       podman-compose to use (default: /opt/podman-compose
 #                        venv if present, else the one on PATH)
@@ -120,7 +121,7 @@ export CARGO_TERM_COLOR=never
 RUSTFLAGS="-C target-feature=+crt-static" timeout "$BUILD_TIMEOUT" \
   cargo build --release --locked --target "$TARGET" -p mock-camber -p api \
   || die "static release build failed or took longer than ${BUILD_TIMEOUT}s"
-BIN=$ROOT/target/$TARGET/release
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/$TARGET/release
 for b in mock-camber api; do
   [[ -x $BIN/$b ]] || die "missing $BIN/$b"
   info "$b: $(file -b "$BIN/$b" 2>/dev/null | cut -d, -f1-5 || echo built)"
@@ -193,15 +194,15 @@ while :; do
 done
 CAMBER_ID=$(json 'd["camber_job_id"]' <<<"$job")
 info "camber job: $CAMBER_ID"
-info "events: $(json '" ; ".join(f"{e[\"from\"]} -> {e[\"to\"]} ({e[\"source\"]})" for e in d["events"])' <<<"$job")"
+info "events: $(json '" ; ".join("%s -> %s (%s)" % (e["from"], e["to"], e["source"]) for e in d["events"])' <<<"$job")"
 info "artifacts: $(json '", ".join(a["name"] for a in d["artifacts"])' <<<"$job")"
-json 'any(e["source"] == "webhook" and e["to"] == "completed" for e in d["events"])' <<<"$job" | grep -qx True \
+json 'any(e["source"] == "webhook" and e["to"] == "completed" for e in d["events"])' <<<"$job" | grep -qx true \
   || die "the job did not complete through the webhook: $job"
 
 step "the mock delivered the webhook to the api by service name"
 deliveries=$(curl -sS "$MOCK/_mock/deliveries?job_id=$CAMBER_ID")
-info "$(json '"; ".join(f"{x[\"id\"]} {x[\"event\"]} -> {x[\"url\"]} [{x[\"state\"]}] attempts=" + ",".join(str(a.get("status")) for a in x["attempts"]) for x in d["deliveries"])' <<<"$deliveries")"
-json 'any(x["state"] == "delivered" and x["url"].startswith("http://api:8000/") for x in d["deliveries"])' <<<"$deliveries" | grep -qx True \
+info "$(json '"; ".join("%s %s -> %s [%s] attempts: %s" % (x["id"], x["event"], x["url"], x["state"], ",".join(str(a.get("status")) for a in x["attempts"])) for x in d["deliveries"])' <<<"$deliveries")"
+json 'any(x["state"] == "delivered" and x["url"].startswith("http://api:8000/") for x in d["deliveries"])' <<<"$deliveries" | grep -qx true \
   || die "no delivered webhook to http://api:8000 in $deliveries"
 
 info "done in $((SECONDS)) s"

@@ -112,7 +112,7 @@ check_port "$API_PORT" api API_PORT
 # --- build -----------------------------------------------------------------
 step "Building release binaries (cargo build --release -p mock-camber -p api)"
 cargo build --release -p mock-camber -p api
-BIN=$ROOT/target/release
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 mkdir -p "$DATA"
 
 # --- start -----------------------------------------------------------------
