@@ -66,6 +66,11 @@ impl Application {
             .unwrap_or_else(|| format!("http://{}", host_port(&host, port)))
             .trim_end_matches('/')
             .to_owned();
+        if settings.public_url.is_none() && matches!(host.as_str(), "0.0.0.0" | "::" | "[::]") {
+            log::warn!(
+                "no PUBLIC_URL: Camber will be told to call back {public_url}, which it cannot reach; set PUBLIC_URL"
+            );
+        }
 
         let store = Store::open(&settings.db)?;
         let resumed = store.write(crate::store::release_pending).await?;

@@ -64,3 +64,32 @@ async fn two_hundred_concurrent_jobs_each_complete_exactly_once_without_duplicat
     assert_eq!(submits.len(), JOBS, "no job was submitted twice");
     assert_eq!(mock.jobs().await.len(), JOBS, "one Camber job per job");
 }
+
+/// Throughput probe, not a gate: `cargo test -p api --release --test api -- --ignored --nocapture`.
+#[actix_web::test]
+#[ignore]
+async fn throughput_of_two_thousand_jobs_end_to_end() {
+    const N: usize = 2000;
+    let mock = MockCamber::start();
+    let app = spawn_app(&mock.uri).await;
+    let started = std::time::Instant::now();
+    let bodies: Vec<_> = (0..N).map(|i| job_body(&format!("doc-{i}.pdf"))).collect();
+    for chunk in bodies.chunks(200) {
+        let created = join_all(chunk.iter().map(|b| app.post_job(b))).await;
+        assert!(created.iter().all(|(code, _)| *code == 201));
+    }
+    let created_in = started.elapsed();
+    wait_until(Duration::from_secs(120), "every job completed", || async {
+        let (_, text) = app.get_raw("/metrics").await;
+        let text = String::from_utf8(text).unwrap();
+        text.contains(&format!("api_jobs{{status=\"completed\"}} {N}\n"))
+            .then_some(())
+    })
+    .await;
+    let total = started.elapsed();
+    println!(
+        "{N} jobs: created in {created_in:?} ({:.0}/s), all completed in {total:?} ({:.0}/s)",
+        N as f64 / created_in.as_secs_f64(),
+        N as f64 / total.as_secs_f64()
+    );
+}

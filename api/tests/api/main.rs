@@ -1,6 +1,7 @@
 //! api integration tests: the real api over loopback, against the real
 //! mock-camber binary (run `cargo build -p mock-camber` first).
 
+mod camber_client;
 mod concurrency;
 mod helpers;
 mod jobs;
