@@ -69,7 +69,7 @@ CREATE INDEX job_events_job ON job_events (job_id, id);
 /// Most writes one transaction carries; more wait for the next one.
 const MAX_BATCH: usize = 512;
 /// Reader connections kept open.
-const MAX_IDLE_READERS: usize = 8;
+const MAX_IDLE_READERS: usize = 32;
 
 /// A file kept by the artifact store, as recorded on the job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
