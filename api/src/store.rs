@@ -282,14 +282,24 @@ fn run_batch(
                 continue;
             }
         };
-        let (ok, finish) = op(&sp);
-        if ok {
-            sp.commit()?;
-        } else {
-            sp.rollback()?;
-            sp.commit()?;
+        // A panicking op must not take the writer thread (and every later
+        // write) down with it: its caller sees an error, the rest go on.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(&sp))) {
+            Ok((true, finish)) => {
+                sp.commit()?;
+                finishers.push(finish);
+            }
+            Ok((false, finish)) => {
+                sp.rollback()?;
+                sp.commit()?;
+                finishers.push(finish);
+            }
+            Err(_) => {
+                log::error!("a store write panicked; its changes were rolled back");
+                sp.rollback()?;
+                sp.commit()?;
+            }
         }
-        finishers.push(finish);
     }
     tx.commit()
 }
@@ -736,6 +746,26 @@ mod tests {
         let (jobs, more) = store.read(|c| list_jobs(c, None, None, 10)).await.unwrap();
         assert_eq!(jobs.len(), 2);
         assert!(!more);
+    }
+
+    #[actix_rt::test]
+    async fn a_panicking_write_fails_alone_and_the_writer_lives_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("api.db")).unwrap();
+        let boom = store
+            .write(|c| -> Result<(), StoreError> {
+                insert_job(c, "gone", &new_job(), 0)?;
+                panic!("boom")
+            })
+            .await;
+        assert!(boom.is_err());
+        store
+            .write(|c| insert_job(c, "kept", &new_job(), 0))
+            .await
+            .unwrap();
+        let (jobs, _) = store.read(|c| list_jobs(c, None, None, 10)).await.unwrap();
+        let ids: Vec<_> = jobs.iter().map(|j| j.id.as_str()).collect();
+        assert_eq!(ids, ["kept"]);
     }
 
     #[actix_rt::test]
