@@ -53,6 +53,8 @@ pub struct MockOptions {
     pub port: u16,
     pub stage_ms: u64,
     pub scenarios: Option<Value>,
+    /// More mock-camber flags.
+    pub extra: Vec<String>,
 }
 
 /// A running mock-camber process; killed on drop.
@@ -86,6 +88,7 @@ impl MockCamber {
             } else {
                 Stdio::null()
             });
+        cmd.args(&opts.extra);
         if let Some(rules) = &opts.scenarios {
             let path = dir.path().join("scenarios.json");
             std::fs::write(&path, serde_json::to_vec(rules).unwrap()).unwrap();
@@ -191,10 +194,15 @@ impl MockCamber {
 
     /// `PUT /_mock/config` with scenario rules.
     pub async fn set_rules(&self, rules: Value) {
+        self.put_config(json!({ "rules": rules })).await;
+    }
+
+    /// `PUT /_mock/config` with any fields.
+    pub async fn put_config(&self, config: Value) {
         let res = self
             .http
             .put(format!("{}/_mock/config", self.uri))
-            .send_json(&json!({ "rules": rules }))
+            .send_json(&config)
             .await
             .unwrap();
         assert!(

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -34,4 +35,52 @@ async fn a_dropped_webhook_is_recovered_by_the_reconciler() {
         .filter(|d| d["state"] == "delivered")
         .count();
     assert_eq!(delivered, 0, "the scenario dropped the webhook");
+}
+
+/// A Camber stand-in that takes every job, never calls back, and has
+/// forgotten every job when asked about it.
+async fn forgetful_camber() -> String {
+    let server = HttpServer::new(|| {
+        App::new()
+            .route(
+                "/jobs",
+                web::post().to(|| async {
+                    HttpResponse::Created().json(json!({
+                        "id": "cmb_lost", "job_id": "cmb_lost", "status": "pending",
+                        "app": APP_NAME, "created_at": "2026-01-26T10:30:45.123456Z"
+                    }))
+                }),
+            )
+            .route(
+                "/jobs/{id}",
+                web::get().to(|| async {
+                    HttpResponse::NotFound()
+                        .json(json!({"error": {"code": "NOT_FOUND", "message": "no such job"}}))
+                }),
+            )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = server.addrs()[0].port();
+    actix_rt::spawn(server.run());
+    format!("http://127.0.0.1:{port}")
+}
+
+#[actix_web::test]
+async fn a_job_camber_has_forgotten_is_failed_by_the_reconciler() {
+    let camber = forgetful_camber().await;
+    let app = spawn_app_with(AppOptions {
+        camber_uri: camber,
+        extra: vec!["--reconcile-after".into(), "100ms".into()],
+        ..AppOptions::default()
+    })
+    .await;
+    let id = app.create_job("lost.pdf").await;
+    let job = app
+        .wait_for_status(&id, "failed", Duration::from_secs(10))
+        .await;
+    assert_eq!(job["error"]["code"], "CAMBER_JOB_LOST", "{job}");
+    assert_eq!(event_path(&job), ["pending", "processing", "failed"]);
+    assert_eq!(event_sources(&job), ["submit", "submit", "reconcile"]);
 }

@@ -89,3 +89,45 @@ async fn a_pending_job_is_submitted_after_a_restart() {
     assert_eq!(event_path(&job).last().unwrap(), "completed");
     assert_eq!(mock.submits().await.len(), 1);
 }
+
+#[actix_web::test]
+async fn submits_refused_with_5xx_or_429_are_retried_under_one_idempotency_key() {
+    let mock = MockCamber::start_with(MockOptions {
+        extra: vec!["--submit-error-rate".into(), "1".into()],
+        ..MockOptions::default()
+    });
+    let app = spawn_app_with(AppOptions {
+        camber_uri: mock.uri.clone(),
+        extra: vec![
+            "--submit-retry-schedule".into(),
+            vec!["20ms"; 500].join(","),
+        ],
+        ..AppOptions::default()
+    })
+    .await;
+    let (code, created) = app.post_job(&job_body("busy.pdf")).await;
+    assert_eq!(
+        (code, &created["status"]),
+        (201, &serde_json::json!("pending"))
+    );
+    let id = created["job_id"].as_str().unwrap().to_owned();
+
+    // Let a few refused attempts happen, then let Camber accept.
+    wait_until(Duration::from_secs(15), "two refused submits", || async {
+        (mock.submits().await.len() >= 2).then_some(())
+    })
+    .await;
+    mock.put_config(serde_json::json!({"submit_error_rate": 0.0}))
+        .await;
+    let job = app
+        .wait_for_status(&id, "completed", Duration::from_secs(30))
+        .await;
+    assert_eq!(event_path(&job).last().unwrap(), "completed");
+
+    let submits = mock.submits().await;
+    assert!(submits.len() >= 3, "{} submits", submits.len());
+    assert!(submits
+        .iter()
+        .all(|r| r["body"]["metadata"]["job_id"] == id.as_str()));
+    assert_eq!(mock.jobs().await.len(), 1, "one Camber job");
+}
