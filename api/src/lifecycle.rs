@@ -46,7 +46,16 @@ impl Lifecycle {
     ) -> Result<Status, StoreError> {
         let attempt = job.submit_attempts + 1;
         let id = job.id.clone();
-        match camber.submit(job).await {
+        // A 2xx we cannot read is retried too: the same Idempotency-Key
+        // gets the same Camber job back, and the budget bounds it.
+        let answer = match camber.submit(job).await {
+            Err(CamberError::BadResponse(reason)) => Err(CamberError::Unavailable {
+                reason,
+                retry_after: None,
+            }),
+            other => other,
+        };
+        match answer {
             Ok(camber_id) => {
                 inc(&self.metrics.submits_ok);
                 let after = self.reconcile_after.as_millis() as i64;
