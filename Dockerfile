@@ -19,7 +19,12 @@ WORKDIR /src
 COPY . .
 # The target triple is the builder's own (x86_64 or aarch64), so the same
 # Dockerfile works on Intel and ARM hosts.
-RUN set -eux; \
+# The cache mounts keep the registry and compiled dependencies between builds
+# (BuildKit, or podman/buildah); the binaries are copied out of the cached
+# target directory within the same step.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    set -eux; \
     target="$(rustc -vV | sed -n 's/^host: //p')"; \
     RUSTFLAGS="-C target-feature=+crt-static" \
       cargo build --release --locked --target "$target" -p mock-camber -p api; \
