@@ -58,8 +58,9 @@ async fn held_jobs_are_still_running_after_a_kill_9_and_finish_when_released() {
     let advanced = client.create(held(&receiver.url, "advance-me")).await;
     let completed = client.create(held(&receiver.url, "complete-me")).await;
     let failed = client.create(held(&receiver.url, "fail-me")).await;
+    let cancelled = client.create(held(&receiver.url, "cancel-me")).await;
     let mut started_at = Vec::new();
-    for id in [&advanced, &completed, &failed] {
+    for id in [&advanced, &completed, &failed, &cancelled] {
         let job = client.wait_status(id, "running").await;
         started_at.push(job["started_at"].clone());
     }
@@ -68,10 +69,8 @@ async fn held_jobs_are_still_running_after_a_kill_9_and_finish_when_released() {
     let mock = start_on(&db);
     let client = mock.client(KEY);
 
-    for (id, started) in [&advanced, &completed, &failed]
-        .into_iter()
-        .zip(&started_at)
-    {
+    let all = [&advanced, &completed, &failed, &cancelled];
+    for (id, started) in all.into_iter().zip(&started_at) {
         let job = client.job(id).await;
         assert_eq!(
             job["status"], "running",
@@ -108,9 +107,15 @@ async fn held_jobs_are_still_running_after_a_kill_9_and_finish_when_released() {
     .await;
     assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(job["error"]["code"], "OCR_FAILURE", "{job}");
+    // The client's own cancel still reaches a job resumed from the store.
+    let r = client
+        .post(&format!("/jobs/{cancelled}/cancel"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "cancel: {}", r.text);
+    assert_eq!(r.body["status"], "cancelled", "{}", r.text);
 
     let mut by_job = std::collections::HashMap::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         let hook = receiver.next().await;
         let body = hook.json();
         let id = body["camber_job_id"].as_str().unwrap().to_owned();
@@ -134,7 +139,13 @@ async fn held_jobs_are_still_running_after_a_kill_9_and_finish_when_released() {
         (Some("failed"), "job.failed")
     );
     assert_eq!(body["result"]["error"]["code"], "OCR_FAILURE");
-    for id in [&advanced, &completed, &failed] {
+    let (body, event) = &by_job[&cancelled];
+    assert_eq!(
+        (body["status"].as_str(), event.as_str()),
+        (Some("failed"), "job.failed")
+    );
+    assert_eq!(body["result"]["error"]["code"], "CANCELLED");
+    for id in all {
         client.wait_delivery(id, "delivered").await;
     }
 }
@@ -199,6 +210,35 @@ async fn a_webhook_failing_at_the_kill_is_delivered_after_restart_with_the_same_
         last_n = n;
     }
     assert_eq!(last_n, attempts.len(), "{after}");
+}
+
+#[actix_web::test]
+async fn a_delayed_webhook_not_yet_sent_at_the_kill_is_sent_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mock.db");
+    let mut receiver = Receiver::start().await;
+    let mut mock = start_on(&db);
+    let client = mock.client(KEY);
+    let mut body = job_to(&receiver.url);
+    body["metadata"]["mock"] = json!({"webhook": {"mode": "delay", "delay_ms": 1500}});
+    let id = client.create(body).await;
+    client.wait_status(&id, "completed").await;
+    // The event is stored, due later, with no attempt yet.
+    let before = client.wait_delivery(&id, "pending").await;
+    assert_eq!(before["attempts"], json!([]), "{before}");
+
+    mock.kill9();
+    let mock = start_on(&db);
+    let client = mock.client(KEY);
+
+    let hook = receiver.next().await;
+    assert_eq!(hook.json()["camber_job_id"], id.as_str());
+    assert_eq!(
+        hook.header("x-camber-delivery-id"),
+        before["id"].as_str().unwrap()
+    );
+    assert_eq!(hook.header("x-camber-attempt"), "1");
+    client.wait_delivery(&id, "delivered").await;
 }
 
 #[actix_web::test]
