@@ -64,6 +64,10 @@ async fn held_jobs_are_still_running_after_a_kill_9_and_finish_when_released() {
         let job = client.wait_status(id, "running").await;
         started_at.push(job["started_at"].clone());
     }
+    // One held job is moved on to OCR before the kill (the admin call
+    // answers once the move is committed).
+    let job = admin(&client, &advanced, "advance", json!({})).await;
+    assert_eq!(job["stage"], "OCR", "{job}");
 
     mock.kill9();
     let mock = start_on(&db);
@@ -76,7 +80,8 @@ async fn held_jobs_are_still_running_after_a_kill_9_and_finish_when_released() {
             job["status"], "running",
             "held job {id} after restart: {job}"
         );
-        assert_eq!(job["stage"], "FETCH", "held job {id} after restart: {job}");
+        let stage = if id == &advanced { "OCR" } else { "FETCH" };
+        assert_eq!(job["stage"], stage, "held job {id} after restart: {job}");
         assert_eq!(
             &job["started_at"], started,
             "{id} was restarted from scratch"
@@ -87,12 +92,10 @@ async fn held_jobs_are_still_running_after_a_kill_9_and_finish_when_released() {
         "a held job sent a webhook before it was released"
     );
 
-    // One job walks through its stages one advance at a time...
-    for next_stage in ["OCR", "NORMALIZE"] {
-        let job = admin(&client, &advanced, "advance", json!({})).await;
-        assert_eq!(job["status"], "running");
-        assert_eq!(job["stage"], next_stage);
-    }
+    // One job walks through its remaining stages one advance at a time...
+    let job = admin(&client, &advanced, "advance", json!({})).await;
+    assert_eq!(job["status"], "running");
+    assert_eq!(job["stage"], "NORMALIZE");
     let job = admin(&client, &advanced, "advance", json!({})).await;
     assert_eq!(job["status"], "completed", "{job}");
     // ...one is completed and one failed outright.
@@ -337,4 +340,65 @@ async fn ids_after_a_restart_are_new_and_idempotency_keys_are_remembered() {
         assert!(!before.contains(&id), "id {id} was handed out again");
         before.insert(id);
     }
+}
+
+/// Attempts a `duplicate` delivery makes, with the receiver answering 200
+/// to the first send and 503 to everything after, until it is dead; with
+/// `kill`, the daemon is killed and restarted once the first 503 is logged.
+async fn duplicate_attempts_until_dead(kill: bool) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mock.db");
+    let args = [
+        "--port",
+        "0",
+        "--db",
+        db.to_str().unwrap(),
+        "--webhook-secret",
+        SECRET,
+        // Long enough to kill within the first wait, short after it.
+        "--retry-schedule",
+        "2s,50ms",
+    ];
+    let receiver = Receiver::start().await;
+    receiver.script(&[200]);
+    receiver.always(503);
+    let mut mock = MockProcess::start(&args);
+    let mut client = mock.client(KEY);
+    let mut body = job_to(&receiver.url);
+    body["metadata"]["mock"] = json!({"webhook": {"mode": "duplicate"}});
+    let id = client.create(body).await;
+    let _restarted;
+    if kill {
+        wait_for("the first 503 to be logged", 20, || async {
+            let r = client.get(&format!("/_mock/deliveries?job_id={id}")).await;
+            let d = r.body["deliveries"].get(0)?;
+            let statuses: Vec<&Value> = d["attempts"]
+                .as_array()?
+                .iter()
+                .map(|a| &a["status"])
+                .collect();
+            (statuses == [&json!(200), &json!(503)]).then_some(())
+        })
+        .await;
+        mock.kill9();
+        _restarted = MockProcess::start(&args);
+        client = _restarted.client(KEY);
+    }
+    let dead = client.wait_delivery(&id, "dead").await;
+    dead["attempts"].as_array().unwrap().clone()
+}
+
+#[actix_web::test]
+#[ignore = "bug: a restart counts a duplicate delivery's successful sends as failures, so it goes dead one retry early"]
+async fn a_restart_does_not_shorten_the_retry_budget_of_a_duplicate_delivery() {
+    let (uninterrupted, restarted) = tokio::join!(
+        duplicate_attempts_until_dead(false),
+        duplicate_attempts_until_dead(true)
+    );
+    let statuses = |attempts: &[Value]| -> Vec<Value> {
+        attempts.iter().map(|a| a["status"].clone()).collect()
+    };
+    // One 200, then the first send after it plus one per schedule entry.
+    assert_eq!(statuses(&uninterrupted), [200, 503, 503, 503]);
+    assert_eq!(statuses(&restarted), statuses(&uninterrupted));
 }
