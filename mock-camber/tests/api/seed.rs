@@ -196,3 +196,42 @@ async fn a_restart_on_the_same_db_continues_the_seed_sequence_instead_of_repeati
     fresh.handle.stop(false).await;
     assert_eq!([before, after].concat(), uninterrupted);
 }
+
+#[actix_web::test]
+async fn a_reset_then_a_restart_do_not_start_the_seed_sequence_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mock.db");
+    let args = [
+        "--port",
+        "0",
+        "--db",
+        db.to_str().unwrap(),
+        "--seed",
+        "42",
+        "--webhook-secret",
+        SECRET,
+    ];
+    let body = json!({"app": "rythmiq-worker", "input": {"filename": "a.pdf"}});
+
+    let mut mock = MockProcess::start(&args);
+    let client = mock.client("key-a");
+    let mut ids = vec![client.create(body.clone()).await];
+    // A reset forgets every job, so only the sequence remembers them.
+    let r = client.post("/_mock/reset", json!({})).await;
+    assert_eq!(r.status, 200, "reset: {}", r.text);
+    ids.push(client.create(body.clone()).await);
+    client.post("/_mock/reset", json!({})).await;
+    mock.kill9();
+
+    let mock = MockProcess::start(&args);
+    let client = mock.client("key-a");
+    ids.push(client.create(body.clone()).await);
+
+    let fresh = spawn_app_with(|s| s.seed = Some(42)).await;
+    let mut uninterrupted = Vec::new();
+    for _ in 0..3 {
+        uninterrupted.push(fresh.client.create(body.clone()).await);
+    }
+    fresh.handle.stop(false).await;
+    assert_eq!(ids, uninterrupted, "the sequence went back after a reset");
+}
