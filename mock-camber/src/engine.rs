@@ -231,9 +231,7 @@ impl ActiveDelivery {
             headers: header_pairs(&row.headers).into(),
             body: Bytes::from(row.body.clone()),
             attempts: row.attempts as u32,
-            // Only deliveries not yet delivered come back from the store,
-            // so every attempt logged so far failed.
-            failures: row.attempts as u32,
+            failures: row.failures as u32,
             sends_remaining: row.sends_remaining.max(1) as u32,
             bad_signature: row.bad_signature,
             gen: 0,
@@ -633,6 +631,7 @@ impl Engine {
                 state: "pending".into(),
                 attempts: 0,
                 sends_remaining: job.plan.sends as i64,
+                failures: 0,
                 bad_signature: job.plan.bad_signature,
                 next_attempt_ms: now_ms() + job.plan.delay_ms as i64,
                 created_at: now_s.clone(),
@@ -792,9 +791,9 @@ impl Engine {
             error: r.error,
             response_excerpt: r.excerpt,
         };
-        let remaining = d.sends_remaining as i64;
+        let (remaining, failures) = (d.sends_remaining as i64, d.failures as i64);
         self.store.write_bg("webhook attempt", move |c| {
-            store::record_attempt(c, &row, state, remaining, next_ms)
+            store::record_attempt(c, &row, state, remaining, failures, next_ms)
         });
         if state == "pending" {
             self.schedule_delivery(id, next_ms);
@@ -824,8 +823,10 @@ impl Engine {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let now = now_ms();
         let rid = id.clone();
-        self.store
-            .write_bg("redeliver", move |c| store::requeue_delivery(c, &rid, now));
+        let failures = self.settings.retry_schedule.len() as i64;
+        self.store.write_bg("redeliver", move |c| {
+            store::requeue_delivery(c, &rid, now, failures)
+        });
         self.schedule_delivery(&id, 0);
     }
 }

@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     state TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     sends_remaining INTEGER NOT NULL,
+    failures INTEGER NOT NULL DEFAULT 0,
     bad_signature INTEGER NOT NULL,
     next_attempt_ms INTEGER NOT NULL,
     created_at TEXT NOT NULL
@@ -561,13 +562,15 @@ pub struct DeliveryRow {
     pub state: String,
     pub attempts: i64,
     pub sends_remaining: i64,
+    /// Failed attempts so far: the position in the retry schedule.
+    pub failures: i64,
     pub bad_signature: bool,
     pub next_attempt_ms: i64,
     pub created_at: String,
 }
 
 const DELIVERY_COLUMNS: &str = "seq, id, job_id, event, url, headers, body, state, attempts, \
-     sends_remaining, bad_signature, next_attempt_ms, created_at";
+     sends_remaining, bad_signature, next_attempt_ms, created_at, failures";
 
 fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
     Ok(DeliveryRow {
@@ -584,14 +587,15 @@ fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
         bad_signature: r.get(10)?,
         next_attempt_ms: r.get(11)?,
         created_at: r.get(12)?,
+        failures: r.get(13)?,
     })
 }
 
 pub fn insert_delivery(conn: &Connection, d: &DeliveryRow) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO deliveries (id, job_id, event, url, headers, body, state, attempts, \
-         sends_remaining, bad_signature, next_attempt_ms, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         sends_remaining, bad_signature, next_attempt_ms, created_at, failures) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         d.id,
@@ -605,7 +609,8 @@ pub fn insert_delivery(conn: &Connection, d: &DeliveryRow) -> rusqlite::Result<(
         d.sends_remaining,
         d.bad_signature,
         d.next_attempt_ms,
-        d.created_at
+        d.created_at,
+        d.failures
     ])?;
     Ok(())
 }
@@ -628,6 +633,7 @@ pub fn record_attempt(
     a: &AttemptRow,
     state: &str,
     sends_remaining: i64,
+    failures: i64,
     next_attempt_ms: i64,
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
@@ -644,19 +650,33 @@ pub fn record_attempt(
         a.response_excerpt
     ])?;
     conn.prepare_cached(
-        "UPDATE deliveries SET state = ?2, attempts = ?3, sends_remaining = ?4, next_attempt_ms = ?5 \
-         WHERE id = ?1",
+        "UPDATE deliveries SET state = ?2, attempts = ?3, sends_remaining = ?4, next_attempt_ms = ?5, \
+         failures = ?6 WHERE id = ?1",
     )?
-    .execute(params![a.delivery_id, state, a.n, sends_remaining, next_attempt_ms])?;
+    .execute(params![
+        a.delivery_id,
+        state,
+        a.n,
+        sends_remaining,
+        next_attempt_ms,
+        failures
+    ])?;
     Ok(())
 }
 
-/// Puts a delivery back in the queue (redeliver).
-pub fn requeue_delivery(conn: &Connection, id: &str, now_ms: i64) -> rusqlite::Result<()> {
+/// Puts a delivery back in the queue (redeliver) for one more send, at the
+/// end of its retry schedule (`failures`).
+pub fn requeue_delivery(
+    conn: &Connection,
+    id: &str,
+    now_ms: i64,
+    failures: i64,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "UPDATE deliveries SET state = 'pending', sends_remaining = 1, next_attempt_ms = ?2 WHERE id = ?1",
+        "UPDATE deliveries SET state = 'pending', sends_remaining = 1, next_attempt_ms = ?2, \
+         failures = ?3 WHERE id = ?1",
     )?
-    .execute(params![id, now_ms])?;
+    .execute(params![id, now_ms, failures])?;
     Ok(())
 }
 

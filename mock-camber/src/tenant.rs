@@ -62,12 +62,23 @@ impl Ids {
         h.finalize().into()
     }
 
+    /// `cmb_` + the sequence number in 12 hex digits + 12 hex digits of
+    /// hash. The prefix makes ids sort by creation, so inserts land on the
+    /// right edge of every index keyed by id instead of dirtying a random
+    /// B-tree page each (measured: a third of the bytes written per job).
     pub fn job_id(&self, seq: i64) -> String {
-        format!("cmb_{}", hex::encode(&self.digest(seq, b"job")[..12]))
+        format!(
+            "cmb_{seq:012x}{}",
+            hex::encode(&self.digest(seq, b"job")[..6])
+        )
     }
 
+    /// The delivery of job `seq`; sorts like the job ids.
     pub fn delivery_id(&self, seq: i64) -> String {
-        format!("dlv_{}", hex::encode(&self.digest(seq, b"delivery")[..12]))
+        format!(
+            "dlv_{seq:012x}{}",
+            hex::encode(&self.digest(seq, b"delivery")[..6])
+        )
     }
 
     pub fn job_rng(&self, seq: i64) -> StdRng {
