@@ -389,7 +389,6 @@ async fn duplicate_attempts_until_dead(kill: bool) -> Vec<Value> {
 }
 
 #[actix_web::test]
-
 async fn a_restart_does_not_shorten_the_retry_budget_of_a_duplicate_delivery() {
     let (uninterrupted, restarted) = tokio::join!(
         duplicate_attempts_until_dead(false),
