@@ -205,4 +205,20 @@ info "$(json '"; ".join("%s %s -> %s [%s] attempts: %s" % (x["id"], x["event"], 
 json 'any(x["state"] == "delivered" and x["url"].startswith("http://api:8000/") for x in d["deliveries"])' <<<"$deliveries" | grep -qx true \
   || die "no delivered webhook to http://api:8000 in $deliveries"
 
+step "restart both containers: the job survives on the data volumes"
+# (podman logs an error per container about systemd healthcheck timers, absent here.)
+podman restart -t 10 "$MOCK_C" "$API_C" >"$CTX/restart.log" 2>&1 || { cat "$CTX/restart.log"; die "podman restart failed"; }
+for c in "$MOCK_C" "$API_C"; do
+  until podman healthcheck run "$c" >/dev/null 2>&1; do
+    (( SECONDS < DEADLINE )) || die "container $c did not become healthy again after the restart"
+    sleep 1
+  done
+done
+after=$(curl -sS "$API/jobs/$JOB_ID")
+info "api:  job $JOB_ID is $(json 'd["status"]' <<<"$after") with $(json 'len(d["artifacts"])' <<<"$after") artifacts"
+[[ $(json 'd["status"]' <<<"$after") == completed ]] || die "the api lost the job across a restart: $after"
+camber=$(curl -sS -H "Authorization: Bearer $CAMBER_API_KEY" "$MOCK/jobs/$CAMBER_ID")
+info "mock: job $CAMBER_ID is $(json 'd["status"]' <<<"$camber")"
+[[ $(json 'd["status"]' <<<"$camber") == completed ]] || die "the mock lost the job across a restart: $camber"
+
 info "done in $((SECONDS)) s"
