@@ -93,6 +93,29 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 "#;
 
+/// Schema version this build writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 2;
+
+/// Creates the schema, or brings an older database up to date:
+/// v1 → v2 added `deliveries.failures` (the position in the retry schedule).
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(MIGRATIONS)?;
+    let has_failures: bool = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'failures'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_failures {
+        // Attempts logged before v2 were all failures of undelivered events.
+        conn.execute_batch(
+            "ALTER TABLE deliveries ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+             UPDATE deliveries SET failures = attempts WHERE state = 'pending';",
+        )?;
+    }
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
 /// The database: a writer thread plus reader connections.
 #[derive(Clone)]
 pub struct Store {
@@ -132,7 +155,7 @@ impl Store {
         // not just of the process. Batching keeps the fsync cost shared.
         conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "OFF" })?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(MIGRATIONS)?;
+        migrate(&conn)?;
         let (tx, rx) = mpsc::channel::<Op>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())

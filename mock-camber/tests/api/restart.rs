@@ -427,7 +427,6 @@ CREATE TABLE attempts (delivery_id TEXT NOT NULL, n INTEGER NOT NULL, at TEXT NO
 ";
 
 #[actix_web::test]
-#[ignore = "bug: `deliveries.failures` (dfb8903) is only in CREATE TABLE IF NOT EXISTS, so a database from before it fails to open: no such column: failures"]
 async fn a_database_from_the_first_schema_opens_and_its_pending_webhook_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("mock.db");
