@@ -42,7 +42,8 @@ MOCK=http://127.0.0.1:$MOCK_PORT
 API=http://127.0.0.1:$API_PORT
 
 say() { printf '%s\n' "$*"; }
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+if [[ -t 1 ]]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; else BOLD="" PLAIN=""; fi
+step() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$PLAIN"; }
 info() { printf '    %s\n' "$*"; }
 die() { printf '\nerror: %s\n' "$*" >&2; exit 1; }
 json() { # json <python expression over `d`> ; reads JSON on stdin
@@ -137,6 +138,7 @@ stop_all() {
 }
 on_exit() {
   local rc=$?
+  set +e # a service's own exit status must not replace the script's
   trap - EXIT INT TERM
   if [[ -n "$MOCK_PID$API_PID" ]]; then
     step "Stopping (SIGTERM)"
