@@ -3,7 +3,7 @@
 //! and delivery attempts talk to it through one command channel, so state
 //! changes are serialised without locks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +27,8 @@ use crate::tenant::Ids;
 
 /// Most webhook attempts in flight at once.
 const MAX_IN_FLIGHT: usize = 256;
+/// Commands handled between two progress flushes under sustained load.
+const FLUSH_EVERY: usize = 1024;
 /// Bytes of a receiver's answer kept in the attempt log.
 const EXCERPT_BYTES: usize = 1024;
 
@@ -275,10 +277,12 @@ pub struct Engine {
     in_flight: Rc<Semaphore>,
     jobs: HashMap<String, ActiveJob>,
     deliveries: HashMap<String, ActiveDelivery>,
-    /// Progress not yet written. Flushed as one write whenever the command
-    /// queue runs dry, so a job that moves through several stages between
-    /// two flushes costs one row update, not one per stage.
-    dirty: HashMap<String, Progress>,
+    /// Jobs whose progress is not yet written. Flushed as one write when the
+    /// command queue runs dry (or every `FLUSH_EVERY` commands under
+    /// sustained load), so a job that moves through several stages between
+    /// two flushes costs one row update, and one that finishes costs none.
+    dirty: HashSet<String>,
+    since_flush: usize,
 }
 
 impl Engine {
@@ -315,7 +319,8 @@ impl Engine {
             in_flight: Rc::new(Semaphore::new(MAX_IN_FLIGHT)),
             jobs: HashMap::new(),
             deliveries: HashMap::new(),
-            dirty: HashMap::new(),
+            dirty: HashSet::new(),
+            since_flush: 0,
         };
         for row in resume_jobs {
             match ActiveJob::from_row(&row) {
@@ -345,6 +350,10 @@ impl Engine {
                     break;
                 }
                 engine.handle(cmd);
+                engine.since_flush += 1;
+                if engine.since_flush >= FLUSH_EVERY {
+                    engine.flush_progress();
+                }
             }
         });
         EngineHandle { tx }
@@ -453,7 +462,7 @@ impl Engine {
             job.started_at = Some(rfc3339(Utc::now()));
             job.log_line(&format!("{} started", STAGES[0]));
             self.metrics.job_entered(JobStatus::Running);
-            self.persist(job.progress(&rfc3339(Utc::now())), None);
+            self.dirty.insert(job.id.clone());
         }
         self.schedule_tick(&job);
         self.jobs.insert(job.id.clone(), job);
@@ -504,46 +513,54 @@ impl Engine {
         }
         job.stage_idx += 1;
         job.log_line(&format!("{} started", STAGES[job.stage_idx]));
-        let progress = job.progress(&rfc3339(Utc::now()));
         let tick = (!job.plan.hold).then(|| (job.id.clone(), job.gen, job.plan.stage_ms));
-        self.persist(progress, reply);
+        match reply {
+            None => {
+                self.dirty.insert(id.to_owned());
+            }
+            Some(reply) => {
+                let progress = job.progress(&rfc3339(Utc::now()));
+                self.persist_now(progress, reply);
+            }
+        }
         if let Some((id, gen, ms)) = tick {
             self.tick_after(id, gen, ms);
         }
     }
 
     fn flush_progress(&mut self) {
+        self.since_flush = 0;
         if self.dirty.is_empty() {
             return;
         }
-        let batch: Vec<Progress> = self.dirty.drain().map(|(_, p)| p).collect();
+        let now = rfc3339(Utc::now());
+        let batch: Vec<Progress> = self
+            .dirty
+            .drain()
+            .filter_map(|id| self.jobs.get(&id))
+            .filter(|j| !j.finishing)
+            .map(|j| j.progress(&now))
+            .collect();
         self.store.write_bg("job progress", move |c| {
             batch.iter().try_for_each(|p| store::update_job(c, p))
         });
     }
 
-    /// Records a running job's progress: with `reply`, written now and
-    /// answered once committed; without, at the next flush.
-    fn persist(&mut self, progress: Progress, reply: Option<oneshot::Sender<Control>>) {
-        match reply {
-            None => {
-                self.dirty.insert(progress.id.clone(), progress);
-            }
-            Some(reply) => {
-                self.dirty.remove(&progress.id);
-                let (tx, id) = (self.tx.clone(), progress.id.clone());
-                self.store.write_then(
-                    move |c| store::update_job(c, &progress),
-                    move |_| {
-                        let _ = tx.send(Command::Committed {
-                            id,
-                            finished: None,
-                            reply: Some(reply),
-                        });
-                    },
-                );
-            }
-        }
+    /// Writes a running job's progress now; `reply` hears once it committed
+    /// (an admin call answers with what a poll will then see).
+    fn persist_now(&mut self, progress: Progress, reply: oneshot::Sender<Control>) {
+        self.dirty.remove(&progress.id);
+        let (tx, id) = (self.tx.clone(), progress.id.clone());
+        self.store.write_then(
+            move |c| store::update_job(c, &progress),
+            move |_| {
+                let _ = tx.send(Command::Committed {
+                    id,
+                    finished: None,
+                    reply: Some(reply),
+                });
+            },
+        );
     }
 
     /// Moves a job to a terminal status: the status and its webhook event

@@ -78,6 +78,7 @@ impl Application {
         metrics
             .active_jobs
             .store(resume_jobs.len() as i64, Ordering::Relaxed);
+        let last_seq_at_start = last_seq;
         let last_seq = Arc::new(AtomicI64::new(last_seq));
         let engine = Engine::start(
             store.clone(),
@@ -113,7 +114,11 @@ impl Application {
                 rules,
             }),
             tenants: Tenants::new(&settings.api_keys),
-            submit_rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed)),
+            // Seeded by where the id sequence stands, so a restart continues
+            // rather than replays the injection pattern.
+            submit_rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(
+                seed ^ 0x5eed ^ (last_seq_at_start as u64).rotate_left(32),
+            )),
             settings,
             store: store.clone(),
             engine: engine.clone(),

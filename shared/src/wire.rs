@@ -209,12 +209,27 @@ pub fn compact_json(value: &Value) -> Vec<u8> {
 /// `2026-01-26T10:30:45.123456` — the webhook `timestamp` (UTC, no zone, as
 /// Python's `datetime.utcnow().isoformat()`).
 pub fn webhook_timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+    let mut s = rfc3339(at);
+    s.pop();
+    s
 }
 
 /// RFC 3339 with microseconds and `Z`, used for every `*_at` field.
+/// Formatted from the fields directly: chrono's `format` parses its pattern
+/// on every call, and both services stamp several times per job.
 pub fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        // A leap second shows as 60.xxxxxx elsewhere; keep it in range here.
+        (at.nanosecond() % 1_000_000_000) / 1000
+    )
 }
 
 #[cfg(test)]
@@ -259,6 +274,19 @@ mod tests {
         // json.dumps({"k": "é😀"}, separators=(",", ":"))
         let v = json!({"k": "é😀"});
         assert_eq!(compact_json(&v), br#"{"k":"\u00e9\ud83d\ude00"}"#.to_vec());
+    }
+
+    #[test]
+    fn timestamps_have_microseconds_and_the_right_zone_marker() {
+        use chrono::TimeZone;
+        let at = chrono::Utc
+            .with_ymd_and_hms(2026, 1, 26, 10, 30, 45)
+            .unwrap()
+            + chrono::Duration::microseconds(123_456);
+        assert_eq!(rfc3339(at), "2026-01-26T10:30:45.123456Z");
+        assert_eq!(webhook_timestamp(at), "2026-01-26T10:30:45.123456");
+        let early = chrono::Utc.with_ymd_and_hms(987, 2, 3, 4, 5, 6).unwrap();
+        assert_eq!(rfc3339(early), "0987-02-03T04:05:06.000000Z");
     }
 
     #[test]
