@@ -16,6 +16,9 @@
 #   SMOKE_BUILD_TIMEOUT  seconds allowed for the cargo build (default 1200)
 #   CARGO_TARGET_DIR     honoured (the binaries are read from there)
 #   SMOKE_TIMEOUT        seconds allowed from `up` to a completed job (default 180)
+#   SMOKE_USE_EXISTING_IMAGES=1  skip steps 1-2 and test the images already
+#                        tagged mock-camber:local and mock-camber-api:local
+#                        (e.g. built from the multi-stage Dockerfile)
 #   PODMAN_COMPOSE       podman-compose to use (default: /opt/podman-compose
 #                        venv if present, else the one on PATH)
 #   PODMAN_RUNTIME       OCI runtime passed to podman run (default: runc if
@@ -115,6 +118,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+if [[ ${SMOKE_USE_EXISTING_IMAGES:-0} == 1 ]]; then
+  step "using the existing images mock-camber:local and mock-camber-api:local (SMOKE_USE_EXISTING_IMAGES=1)"
+  podman image exists mock-camber:local && podman image exists mock-camber-api:local \
+    || die "build them first, e.g. podman build --target mock-camber -t mock-camber:local ."
+  CTX=$(mktemp -d)
+else
 # --- 1. static binaries ------------------------------------------------------
 step "build static release binaries (cargo build --release --target $TARGET, crt-static)"
 export CARGO_TERM_COLOR=never
@@ -135,6 +144,7 @@ cp "$BIN/mock-camber" "$BIN/api" "$CTX/"
 podman build -q --format docker -f "$ROOT/Dockerfile.prebuilt" --target mock-camber -t mock-camber:local "$CTX" >/dev/null
 podman build -q --format docker -f "$ROOT/Dockerfile.prebuilt" --target api -t mock-camber-api:local "$CTX" >/dev/null
 podman images --format '   {{.Repository}}:{{.Tag}}  {{.Size}}' | grep -E 'mock-camber(-api)?:local' || true
+fi
 
 # --- 3. up -------------------------------------------------------------------
 step "podman-compose up (project $PROJECT; host ports mock $MOCK_PORT, api $API_PORT)"
