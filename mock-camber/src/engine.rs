@@ -895,10 +895,10 @@ async fn send_webhook(
     }
     let start = Instant::now();
     let exchange = async {
-        let mut resp = r
-            .send_body(req.body.clone())
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut resp = r.send_body(req.body.clone()).await.map_err(|e| match e {
+            awc::error::SendRequestError::Timeout => timed_out(settings.delivery_timeout),
+            other => other.to_string(),
+        })?;
         let status = resp.status();
         let retry_after = (status.as_u16() == 429 || status.as_u16() == 503)
             .then(|| resp.headers().get(RETRY_AFTER).and_then(retry_after_secs))
@@ -934,14 +934,13 @@ async fn send_webhook(
             }
         }
         Ok(Err(e)) => result.error = Some(e),
-        Err(_) => {
-            result.error = Some(format!(
-                "timed out after {} ms",
-                settings.delivery_timeout.as_millis()
-            ))
-        }
+        Err(_) => result.error = Some(timed_out(settings.delivery_timeout)),
     }
     result
+}
+
+fn timed_out(limit: Duration) -> String {
+    format!("timed out after {} ms", limit.as_millis())
 }
 
 fn retry_after_secs(v: &HeaderValue) -> Option<Duration> {

@@ -389,3 +389,29 @@ async fn redeliver_sends_the_same_event_again_as_a_new_attempt() {
         .await;
     assert_eq!(missing.status, 404);
 }
+
+#[actix_web::test]
+async fn a_receiver_that_never_answers_times_out_and_is_retried() {
+    let app = spawn_app_with(|s| s.delivery_timeout = std::time::Duration::from_millis(100)).await;
+    // Connections are queued by the kernel but never answered.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", silent.local_addr().unwrap());
+    let id = app.client.create(job_to(&url)).await;
+    let d = app.client.wait_delivery(&id, "dead").await;
+    let attempts = d["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3);
+    for a in attempts {
+        assert!(a["status"].is_null());
+        assert!(a["error"].as_str().unwrap().contains("timed out"), "{a}");
+        assert!(a["latency_ms"].as_u64().unwrap() >= 90, "{a}");
+    }
+    let dead = app.client.get("/_mock/deliveries?state=dead").await;
+    assert_eq!(dead.body["deliveries"].as_array().unwrap().len(), 1);
+    let pending = app.client.get("/_mock/deliveries?state=pending").await;
+    assert_eq!(pending.body["deliveries"], json!([]));
+    assert_eq!(
+        app.client.get("/_mock/deliveries?state=lost").await.status,
+        422
+    );
+    drop(silent);
+}
