@@ -9,13 +9,9 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Healthcheck { url }) = &cli.command {
-        return match api::healthcheck::check(url) {
-            Ok(true) => std::process::ExitCode::SUCCESS,
-            Ok(false) => std::process::ExitCode::FAILURE,
-            Err(e) => {
-                eprintln!("healthcheck: {e}");
-                std::process::ExitCode::FAILURE
-            }
+        return match api::healthcheck::run(url) {
+            0 => std::process::ExitCode::SUCCESS,
+            _ => std::process::ExitCode::FAILURE,
         };
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();

@@ -4,7 +4,7 @@
 pub mod config;
 pub mod engine;
 pub mod error;
-pub mod healthcheck;
+pub use shared::healthcheck;
 pub mod journal;
 pub mod metrics;
 pub mod routes;

@@ -1,8 +1,10 @@
 //! What mock-camber and api must agree on: wire types, header names,
-//! webhook signing and the error body shape. Nothing else lives here.
+//! webhook signing, the error body shape, and the `healthcheck` probe both
+//! binaries expose. Nothing else lives here.
 
 pub mod error;
 pub mod headers;
+pub mod healthcheck;
 pub mod signing;
 pub mod wire;
 

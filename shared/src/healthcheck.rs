@@ -1,5 +1,6 @@
-//! `api healthcheck [--url …]`: a plain HTTP/1.1 GET over std's TcpStream,
-//! so minimal images without curl can declare a container healthcheck.
+//! The `healthcheck [--url …]` subcommand both binaries share (SPEC §7): a
+//! plain HTTP/1.1 GET over std's TcpStream, so minimal images without curl
+//! can declare a container healthcheck.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -37,7 +38,7 @@ pub fn check(url: &str) -> Result<bool, String> {
     stream.set_write_timeout(Some(TIMEOUT)).ok();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: api-healthcheck\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: healthcheck\r\n\r\n"
     )
     .map_err(|e| format!("send: {e}"))?;
     let mut head = [0u8; 64];
@@ -51,4 +52,22 @@ pub fn check(url: &str) -> Result<bool, String> {
     }
     let line = String::from_utf8_lossy(&head[..n]);
     Ok(line.starts_with("HTTP/1.1 200") || line.starts_with("HTTP/1.0 200"))
+}
+
+/// Runs the subcommand: says what it found, returns the exit code (0 on 200).
+pub fn run(url: &str) -> i32 {
+    match check(url) {
+        Ok(true) => {
+            println!("ok: {url} answered 200");
+            0
+        }
+        Ok(false) => {
+            eprintln!("unhealthy: {url} did not answer 200");
+            1
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {e}");
+            1
+        }
+    }
 }
