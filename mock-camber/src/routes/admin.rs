@@ -41,14 +41,7 @@ pub async fn jobs(
         .read(move |c| store::list_jobs(c, &filter))
         .await?;
     let (rows, next) = page(rows, limit, |r| r.seq);
-    let jobs: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            let mut v = serde_json::to_value(job_view(r)).unwrap_or_default();
-            v["tenant"] = Value::String(r.tenant_mask.clone());
-            v
-        })
-        .collect();
+    let jobs: Vec<Value> = rows.iter().map(admin_view).collect();
     Ok(HttpResponse::Ok().json(json!({"jobs": jobs, "next": next})))
 }
 
@@ -84,9 +77,14 @@ async fn control(
         .read(move |c| store::get_job(c, &id))
         .await?
         .ok_or_else(|| ApiError::internal("job vanished"))?;
-    let mut v = serde_json::to_value(job_view(&row)).unwrap_or_default();
-    v["tenant"] = Value::String(row.tenant_mask);
-    Ok(HttpResponse::Ok().json(v))
+    Ok(HttpResponse::Ok().json(admin_view(&row)))
+}
+
+/// A job view plus its tenant, masked: what the admin API shows of a job.
+fn admin_view(row: &store::JobRow) -> Value {
+    let mut v = serde_json::to_value(job_view(row)).unwrap_or_default();
+    v["tenant"] = Value::String(row.tenant_mask.clone());
+    v
 }
 
 pub async fn advance(
