@@ -29,7 +29,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-TARGET=x86_64-unknown-linux-gnu
+# The host's own triple (x86_64-unknown-linux-gnu here), so the binaries run in images for this host.
+TARGET=$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+TARGET=${TARGET:-x86_64-unknown-linux-gnu}
 PROJECT=mock-camber-smoke
 BUILD_TIMEOUT=${SMOKE_BUILD_TIMEOUT:-1200}
 STACK_TIMEOUT=${SMOKE_TIMEOUT:-180}
