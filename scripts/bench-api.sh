@@ -60,37 +60,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-step() { printf '\n== %s\n' "$*"; }
-# Prints the address a process wrote as its first line `listening on ...`.
-address_of() {
-    local out=$1 line="" deadline=$((SECONDS + 20))
-    until [[ $line == "listening on "* ]]; do
-        ((SECONDS < deadline)) || { echo "no 'listening on' in $out" >&2; return 1; }
-        read -r line 2>/dev/null <"$out" || true
-    done
-    echo "${line#listening on }"
-}
-wait_ready() {
-    local deadline=$((SECONDS + 20))
-    until curl -sf -o /dev/null "$1/readyz"; do
-        ((SECONDS < deadline)) || { echo "$1/readyz never answered 200" >&2; return 1; }
-        sleep 0.05
-    done
-}
-metric() { # metric NAME{labels} from a /metrics text on stdin
-    awk -v m="$1" '$1 == m { print $2 }'
-}
-rss_kib() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; }
-# "write_bytes syscw" of a process: bytes it sent to storage, write syscalls.
-proc_io() { awk '$1 == "write_bytes:" { b = $2 } $1 == "syscw:" { w = $2 } END { print b, w }' "/proc/$1/io"; }
-# Per-thread CPU ticks: "tid name ticks" for every thread of a process, in
-# one awk (a snapshot taken right after wrk must not cost a fork per thread).
-# Fields after the ")" that ends comm: utime is 14th, stime 15th overall.
-thread_ticks() {
-    awk '{ l = $0; p = 0; while ((i = index(substr(l, p + 1), ")")) > 0) p += i
-           o = index(l, "("); name = substr(l, o + 1, p - o - 1); gsub(/ /, "_", name)
-           split(substr(l, p + 2), f, " "); print $1, name, f[12] + f[13] }' /proc/"$1"/task/*/stat 2>/dev/null
-}
+source "$ROOT/scripts/lib/bench.sh"
 cpu_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8, $5 + $6, $6 }' /proc/stat; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'; }

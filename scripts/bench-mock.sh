@@ -34,37 +34,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-step() { printf '\n== %s\n' "$*"; }
-# Prints the address a process wrote as its first line `listening on ...`.
-address_of() {
-    local out=$1 line="" deadline=$((SECONDS + 20))
-    until [[ $line == "listening on "* ]]; do
-        ((SECONDS < deadline)) || { echo "no 'listening on' in $out" >&2; return 1; }
-        read -r line 2>/dev/null <"$out" || true
-    done
-    echo "${line#listening on }"
-}
-metric() { # metric NAME{labels} from a /metrics text on stdin
-    awk -v m="$1" '$1 == m { print $2 }'
-}
-rss_kib() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; }
-# "write_bytes syscw" of a process: bytes it sent to storage, write syscalls.
-proc_io() { awk '$1 == "write_bytes:" { b = $2 } $1 == "syscw:" { w = $2 } END { print b, w }' "/proc/$1/io"; }
-# Per-thread CPU ticks: "tid name ticks" for every thread of a process.
-thread_ticks() {
-    local pid=$1 t
-    for t in /proc/"$pid"/task/*; do
-        # Fields after the ")" that ends comm: utime is 14th, stime 15th overall.
-        local stat name rest
-        stat=$(cat "$t/stat" 2>/dev/null) || continue
-        name=$(cat "$t/comm" 2>/dev/null | tr ' ' '_')
-        rest=${stat##*) }
-        # shellcheck disable=SC2086
-        set -- $rest
-        echo "${t##*/} $name $((${12} + ${13}))"
-    done
-}
-
+source "$ROOT/scripts/lib/bench.sh"
 cpu_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8, $5 + $6 }' /proc/stat; }
 proc_ticks() { local rest; rest=$(cat "/proc/$1/stat"); rest=${rest##*) }; set -- $rest; echo $((${12} + ${13})); }
 
