@@ -166,8 +166,10 @@ wait_ready() { # $1 name, $2 base url, $3 pid, $4 log
 
 step "Starting mock-camber on $MOCK"
 # Secrets go through the environment, not argv, so `ps` does not show them.
+# `setsid`: the services get their own session, so Ctrl-C reaches only this
+# script, which then stops them in order with SIGTERM (stop_all).
 CAMBER_API_KEYS=$KEY WEBHOOK_SECRET=$SECRET \
-  "$BIN/mock-camber" --host 127.0.0.1 --port "$MOCK_PORT" --db "$DATA/mock-camber.db" \
+  setsid "$BIN/mock-camber" --host 127.0.0.1 --port "$MOCK_PORT" --db "$DATA/mock-camber.db" \
   >"$DATA/mock-camber.log" 2>&1 &
 MOCK_PID=$!
 wait_ready mock-camber "$MOCK" "$MOCK_PID" "$DATA/mock-camber.log"
@@ -175,7 +177,7 @@ info "ready (pid $MOCK_PID) — $(grep -m1 -o 'listening on [^ ]*' "$DATA/mock-c
 
 step "Starting api on $API (Camber endpoint $MOCK)"
 CAMBER_API_KEY=$KEY WEBHOOK_SECRET=$SECRET \
-  "$BIN/api" --host 127.0.0.1 --port "$API_PORT" --camber-endpoint "$MOCK" \
+  setsid "$BIN/api" --host 127.0.0.1 --port "$API_PORT" --camber-endpoint "$MOCK" \
   --public-url "$API" --db "$DATA/api.db" --artifact-dir "$DATA/artifacts" \
   >"$DATA/api.log" 2>&1 &
 API_PID=$!
