@@ -252,17 +252,7 @@ wrk.body = '$BODY'
 wrk.headers["Content-Type"] = "application/json"
 
 LUA
-cat >>"$TMP/create.lua" <<'LUA'
-done = function(summary, latency, requests)
-  local s = summary
-  io.write(string.format("wrk: %d requests, %d non-2xx, %d socket errors (connect %d, read %d, write %d, timeout %d)\n",
-    s.requests, s.errors.status, s.errors.connect + s.errors.read + s.errors.write + s.errors.timeout,
-    s.errors.connect, s.errors.read, s.errors.write, s.errors.timeout))
-  io.write(string.format("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
-    latency:percentile(99.9) / 1000, latency.max / 1000))
-end
-LUA
+wrk_done_lua >>"$TMP/create.lua"
 
 A0=$(curl -sf "$API/metrics")
 M0=$(curl -sf "$MOCK/metrics")

@@ -32,3 +32,18 @@ thread_ticks() {
            o = index(l, "("); name = substr(l, o + 1, p - o - 1); gsub(/ /, "_", name)
            split(substr(l, p + 2), f, " "); print $1, name, f[12] + f[13] }' /proc/"$1"/task/*/stat 2>/dev/null
 }
+# The Lua `done` hook every wrk run uses: request and error counts, then
+# latency percentiles in the one-line form the scripts grep for.
+wrk_done_lua() {
+    cat <<'LUA'
+done = function(summary, latency, requests)
+  local s = summary
+  io.write(string.format("wrk: %d requests, %d non-2xx, %d socket errors (connect %d, read %d, write %d, timeout %d)\n",
+    s.requests, s.errors.status, s.errors.connect + s.errors.read + s.errors.write + s.errors.timeout,
+    s.errors.connect, s.errors.read, s.errors.write, s.errors.timeout))
+  io.write(string.format("latency ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
+    latency:percentile(99.9) / 1000, latency.max / 1000))
+end
+LUA
+}
