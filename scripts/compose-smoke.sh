@@ -4,8 +4,9 @@
 # 1. builds static release binaries on the host (no Rust image is pulled),
 # 2. packages them with Dockerfile.prebuilt under the image names
 #    docker-compose.yml uses,
-# 3. brings the stack up with podman-compose and waits until both containers'
-#    own healthchecks pass,
+# 3. brings the stack up with podman-compose, waits until both containers'
+#    own healthchecks pass, and checks each container reaches the other by
+#    service name (podman's DNS; checked for before anything is built),
 # 4. submits a job to the api from the host and polls it until `completed` —
 #    which requires the mock to reach the api as http://api:8000 over the
 #    compose network,
@@ -56,6 +57,28 @@ fi
 RUN_ARGS=()
 [[ -n "$PODMAN_RUNTIME" ]] && RUN_ARGS=(--podman-run-args="--runtime $PODMAN_RUNTIME")
 for t in curl python3 timeout; do command -v "$t" >/dev/null || die "$t is required"; done
+
+# Containers must resolve each other's service names (api -> mock-camber:9000,
+# mock webhooks -> api:8000). Check podman's network backend has its DNS
+# component before anything is built, rather than time out on a pending job.
+check_name_lookup() {
+  local backend dirs d
+  backend=$(podman info --format '{{.Host.NetworkBackend}}' 2>/dev/null) || die "podman info failed"
+  case $backend in
+    cni)
+      dirs=(/usr/lib/cni /usr/libexec/cni /opt/cni/bin)
+      for d in "${dirs[@]}"; do [[ -x $d/dnsname ]] && { info "network backend cni, service names by $d/dnsname"; return; }; done
+      die "podman uses the CNI network backend without the dnsname plugin: containers cannot resolve service names (apt-get install golang-github-containernetworking-plugin-dnsname; .ci/run does this)" ;;
+    netavark)
+      dirs=(/usr/libexec/podman /usr/lib/podman /usr/local/libexec/podman)
+      for d in "${dirs[@]}"; do [[ -x $d/aardvark-dns ]] && { info "network backend netavark, service names by $d/aardvark-dns"; return; }; done
+      die "podman uses the netavark network backend without aardvark-dns: containers cannot resolve service names (apt-get install aardvark-dns)" ;;
+    *)
+      info "network backend '$backend': name lookup not checked in advance" ;;
+  esac
+}
+step "podman name lookup between containers"
+check_name_lookup
 
 port_free() {
   python3 - "$1" <<'PY'
@@ -152,6 +175,8 @@ fi
 step "podman-compose up (project $PROJECT; host ports mock $MOCK_PORT, api $API_PORT)"
 # A stack left over by an interrupted run would hold the names and ports.
 compose down -v -t 5 >/dev/null 2>&1 || true
+# ... and a network created before name lookup worked would keep lacking it.
+podman network rm -f "${PROJECT}_default" >/dev/null 2>&1 || true
 STARTED=1
 compose "${RUN_ARGS[@]}" up -d --no-build >"$CTX/up.log" 2>&1 || { cat "$CTX/up.log"; die "podman-compose up failed"; }
 DEADLINE=$((SECONDS + STACK_TIMEOUT))
@@ -181,6 +206,17 @@ done
 curl -fsS "$MOCK/readyz" >/dev/null || die "mock-camber /readyz is not reachable from the host on $MOCK"
 curl -fsS "$API/readyz" >/dev/null || die "api /readyz is not reachable from the host on $API"
 info "host: $MOCK/readyz 200, $API/readyz 200"
+
+step "each container reaches the other by service name"
+# One line instead of a job pending until the time limit when they cannot.
+reach() { # reach <container> <binary> <url>
+  local out
+  out=$(podman exec "$1" "/usr/local/bin/$2" healthcheck --url "$3" 2>&1) \
+    || die "$1 cannot reach $3 over the compose network: ${out:-no output} (service name lookup needs podman's DNS: CNI dnsname plugin or aardvark-dns)"
+  info "$1: $out"
+}
+reach "$API_C" api http://mock-camber:9000/readyz
+reach "$MOCK_C" mock-camber http://api:8000/readyz
 
 # --- 4. a job end to end -------------------------------------------------------
 step "submit a job to the api from the host: POST $API/jobs"
