@@ -17,7 +17,7 @@ use serde_json::Value;
 use shared::headers as h;
 use shared::signing::{sign_hex, sign_standard};
 use shared::wire::{rfc3339, webhook_timestamp};
-use shared::{JobStatus, WebhookBody, WebhookError};
+use shared::{JobStatus, WebhookBody, WebhookError, WebhookEvent};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::metrics::Metrics;
@@ -599,7 +599,7 @@ impl Engine {
                         webhook_timestamp(now),
                         result,
                     ),
-                    h::EVENT_COMPLETED,
+                    WebhookEvent::Completed.as_str(),
                 )
             }
             (_, err) => {
@@ -613,7 +613,7 @@ impl Engine {
                 job.log_line(&format!("job {}", status.as_str()));
                 (
                     WebhookBody::failure(&job.id, &job.caller_job_id, webhook_timestamp(now), err),
-                    h::EVENT_FAILED,
+                    WebhookEvent::Failed.as_str(),
                 )
             }
         };

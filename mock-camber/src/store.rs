@@ -357,7 +357,7 @@ pub struct JobRow {
     pub error: Option<String>,
     pub log: String,
     /// From the job's delivery, when there is one.
-    pub delivery_state: Option<String>,
+    pub delivery_state: Option<shared::DeliveryState>,
     pub delivery_attempts: i64,
 }
 

@@ -7,7 +7,7 @@ pub const WEBHOOK_SECRET: &str = "x-webhook-secret";
 pub const DELIVERY_ID: &str = "x-camber-delivery-id";
 /// 1, 2, … for each attempt of one delivery.
 pub const ATTEMPT: &str = "x-camber-attempt";
-/// `job.completed` or `job.failed`.
+/// `job.completed` or `job.failed` ([`crate::WebhookEvent`]).
 pub const EVENT: &str = "x-camber-event";
 /// Standard Webhooks: the message id (= the delivery id).
 pub const STD_WEBHOOK_ID: &str = "webhook-id";
@@ -23,7 +23,3 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 pub const MOCK_SCENARIO: &str = "x-mock-scenario";
 /// Every response carries one, like stripe-mock's `Request-Id`.
 pub const REQUEST_ID: &str = "x-request-id";
-
-/// Webhook event names.
-pub const EVENT_COMPLETED: &str = "job.completed";
-pub const EVENT_FAILED: &str = "job.failed";

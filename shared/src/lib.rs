@@ -5,11 +5,13 @@
 pub mod error;
 pub mod headers;
 pub mod healthcheck;
+pub mod retry;
 pub mod signing;
 pub mod wire;
 
 pub use error::ErrorBody;
 pub use wire::{
-    compact_json, rfc3339, webhook_timestamp, JobStatus, JobView, SubmitRequest, SubmitResponse,
-    WebhookBody, WebhookError, WebhookResult, WebhookStatus, WebhookTarget, WebhookView,
+    compact_json, rfc3339, webhook_timestamp, DeliveryState, JobStatus, JobView, ResultStatus,
+    SubmitRequest, SubmitResponse, WebhookBody, WebhookError, WebhookEvent, WebhookResult,
+    WebhookState, WebhookStatus, WebhookTarget, WebhookView,
 };

@@ -74,12 +74,114 @@ pub struct SubmitResponse {
     pub created_at: String,
 }
 
+/// Declares a fieldless enum that travels as one of fixed strings, with
+/// `as_str`, `parse` and `ALL`; serde uses the same strings, so a renamed
+/// value fails to compile or fails the round-trip test below.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// A webhook delivery's state in the outbox, as stored and as the admin
+    /// API filters on it (`GET /_mock/deliveries?state=`).
+    DeliveryState {
+        /// Waiting for its first or next attempt.
+        Pending = "pending",
+        /// A receiver answered 2xx (every send, for `duplicate` mode).
+        Delivered = "delivered",
+        /// The retry schedule ran out without a 2xx.
+        Dead = "dead",
+    }
+}
+
+wire_enum! {
+    /// `webhook.state` in a job view: the delivery's state once the job has
+    /// ended, else what will happen.
+    WebhookState {
+        /// The job has not ended yet: nothing to send so far.
+        Scheduled = "scheduled",
+        Pending = "pending",
+        Delivered = "delivered",
+        Dead = "dead",
+        /// The job ended in `drop` mode: nothing will be sent.
+        Dropped = "dropped",
+    }
+}
+
+impl From<DeliveryState> for WebhookState {
+    fn from(s: DeliveryState) -> Self {
+        match s {
+            DeliveryState::Pending => WebhookState::Pending,
+            DeliveryState::Delivered => WebhookState::Delivered,
+            DeliveryState::Dead => WebhookState::Dead,
+        }
+    }
+}
+
+wire_enum! {
+    /// The webhook event (the `X-Camber-Event` header).
+    WebhookEvent {
+        Completed = "job.completed",
+        Failed = "job.failed",
+    }
+}
+
+wire_enum! {
+    /// The webhook body's top-level `status`.
+    WebhookStatus {
+        Success = "success",
+        Failed = "failed",
+    }
+}
+
+wire_enum! {
+    /// The webhook body's `result.status`.
+    ResultStatus {
+        Success = "SUCCESS",
+        Failed = "FAILED",
+    }
+}
+
+impl WebhookStatus {
+    pub fn event(self) -> WebhookEvent {
+        match self {
+            WebhookStatus::Success => WebhookEvent::Completed,
+            WebhookStatus::Failed => WebhookEvent::Failed,
+        }
+    }
+}
+
 /// The webhook part of a job view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookView {
     pub url: String,
-    /// `pending`, `delivered`, `dead`, `dropped`, or `none` before the job ends.
-    pub state: String,
+    pub state: WebhookState,
     pub attempts: u32,
 }
 
@@ -103,27 +205,19 @@ pub struct JobView {
     pub webhook: Option<WebhookView>,
 }
 
-/// Webhook `status` values.
-pub struct WebhookStatus;
-impl WebhookStatus {
-    pub const SUCCESS: &'static str = "success";
-    pub const FAILED: &'static str = "failed";
-}
-
 /// The webhook body, fields in the contract's order (SPEC §3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookBody {
     pub camber_job_id: String,
     pub job_id: String,
-    pub status: String,
+    pub status: WebhookStatus,
     pub timestamp: String,
     pub result: WebhookResult,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookResult {
-    /// `SUCCESS` or `FAILED`.
-    pub status: String,
+    pub status: ResultStatus,
     pub job_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
@@ -145,10 +239,10 @@ impl WebhookBody {
         Self {
             camber_job_id: camber_job_id.to_owned(),
             job_id: job_id.to_owned(),
-            status: WebhookStatus::SUCCESS.to_owned(),
+            status: WebhookStatus::Success,
             timestamp,
             result: WebhookResult {
-                status: "SUCCESS".to_owned(),
+                status: ResultStatus::Success,
                 job_id: job_id.to_owned(),
                 result: Some(result),
                 error: None,
@@ -165,10 +259,10 @@ impl WebhookBody {
         Self {
             camber_job_id: camber_job_id.to_owned(),
             job_id: job_id.to_owned(),
-            status: WebhookStatus::FAILED.to_owned(),
+            status: WebhookStatus::Failed,
             timestamp,
             result: WebhookResult {
-                status: "FAILED".to_owned(),
+                status: ResultStatus::Failed,
                 job_id: job_id.to_owned(),
                 result: None,
                 error: Some(error),
@@ -237,6 +331,40 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Each wire enum's strings, pinned: renaming one fails here.
+    #[test]
+    fn wire_enums_travel_as_their_contract_strings() {
+        fn pin<T>(all: &[T], texts: &[&str])
+        where
+            T: Copy + PartialEq + std::fmt::Debug + Serialize + for<'de> Deserialize<'de>,
+        {
+            assert_eq!(all.len(), texts.len());
+            for (v, t) in all.iter().zip(texts) {
+                assert_eq!(serde_json::to_value(v).unwrap(), json!(t));
+                assert_eq!(serde_json::from_value::<T>(json!(t)).unwrap(), *v);
+            }
+        }
+        pin(DeliveryState::ALL, &["pending", "delivered", "dead"]);
+        pin(
+            WebhookState::ALL,
+            &["scheduled", "pending", "delivered", "dead", "dropped"],
+        );
+        pin(WebhookEvent::ALL, &["job.completed", "job.failed"]);
+        pin(WebhookStatus::ALL, &["success", "failed"]);
+        pin(ResultStatus::ALL, &["SUCCESS", "FAILED"]);
+        pin(
+            &JobStatus::ALL,
+            &["pending", "running", "completed", "failed", "cancelled"],
+        );
+        for s in DeliveryState::ALL {
+            assert_eq!(DeliveryState::parse(s.as_str()), Some(*s));
+            assert_eq!(WebhookState::from(*s).as_str(), s.as_str());
+        }
+        assert_eq!(DeliveryState::parse("none"), None);
+        assert_eq!(WebhookStatus::Success.event(), WebhookEvent::Completed);
+        assert_eq!(WebhookStatus::Failed.event(), WebhookEvent::Failed);
+    }
+
     #[test]
     fn success_body_has_the_contract_key_order() {
         let body = WebhookBody::success(
@@ -298,4 +426,30 @@ mod tests {
         assert!(!JobStatus::Running.is_terminal());
         assert_eq!(JobStatus::parse("done"), None);
     }
+}
+
+/// Status and state columns are stored as their wire strings.
+#[cfg(feature = "sql")]
+mod sql {
+    use super::{DeliveryState, JobStatus};
+    use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+
+    macro_rules! sql_text {
+        ($($name:ident),+) => {$(
+            impl ToSql for $name {
+                fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                    Ok(ToSqlOutput::from(self.as_str()))
+                }
+            }
+            impl FromSql for $name {
+                fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+                    let s = v.as_str()?;
+                    $name::parse(s).ok_or_else(|| {
+                        FromSqlError::Other(format!("unknown {} `{s}`", stringify!($name)).into())
+                    })
+                }
+            }
+        )+};
+    }
+    sql_text!(JobStatus, DeliveryState);
 }

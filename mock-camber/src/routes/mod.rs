@@ -9,7 +9,7 @@ pub mod jobs;
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse, Route};
 use serde_json::Value;
-use shared::{JobStatus, JobView, WebhookView};
+use shared::{JobStatus, JobView, WebhookState, WebhookView};
 
 use crate::error::ApiError;
 use crate::store::JobRow;
@@ -195,9 +195,9 @@ pub fn job_view(row: &JobRow) -> JobView {
         webhook: row.webhook_url.as_ref().map(|url| WebhookView {
             url: url.clone(),
             state: match (&row.delivery_state, status.is_terminal()) {
-                (Some(s), _) => s.clone(),
-                (None, true) => "dropped".into(),
-                (None, false) => "scheduled".into(),
+                (Some(s), _) => (*s).into(),
+                (None, true) => WebhookState::Dropped,
+                (None, false) => WebhookState::Scheduled,
             },
             attempts: row.delivery_attempts as u32,
         }),
