@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use shared::retry::{parse_duration, Bare, Schedule};
 
 pub const DEFAULT_WEBHOOK_SECRET: &str = "dev-webhook-secret";
 
@@ -33,7 +34,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct Settings {
     /// Address to bind. Bound to a non-loopback address with no --admin-token,
     /// the daemon warns that its admin API is open.
@@ -98,10 +99,10 @@ pub struct Settings {
         default_value = "500ms,1s,2s,4s,8s,16s,32s,60s",
         value_parser = parse_schedule
     )]
-    pub retry_schedule: RetrySchedule,
+    pub retry_schedule: Schedule,
 
     /// Time limit of one webhook attempt (connect + response).
-    #[arg(long, env = "MOCK_CAMBER_DELIVERY_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "MOCK_CAMBER_DELIVERY_TIMEOUT", default_value = "5s", value_parser = parse_millis)]
     pub delivery_timeout: Duration,
 
     /// Token guarding /_mock/ (as `Authorization: Bearer <token>`). None =
@@ -127,10 +128,6 @@ pub struct Settings {
     pub journal_size: usize,
 }
 
-/// Waits between webhook attempts: data, not code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetrySchedule(pub Vec<Duration>);
-
 fn parse_rate(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
     if (0.0..=1.0).contains(&v) {
@@ -140,31 +137,46 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
-/// `250ms`, `2s`, `1m`, `1h`, or bare milliseconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 500ms, 2s or 1m"))?;
-    let ms = match unit {
-        "" | "ms" => n,
-        "s" => n * 1000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        _ => return Err(format!("`{s}` has an unknown unit (use ms, s, m or h)")),
-    };
-    Ok(Duration::from_millis(ms))
+/// `250ms`, `2s`, `1m`, `1h`, or bare milliseconds (as the README has
+/// always said for this binary; api's bare numbers are seconds).
+fn parse_millis(s: &str) -> Result<Duration, String> {
+    parse_duration(s, Bare::Millis)
 }
 
-fn parse_schedule(s: &str) -> Result<RetrySchedule, String> {
-    if s.trim().is_empty() {
-        return Ok(RetrySchedule(Vec::new()));
+fn parse_schedule(s: &str) -> Result<Schedule, String> {
+    Schedule::parse(s, Bare::Millis)
+}
+
+// Secrets are redacted, so `{:?}` of the settings can be logged safely.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |set: bool| if set { "***" } else { "(none)" };
+        f.debug_struct("Settings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field(
+                "api_keys",
+                &format_args!("{} key(s), redacted", self.api_keys.len()),
+            )
+            .field("webhook_secret", &format_args!("***"))
+            .field("webhook_url", &self.webhook_url)
+            .field("db", &self.db)
+            .field("stage_ms", &self.stage_ms)
+            .field("seed", &self.seed)
+            .field("failure_rate", &self.failure_rate)
+            .field("submit_error_rate", &self.submit_error_rate)
+            .field("retry_schedule", &self.retry_schedule)
+            .field("delivery_timeout", &self.delivery_timeout)
+            .field(
+                "admin_token",
+                &format_args!("{}", redacted(self.admin_token.is_some())),
+            )
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("scenarios", &self.scenarios)
+            .field("workers", &self.workers)
+            .field("journal_size", &self.journal_size)
+            .finish()
     }
-    s.split(',')
-        .map(parse_duration)
-        .collect::<Result<Vec<_>, _>>()
-        .map(RetrySchedule)
 }
 
 impl Settings {
@@ -203,12 +215,40 @@ mod tests {
 
     #[test]
     fn durations_parse_with_units() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("15"), Ok(Duration::from_millis(15)));
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("3d").is_err());
+        assert_eq!(parse_millis("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_millis("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_millis("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_millis("15"), Ok(Duration::from_millis(15)));
+        assert!(parse_millis("fast").is_err());
+        // humantime's syntax: days are a unit now, parsecs still are not.
+        assert_eq!(parse_millis("3d"), Ok(Duration::from_secs(3 * 86_400)));
+        assert!(parse_millis("3 parsecs").is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let cli = Cli::parse_from([
+            "mock-camber",
+            "--api-key",
+            "tenant-key-0123456789",
+            "--webhook-secret",
+            "whsec-very-secret-value",
+            "--admin-token",
+            "admin-token-value",
+        ]);
+        let shown = format!("{:?}", cli.settings);
+        for secret in [
+            "tenant-key-0123456789",
+            "whsec-very-secret-value",
+            "admin-token-value",
+        ] {
+            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+        }
+        assert!(shown.contains("1 key(s), redacted"), "{shown}");
+        assert!(
+            shown.contains("stage_ms: 25"),
+            "other fields still show: {shown}"
+        );
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! mock-camber: a standalone mock of the Camber job API with durable, signed
 //! webhooks, fault injection and an admin API.
 
+pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod error;
 pub use shared::healthcheck;
 pub mod journal;
 pub mod metrics;
+pub mod middleware;
 pub mod routes;
 pub mod scenario;
 pub mod startup;

@@ -306,6 +306,60 @@ pub fn generated_result(rng: &mut StdRng, stage_ms: u64) -> Value {
     })
 }
 
+/// The knobs `GET|PUT /_mock/config` shows and changes.
+pub struct RuntimeConfig {
+    pub stage_ms: u64,
+    pub failure_rate: f64,
+    pub submit_error_rate: f64,
+    pub latency_ms: u64,
+    pub rules: Vec<CompiledRule>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConfigView {
+    pub stage_ms: u64,
+    pub failure_rate: f64,
+    pub submit_error_rate: f64,
+    pub latency_ms: u64,
+    pub rules: Vec<Rule>,
+}
+
+impl RuntimeConfig {
+    pub fn view(&self) -> ConfigView {
+        ConfigView {
+            stage_ms: self.stage_ms,
+            failure_rate: self.failure_rate,
+            submit_error_rate: self.submit_error_rate,
+            latency_ms: self.latency_ms,
+            rules: self.rules.iter().map(|r| r.rule.clone()).collect(),
+        }
+    }
+
+    /// The first rule matching the submit body, with one use taken off.
+    pub fn take_rule(&mut self, body: &Value, tenant: &str) -> Option<Scenario> {
+        let rule = self.rules.iter_mut().find(|r| r.matches(body, tenant))?;
+        if let Some(n) = rule.rule.times.as_mut() {
+            *n -= 1;
+        }
+        Some(rule.rule.scenario.clone())
+    }
+}
+
+/// Parses scenario rules: a JSON list, or `{"rules": [...]}`.
+pub fn parse_rules(v: Value) -> Result<Vec<CompiledRule>, String> {
+    let list = match v {
+        Value::Object(mut m) if m.contains_key("rules") => m.remove("rules").unwrap_or_default(),
+        other => other,
+    };
+    let rules: Vec<Rule> =
+        serde_json::from_value(list).map_err(|e| format!("scenario rules: {e}"))?;
+    rules
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| CompiledRule::compile(r).map_err(|e| format!("rule {i}: {e}")))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

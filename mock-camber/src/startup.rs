@@ -2,26 +2,26 @@
 //! listener (port 0 in tests).
 
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle, Service};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{web, App, HttpMessage, HttpServer};
-use chrono::Utc;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
 use parking_lot::Mutex;
 use rand::SeedableRng;
 use serde_json::Value;
-use shared::wire::rfc3339;
 
+use crate::auth::Tenants;
 use crate::config::{Settings, DEFAULT_WEBHOOK_SECRET};
 use crate::engine::{Command, Engine, EngineHandle, EngineSettings};
-use crate::journal::{mask_header, Entry, Journal, JournalBody};
+use crate::journal::Journal;
 use crate::metrics::Metrics;
-use crate::state::{bearer, parse_rules, AppState, RuntimeConfig, Tenants};
+use crate::middleware::{journal_and_request_id, RequestIds};
+use crate::scenario::{parse_rules, RuntimeConfig};
+use crate::state::AppState;
 use crate::store::{self, Store};
-use crate::tenant::{mask, Ids};
+use crate::tenant::Ids;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -126,49 +126,15 @@ impl Application {
             last_seq,
             ids,
         });
-        let request_ids = Arc::new(AtomicU64::new(0));
-        let prefix = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
+        let request_ids = web::Data::new(RequestIds::new());
         let server = HttpServer::new(move || {
-            let request_ids = request_ids.clone();
-            let prefix = prefix.clone();
             App::new()
                 .app_data(state.clone())
+                .app_data(request_ids.clone())
                 .app_data(web::QueryConfig::default().error_handler(crate::routes::query_error))
                 .configure(crate::routes::configure)
                 .default_service(web::to(crate::routes::not_found))
-                .wrap_fn(move |req, srv| {
-                    let n = request_ids.fetch_add(1, Ordering::Relaxed);
-                    let request_id = format!("req_{prefix}{n:010x}");
-                    let journaled = is_api_path(req.path());
-                    let started = journaled.then(|| started_entry(&req));
-                    let fut = srv.call(req);
-                    async move {
-                        let mut res = fut.await?;
-                        if let Some(mut entry) = started {
-                            let state = res
-                                .request()
-                                .app_data::<web::Data<AppState>>()
-                                .cloned()
-                                .expect("state");
-                            let latency = state.config.lock().latency_ms;
-                            if latency > 0 {
-                                actix_rt::time::sleep(Duration::from_millis(latency)).await;
-                            }
-                            entry.status = res.status().as_u16();
-                            if let Some(JournalBody(body)) =
-                                res.request().extensions_mut().remove::<JournalBody>()
-                            {
-                                entry.body = body;
-                            }
-                            state.journal.record(entry);
-                        }
-                        if let Ok(v) = HeaderValue::from_str(&request_id) {
-                            res.headers_mut()
-                                .insert(HeaderName::from_static(shared::headers::REQUEST_ID), v);
-                        }
-                        Ok(res)
-                    }
-                })
+                .wrap(from_fn(journal_and_request_id))
         })
         .workers(workers)
         .disable_signals()
@@ -207,40 +173,6 @@ impl Application {
             log::error!("final flush failed: {e}");
         }
         Ok(())
-    }
-}
-
-/// Requests to the Camber API go into the journal; admin, health and
-/// metrics requests do not.
-fn is_api_path(path: &str) -> bool {
-    path == "/jobs" || path.starts_with("/jobs/")
-}
-
-fn started_entry(req: &actix_web::dev::ServiceRequest) -> Entry {
-    let headers = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            let v = String::from_utf8_lossy(v.as_bytes());
-            (
-                k.as_str().to_owned(),
-                Value::String(mask_header(k.as_str(), &v)),
-            )
-        })
-        .collect();
-    let path = match req.query_string() {
-        "" => req.path().to_owned(),
-        q => format!("{}?{q}", req.path()),
-    };
-    Entry {
-        seq: 0,
-        at: rfc3339(Utc::now()),
-        method: req.method().to_string(),
-        path,
-        tenant: bearer(req.request()).map(mask),
-        headers,
-        body: Value::Null,
-        status: 0,
     }
 }
 

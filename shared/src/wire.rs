@@ -309,21 +309,10 @@ pub fn webhook_timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// RFC 3339 with microseconds and `Z`, used for every `*_at` field.
-/// Formatted from the fields directly: chrono's `format` parses its pattern
-/// on every call, and both services stamp several times per job.
+/// (`to_rfc3339_opts` writes the fields directly; chrono's `format` would
+/// parse a pattern on every call, and both services stamp several times per job.)
 pub fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
-    use chrono::{Datelike, Timelike};
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        at.year(),
-        at.month(),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second(),
-        // A leap second shows as 60.xxxxxx elsewhere; keep it in range here.
-        (at.nanosecond() % 1_000_000_000) / 1000
-    )
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 #[cfg(test)]

@@ -9,10 +9,12 @@ use serde_json::{json, Value};
 use shared::WebhookError;
 
 use super::{job_view, page, parse_cursor, parse_limit, parse_status};
+use crate::auth::Admin;
 use crate::engine::{AdminAction, Command, Control};
 use crate::error::ApiError;
 use crate::routes::jobs::read_body;
-use crate::state::{parse_rules, Admin, AppState};
+use crate::scenario::parse_rules;
+use crate::state::AppState;
 use crate::store::{self, DeliveryFilter, JobFilter};
 use crate::tenant::tenant_id;
 
