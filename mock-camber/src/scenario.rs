@@ -123,6 +123,17 @@ pub struct CompiledRule {
 
 impl CompiledRule {
     pub fn compile(rule: Rule) -> Result<Self, String> {
+        if rule.times == Some(0) {
+            return Err("`times` is 0, so the rule would never fire \
+                 (leave `times` out for a rule without a limit)"
+                .to_owned());
+        }
+        if rule.matches.is_empty() && rule.tenant.is_none() {
+            return Err("`match` is empty and no `tenant` is given, so the rule \
+                 would match every job; to mean that, match a field every submit has, \
+                 e.g. {\"/app\": \"/.*/\"}"
+                .to_owned());
+        }
         let mut matchers = Vec::new();
         for (pointer, want) in &rule.matches {
             if !pointer.is_empty() && !pointer.starts_with('/') {
@@ -351,12 +362,19 @@ pub fn parse_rules(v: Value) -> Result<Vec<CompiledRule>, String> {
         Value::Object(mut m) if m.contains_key("rules") => m.remove("rules").unwrap_or_default(),
         other => other,
     };
-    let rules: Vec<Rule> =
-        serde_json::from_value(list).map_err(|e| format!("scenario rules: {e}"))?;
-    rules
+    let Value::Array(items) = list else {
+        return Err("scenario rules: expected a list of rules, or {\"rules\": [...]}".to_owned());
+    };
+    // One rule at a time, so every error names the rule it is about.
+    items
         .into_iter()
         .enumerate()
-        .map(|(i, r)| CompiledRule::compile(r).map_err(|e| format!("rule {i}: {e}")))
+        .map(|(i, item)| {
+            serde_json::from_value::<Rule>(item)
+                .map_err(|e| e.to_string())
+                .and_then(CompiledRule::compile)
+                .map_err(|e| format!("rule {i}: {e}"))
+        })
         .collect()
 }
 
@@ -421,6 +439,25 @@ mod tests {
         let scoped = CompiledRule::compile(scoped).unwrap();
         assert!(scoped.matches(&body, &crate::tenant::tenant_id("key-a")));
         assert!(!scoped.matches(&body, &crate::tenant::tenant_id("key-b")));
+    }
+
+    #[test]
+    fn rules_that_never_fire_or_fire_for_everything_are_refused_by_index() {
+        let err = |v: Value| parse_rules(v).err().expect("refused");
+        let ok = json!({"match": {"/app": "x"}, "scenario": {}});
+        let e = err(json!([ok, {"match": {"/app": "x"}, "times": 0, "scenario": {}}]));
+        assert!(e.starts_with("rule 1: `times` is 0"), "{e}");
+        let e = err(json!({"rules": [{"match": {}, "scenario": {}}]}));
+        assert!(e.starts_with("rule 0: `match` is empty"), "{e}");
+        let e = err(json!([ok, ok, {"match": {"/app": "x"}, "scenario": {"outcom": "failure"}}]));
+        assert!(e.starts_with("rule 2: unknown field `outcom`"), "{e}");
+        let e = err(json!({"match": {"/app": "x"}, "scenario": {}}));
+        assert!(e.contains("expected a list of rules"), "{e}");
+        // A tenant-scoped rule may match all of that tenant's jobs, and a
+        // rule with uses left is fine.
+        let fine = json!([{"match": {}, "tenant": "key-a", "scenario": {}},
+                          {"match": {"/app": "x"}, "times": 2, "scenario": {}}]);
+        assert_eq!(parse_rules(fine).unwrap().len(), 2);
     }
 
     #[test]

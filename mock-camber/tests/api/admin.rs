@@ -98,6 +98,46 @@ async fn scenario_rules_match_submit_bodies_by_pointer_and_regex_and_run_out() {
 }
 
 #[actix_web::test]
+async fn rules_that_cannot_work_are_refused_with_422_naming_the_rule() {
+    let app = spawn_app().await;
+    let good = json!({"match": {"/app": "x"}, "scenario": {"outcome": "failure"}});
+    assert_eq!(
+        app.client
+            .put("/_mock/config", json!({"rules": [good]}))
+            .await
+            .status,
+        200
+    );
+    for (rules, says) in [
+        (
+            json!([good, {"match": {"/app": "y"}, "times": 0, "scenario": {}}]),
+            "rule 1: `times` is 0",
+        ),
+        (
+            json!([{"match": {}, "scenario": {"outcome": "failure"}}]),
+            "rule 0: `match` is empty",
+        ),
+        (
+            json!([good, {"match": {"/app": "y"}, "scenario": {"hold": true, "stage": 1}}]),
+            "rule 1: unknown field `stage`",
+        ),
+    ] {
+        let r = app
+            .client
+            .put("/_mock/config", json!({"rules": rules, "stage_ms": 7}))
+            .await;
+        assert_eq!(r.status, 422, "{rules}: {}", r.text);
+        assert_eq!(r.body["error"]["code"], "INVALID_REQUEST", "{}", r.text);
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{message}");
+    }
+    // Nothing of the refused bodies was applied.
+    let config = app.client.get("/_mock/config").await.body;
+    assert_eq!(config["rules"], json!([good]));
+    assert_ne!(config["stage_ms"], 7);
+}
+
+#[actix_web::test]
 async fn rules_load_from_a_scenarios_file_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rules.json");
