@@ -25,10 +25,14 @@ use crate::tenant::Ids;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("cannot open the database: {0}")]
-    Store(#[from] store::StoreError),
-    #[error("cannot bind {addr}: {source}")]
+    #[error("cannot open the database {path}: {source}")]
+    Store {
+        path: String,
+        source: store::StoreError,
+    },
+    #[error("cannot bind {addr}: {source}{hint}")]
     Bind {
+        hint: &'static str,
         addr: String,
         source: std::io::Error,
     },
@@ -61,10 +65,18 @@ impl Application {
                 parse_rules(v).map_err(err)?
             }
         };
-        let store = Store::open(&settings.db)?;
-        let last_seq = store.read_now(store::max_job_seq)?;
-        let resume_jobs = store.read_now(store::active_jobs)?;
-        let resume_deliveries = store.read_now(store::pending_deliveries)?;
+        let db = describe_db(&settings.db);
+        let store_err = |source| StartupError::Store {
+            path: db.path.clone(),
+            source,
+        };
+        let store = Store::open(&settings.db).map_err(store_err)?;
+        log::info!("database: {}{}", db.path, db.note);
+        let last_seq = store.read_now(store::max_job_seq).map_err(store_err)?;
+        let resume_jobs = store.read_now(store::active_jobs).map_err(store_err)?;
+        let resume_deliveries = store
+            .read_now(store::pending_deliveries)
+            .map_err(store_err)?;
         if !resume_jobs.is_empty() || !resume_deliveries.is_empty() {
             log::info!(
                 "resuming {} unfinished job(s) and {} pending webhook(s)",
@@ -96,6 +108,12 @@ impl Application {
         warn_about(&settings);
         let addr = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
+            hint: if source.kind() == std::io::ErrorKind::AddrInUse {
+                " (another process holds the port: choose another with --port or \
+                 MOCK_CAMBER_PORT, or --port 0 for any free one)"
+            } else {
+                ""
+            },
             addr: addr.clone(),
             source,
         })?;
@@ -173,6 +191,34 @@ impl Application {
             log::error!("final flush failed: {e}");
         }
         Ok(())
+    }
+}
+
+/// The database as the start-up line shows it: an absolute path, and
+/// whether this start creates the file or its directory (a typo in `--db`
+/// otherwise gives an empty store without a word).
+struct DbDescription {
+    path: String,
+    note: &'static str,
+}
+
+fn describe_db(db: &str) -> DbDescription {
+    if db == ":memory:" {
+        return DbDescription {
+            path: db.to_owned(),
+            note: " (a temporary file, removed at exit)",
+        };
+    }
+    let file = std::path::Path::new(db);
+    let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let note = match abs.parent() {
+        _ if abs.exists() => "",
+        Some(dir) if !dir.exists() => " (new: its directory did not exist and was created)",
+        _ => " (new file)",
+    };
+    DbDescription {
+        path: abs.display().to_string(),
+        note,
     }
 }
 

@@ -126,3 +126,69 @@ async fn sigterm_shuts_down_cleanly_and_keeps_the_outbox_for_the_next_start() {
     assert_eq!(last.body, first.body);
     assert_eq!(c.job(&id).await["status"], json!("completed"));
 }
+
+/// Where is my data? The start-up log names the database as an absolute
+/// path and says when this start created it (a typo in --db otherwise gives
+/// an empty store without a word).
+#[test]
+fn the_database_path_is_logged_absolute_and_a_new_directory_is_called_out() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["--port", "0", "--db", "typo/mock.db"])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    // The line comes before `listening on`; EOF would mean the process died.
+    let line = stderr
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("database: "))
+        .expect("a `database:` line on stderr");
+    let _ = child.kill();
+    let _ = child.wait();
+    let want = dir.path().join("typo/mock.db");
+    assert!(
+        line.contains(&format!("database: {}", want.display())),
+        "{line}"
+    );
+    assert!(
+        line.contains("directory did not exist and was created"),
+        "{line}"
+    );
+}
+
+#[test]
+fn open_and_bind_errors_name_the_path_and_suggest_another_port() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    let db = dir.path().join("a-file/mock.db");
+    let out = Command::new(BIN)
+        .args(["--port", "0", "--db", db.to_str().unwrap()])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot open the database {}", db.display())),
+        "{err}"
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = Command::new(BIN)
+        .args(["--port", &port, "--db", ":memory:"])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Address already in use"), "{err}");
+    assert!(err.contains("--port or MOCK_CAMBER_PORT"), "{err}");
+    assert_eq!(err.matches("cannot bind").count(), 1, "said once: {err}");
+}
