@@ -15,6 +15,7 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod tenant;
+pub mod wait;
 
 pub use config::Settings;
 pub use startup::Application;

@@ -22,6 +22,7 @@ use crate::scenario::{parse_rules, RuntimeConfig};
 use crate::state::AppState;
 use crate::store::{self, Store};
 use crate::tenant::Ids;
+use crate::wait::Changes;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -122,8 +123,10 @@ impl Application {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         });
         let host = settings.host.clone();
+        let changes = Changes::new();
         let state = web::Data::new(AppState {
-            journal: Journal::new(settings.journal_size),
+            journal: Journal::new(settings.journal_size, changes.clone()),
+            changes: changes.clone(),
             config: Mutex::new(RuntimeConfig {
                 stage_ms: settings.stage_ms,
                 failure_rate: settings.failure_rate,
@@ -154,6 +157,7 @@ impl Application {
                 .default_service(web::to(crate::routes::not_found))
                 .wrap(from_fn(journal_and_request_id))
         })
+        .on_connect(crate::wait::on_connect)
         .workers(workers)
         .disable_signals()
         .shutdown_timeout(5)

@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::scenario::RuntimeConfig;
 use crate::store::Store;
 use crate::tenant::Ids;
+use crate::wait::Changes;
 
 pub struct AppState {
     pub settings: Settings,
@@ -23,6 +24,9 @@ pub struct AppState {
     pub engine: EngineHandle,
     pub metrics: Arc<Metrics>,
     pub journal: Journal,
+    /// Bumped by every committed store batch and journal entry: what
+    /// long-poll waits park on.
+    pub changes: Changes,
     pub config: Mutex<RuntimeConfig>,
     pub last_seq: Arc<AtomicI64>,
     pub ids: Ids,

@@ -12,16 +12,30 @@ use super::{job_view, page, parse_cursor, parse_limit, parse_status};
 use crate::auth::Admin;
 use crate::engine::{AdminAction, Command, Control};
 use crate::error::ApiError;
+use crate::journal;
 use crate::routes::jobs::read_body;
 use crate::scenario::parse_rules;
 use crate::state::AppState;
 use crate::store::{self, DeliveryFilter, JobFilter};
 use crate::tenant::tenant_id;
+use crate::wait::{self, Wait};
 
 type Query = web::Query<HashMap<String, String>>;
 
 fn q<'a>(query: &'a Query, k: &str) -> Option<&'a str> {
     query.get(k).map(String::as_str).filter(|s| !s.is_empty())
+}
+
+/// `wait_ms` / `min_count` of a list; `min_count` cannot exceed the page.
+fn wait_params(query: &Query, limit: usize) -> Result<Option<Wait>, ApiError> {
+    let wait = Wait::parse(q(query, "wait_ms"), q(query, "min_count"))?;
+    if let Some(w) = wait.filter(|w| w.min_count > limit) {
+        return Err(ApiError::InvalidRequest(format!(
+            "`min_count` ({}) is more than `limit` ({limit}): one page could never hold them",
+            w.min_count
+        )));
+    }
+    Ok(wait)
 }
 
 pub async fn jobs(
@@ -223,13 +237,54 @@ pub async fn redeliver(
 }
 
 pub async fn requests(
+    req: HttpRequest,
     _: Admin,
     query: Query,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = parse_limit(q(&query, "limit"))?;
     let before = parse_cursor(q(&query, "cursor"))?.map(|c| c.max(0) as u64);
-    let (items, next) = state.journal.page(before, limit);
+    let filter = journal::Filter {
+        method: q(&query, "method").map(str::to_owned),
+        path: q(&query, "path")
+            .map(journal::PathMatch::parse)
+            .transpose()
+            .map_err(ApiError::InvalidRequest)?,
+        status: q(&query, "status")
+            .map(|s| {
+                s.parse::<u16>().map_err(|_| {
+                    ApiError::InvalidRequest("`status` must be an HTTP status code".into())
+                })
+            })
+            .transpose()?,
+    };
+    let wait = wait_params(&query, limit)?;
+    let page = || state.journal.page(&filter, before, limit);
+    let (done, (items, next)) = match wait {
+        None => (true, page()),
+        Some(w) => {
+            state
+                .changes
+                .until_or_gone(w.deadline(), wait::client_gone(&req), || {
+                    let p = page();
+                    std::future::ready(Ok((p.0.len() >= w.min_count, p)))
+                })
+                .await?
+        }
+    };
+    if !done {
+        let w = wait.expect("only a wait can time out");
+        return Ok(wait::timed_out(
+            format!(
+                "{} of the {} matching request(s) waited for arrived within {} ms",
+                items.len(),
+                w.min_count,
+                w.ms
+            ),
+            "requests",
+            items,
+        ));
+    }
     Ok(HttpResponse::Ok().json(json!({
         "requests": items,
         "next": next.map(|n| n.to_string()),

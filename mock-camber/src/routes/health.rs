@@ -23,7 +23,13 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(format!(
+            "{}# HELP mock_camber_waiting_requests Long-poll requests parked right now (wait_ms, wait_for).\n\
+             # TYPE mock_camber_waiting_requests gauge\n\
+             mock_camber_waiting_requests {}\n",
+            state.metrics.render(),
+            state.changes.waiting()
+        ))
 }
 
 pub async fn openapi() -> HttpResponse {

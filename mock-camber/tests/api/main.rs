@@ -11,4 +11,5 @@ mod restart;
 mod seed;
 mod tenancy;
 mod validation;
+mod waits;
 mod webhooks;
