@@ -71,7 +71,10 @@ impl Application {
             path: db.path.clone(),
             source,
         };
-        let store = Store::open(&settings.db).map_err(store_err)?;
+        let changes = Changes::new();
+        let bump = changes.clone();
+        let store = Store::open_notifying(&settings.db, Some(Box::new(move || bump.bump())))
+            .map_err(store_err)?;
         log::info!("database: {}{}", db.path, db.note);
         let last_seq = store.read_now(store::max_job_seq).map_err(store_err)?;
         let resume_jobs = store.read_now(store::active_jobs).map_err(store_err)?;
@@ -123,7 +126,6 @@ impl Application {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         });
         let host = settings.host.clone();
-        let changes = Changes::new();
         let state = web::Data::new(AppState {
             journal: Journal::new(settings.journal_size, changes.clone()),
             changes: changes.clone(),

@@ -135,6 +135,12 @@ impl Store {
     /// means a temporary file removed when the store is dropped, so readers
     /// and the writer still share one WAL database.
     pub fn open(path: &str) -> Result<Self, StoreError> {
+        Self::open_notifying(path, None)
+    }
+
+    /// [`Self::open`], calling `on_commit` on the writer thread after every
+    /// committed batch (what wakes long-poll waits).
+    pub fn open_notifying(path: &str, on_commit: Option<OnCommit>) -> Result<Self, StoreError> {
         let (file, temp, durable) = if path == ":memory:" {
             let dir = tempfile::Builder::new().prefix("mock-camber-").tempdir()?;
             (
@@ -159,7 +165,7 @@ impl Store {
         let (tx, rx) = mpsc::channel::<Op>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))?;
+            .spawn(move || writer_loop(conn, rx, on_commit))?;
         Ok(Self {
             writer: tx,
             readers: Arc::new(Readers {
@@ -298,7 +304,10 @@ fn with_savepoint<R>(
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Op>) {
+/// Called on the writer thread after each committed batch.
+pub type OnCommit = Box<dyn Fn() + Send>;
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Op>, on_commit: Option<OnCommit>) {
     while let Ok(first) = rx.recv() {
         let mut batch = Vec::with_capacity(64);
         batch.push(first);
@@ -326,6 +335,11 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Op>) {
         };
         for d in done {
             d(committed);
+        }
+        if committed {
+            if let Some(f) = &on_commit {
+                f();
+            }
         }
     }
     // Every sender is gone: checkpoint so the next start opens quickly.
@@ -723,6 +737,8 @@ pub fn pending_deliveries(conn: &Connection) -> rusqlite::Result<Vec<DeliveryRow
 pub struct DeliveryFilter {
     pub job_id: Option<String>,
     pub state: Option<String>,
+    /// `job.completed` or `job.failed`.
+    pub event: Option<String>,
     pub before_seq: Option<i64>,
     pub limit: usize,
 }
@@ -735,10 +751,17 @@ pub fn list_deliveries(
         .prepare_cached(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries \
              WHERE (?1 IS NULL OR job_id = ?1) AND (?2 IS NULL OR state = ?2) \
-               AND (?3 IS NULL OR seq < ?3) ORDER BY seq DESC LIMIT ?4"
+               AND (?3 IS NULL OR seq < ?3) AND (?5 IS NULL OR event = ?5) \
+             ORDER BY seq DESC LIMIT ?4"
         ))?
         .query_map(
-            params![f.job_id, f.state, f.before_seq, (f.limit + 1) as i64],
+            params![
+                f.job_id,
+                f.state,
+                f.before_seq,
+                (f.limit + 1) as i64,
+                f.event
+            ],
             delivery_from_row,
         )?
         .collect::<rusqlite::Result<_>>()?;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Extensions;
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 use shared::error::codes;
@@ -209,10 +210,27 @@ impl Wait {
 
 /// `408` with `WAIT_TIMEOUT` and what matched so far under `key`.
 pub fn timed_out(message: String, key: &str, so_far: impl Serialize) -> HttpResponse {
-    let mut body = serde_json::to_value(ErrorBody::new(codes::WAIT_TIMEOUT, message))
-        .expect("error bodies serialise");
-    body[key] = serde_json::to_value(so_far).unwrap_or_default();
-    HttpResponse::RequestTimeout().json(body)
+    error_with(
+        StatusCode::REQUEST_TIMEOUT,
+        codes::WAIT_TIMEOUT,
+        message,
+        key,
+        so_far,
+    )
+}
+
+/// The error body, plus `key` holding what the caller would want to see.
+pub fn error_with(
+    status: StatusCode,
+    code: &str,
+    message: String,
+    key: &str,
+    with: impl Serialize,
+) -> HttpResponse {
+    let mut body =
+        serde_json::to_value(ErrorBody::new(code, message)).expect("error bodies serialise");
+    body[key] = serde_json::to_value(with).unwrap_or_default();
+    HttpResponse::build(status).json(body)
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ use crate::state::AppState;
 use crate::store::{self, DeliveryFilter, JobFilter};
 use crate::tenant::tenant_id;
 use crate::wait::{self, Wait};
+use shared::WebhookEvent;
+use std::sync::Arc;
 
 type Query = web::Query<HashMap<String, String>>;
 
@@ -38,27 +40,74 @@ fn wait_params(query: &Query, limit: usize) -> Result<Option<Wait>, ApiError> {
     Ok(wait)
 }
 
+/// Runs `list` (which answers the page and its `next`) once, or, with
+/// `wait_ms`, until the page holds `min_count` items; then answers
+/// `{key: items, "next": …}`, or 408 with the items so far.
+async fn list_or_wait<F, Fut>(
+    req: &HttpRequest,
+    state: &AppState,
+    wait: Option<Wait>,
+    key: &str,
+    list: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<Value>, Option<String>), ApiError>>,
+{
+    let Some(w) = wait else {
+        let (items, next) = list().await?;
+        return Ok(HttpResponse::Ok().json(json!({key: items, "next": next})));
+    };
+    let (done, (items, next)) = state
+        .changes
+        .until_or_gone(w.deadline(), wait::client_gone(req), || async {
+            let page = list().await?;
+            Ok((page.0.len() >= w.min_count, page))
+        })
+        .await?;
+    if done {
+        return Ok(HttpResponse::Ok().json(json!({key: items, "next": next})));
+    }
+    Ok(wait::timed_out(
+        format!(
+            "{} of the {} matching {key} waited for were there within {} ms",
+            items.len(),
+            w.min_count,
+            w.ms
+        ),
+        key,
+        items,
+    ))
+}
+
 pub async fn jobs(
+    req: HttpRequest,
     _: Admin,
     query: Query,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = parse_limit(q(&query, "limit"))?;
-    let filter = JobFilter {
+    let filter = Arc::new(JobFilter {
         // A raw key or its masked form.
         tenant: q(&query, "tenant").map(|t| (tenant_id(t), t.to_owned())),
         status: parse_status(q(&query, "status"))?,
         app: q(&query, "app").map(str::to_owned),
         before_seq: parse_cursor(q(&query, "cursor"))?,
         limit,
-    };
-    let rows = state
-        .store
-        .read(move |c| store::list_jobs(c, &filter))
-        .await?;
-    let (rows, next) = page(rows, limit, |r| r.seq);
-    let jobs: Vec<Value> = rows.iter().map(admin_view).collect();
-    Ok(HttpResponse::Ok().json(json!({"jobs": jobs, "next": next})))
+    });
+    let wait = wait_params(&query, limit)?;
+    list_or_wait(&req, &state, wait, "jobs", || {
+        let (state, filter) = (state.clone(), filter.clone());
+        async move {
+            let rows = state
+                .store
+                .read(move |c| store::list_jobs(c, &filter))
+                .await?;
+            let (rows, next) = page(rows, limit, |r| r.seq);
+            Ok((rows.iter().map(admin_view).collect(), next))
+        }
+    })
+    .await
 }
 
 async fn control(
@@ -184,6 +233,7 @@ fn delivery_view(d: &store::DeliveryRow, attempts: &[store::AttemptRow]) -> Valu
 }
 
 pub async fn deliveries(
+    req: HttpRequest,
     _: Admin,
     query: Query,
     state: web::Data<AppState>,
@@ -197,19 +247,38 @@ pub async fn deliveries(
             ));
         }
     }
-    let filter = DeliveryFilter {
+    let event = q(&query, "event")
+        .map(|e| {
+            WebhookEvent::parse(e)
+                .map(|e| e.as_str().to_owned())
+                .ok_or_else(|| {
+                    ApiError::InvalidRequest("`event` must be job.completed or job.failed".into())
+                })
+        })
+        .transpose()?;
+    let filter = Arc::new(DeliveryFilter {
         job_id: q(&query, "job_id").map(str::to_owned),
         state: st,
+        event,
         before_seq: parse_cursor(q(&query, "cursor"))?,
         limit,
-    };
-    let rows = state
-        .store
-        .read(move |c| store::list_deliveries(c, &filter))
-        .await?;
-    let (rows, next) = page(rows, limit, |(d, _)| d.seq);
-    let list: Vec<Value> = rows.iter().map(|(d, a)| delivery_view(d, a)).collect();
-    Ok(HttpResponse::Ok().json(json!({"deliveries": list, "next": next})))
+    });
+    let wait = wait_params(&query, limit)?;
+    list_or_wait(&req, &state, wait, "deliveries", || {
+        let (state, filter) = (state.clone(), filter.clone());
+        async move {
+            let rows = state
+                .store
+                .read(move |c| store::list_deliveries(c, &filter))
+                .await?;
+            let (rows, next) = page(rows, limit, |(d, _)| d.seq);
+            Ok((
+                rows.iter().map(|(d, a)| delivery_view(d, a)).collect(),
+                next,
+            ))
+        }
+    })
+    .await
 }
 
 pub async fn redeliver(

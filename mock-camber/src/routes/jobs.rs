@@ -22,6 +22,7 @@ use crate::scenario::{self, Scenario};
 use crate::state::AppState;
 use crate::store::{self, IdemRecord, JobFilter, JobRow, SubmitOutcome};
 use crate::tenant::Tenant;
+use crate::wait::{self, Wait};
 
 /// Reads the body, refusing it as soon as it passes `limit`.
 pub async fn read_body(
@@ -349,13 +350,103 @@ async fn own_job(state: &AppState, tenant: &Tenant, id: String) -> Result<JobRow
     }
 }
 
+/// `wait_for` of `GET /jobs/{id}`: the state a caller waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WaitFor {
+    Running,
+    Completed,
+    Failed,
+    Terminal,
+}
+
+impl WaitFor {
+    fn parse(s: &str) -> Result<Self, ApiError> {
+        Ok(match s {
+            "running" => Self::Running,
+            "completed" => Self::Completed,
+            "failed" => Self::Failed,
+            "terminal" => Self::Terminal,
+            _ => {
+                return Err(ApiError::InvalidRequest(
+                    "`wait_for` must be one of running, completed, failed, terminal".into(),
+                ))
+            }
+        })
+    }
+
+    fn reached(self, s: JobStatus) -> bool {
+        match self {
+            Self::Running => s == JobStatus::Running,
+            Self::Completed => s == JobStatus::Completed,
+            Self::Failed => s == JobStatus::Failed,
+            Self::Terminal => s.is_terminal(),
+        }
+    }
+}
+
 pub async fn get(
+    req: HttpRequest,
     tenant: Tenant,
     id: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = own_job(&state, &tenant, id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(job_view(&row)))
+    let id = id.into_inner();
+    let q = |k: &str| query.get(k).map(String::as_str).filter(|s| !s.is_empty());
+    let Some(want) = q("wait_for").map(WaitFor::parse).transpose()? else {
+        if q("wait_ms").is_some() {
+            return Err(ApiError::InvalidRequest(
+                "`wait_ms` on a job needs `wait_for` (running, completed, failed or terminal)"
+                    .into(),
+            ));
+        }
+        let row = own_job(&state, &tenant, id).await?;
+        return Ok(HttpResponse::Ok().json(job_view(&row)));
+    };
+    let Some(wait) = Wait::parse(q("wait_ms"), None)? else {
+        return Err(ApiError::InvalidRequest(
+            "`wait_for` needs `wait_ms`: how long to wait, 0 to 60000".into(),
+        ));
+    };
+    let (done, row) = state
+        .changes
+        .until_or_gone(wait.deadline(), wait::client_gone(&req), || {
+            let (state, tenant, id) = (state.clone(), tenant.clone(), id.clone());
+            async move {
+                let row = own_job(&state, &tenant, id).await?;
+                let status = JobStatus::parse(&row.status).unwrap_or(JobStatus::Pending);
+                // A job that ended otherwise will never get there: say so now.
+                Ok((want.reached(status) || status.is_terminal(), row))
+            }
+        })
+        .await?;
+    let view = job_view(&row);
+    if done && want.reached(view.status) {
+        return Ok(HttpResponse::Ok().json(view));
+    }
+    if done {
+        // Ended otherwise: the wait could never be satisfied, so say so now.
+        return Ok(wait::error_with(
+            StatusCode::CONFLICT,
+            shared::error::codes::CONFLICT,
+            format!(
+                "job `{id}` ended {} and will never be {}",
+                view.status.as_str(),
+                q("wait_for").unwrap_or_default()
+            ),
+            "job",
+            &view,
+        ));
+    }
+    Ok(wait::timed_out(
+        format!(
+            "job `{id}` is still {} after {} ms",
+            view.status.as_str(),
+            wait.ms
+        ),
+        "job",
+        &view,
+    ))
 }
 
 pub async fn list(

@@ -127,3 +127,141 @@ async fn a_waiter_whose_client_goes_away_is_released() {
     })
     .await;
 }
+
+fn held() -> Value {
+    json!({"app": "rythmiq-worker", "input": {}, "metadata": {"mock": {"hold": true}}})
+}
+
+#[actix_web::test]
+async fn a_tenant_waits_for_its_job_to_reach_a_state() {
+    let app = spawn_app().await;
+    let id = app.client.create(held()).await;
+    // Already running: at once.
+    let r = app
+        .client
+        .get(&format!("/jobs/{id}?wait_for=running&wait_ms=10000"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "running");
+
+    // Not completed within 100 ms: 408 with the current view under "job".
+    let r = app
+        .client
+        .get(&format!("/jobs/{id}?wait_for=completed&wait_ms=100"))
+        .await;
+    assert_eq!(r.status, 408, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "WAIT_TIMEOUT");
+    assert_eq!(r.body["job"]["id"], id.as_str());
+    assert_eq!(r.body["job"]["status"], "running");
+
+    // Completed later: woken by the completion itself.
+    let client = app.client.clone();
+    let path = format!("/jobs/{id}?wait_for=terminal&wait_ms=20000");
+    let waiter = actix_rt::spawn(async move {
+        let r = client.get(&path).await;
+        (r, chrono::Utc::now().timestamp_millis())
+    });
+    wait_for("the wait to park", 10, || async {
+        (waiting(&app).await == 1).then_some(())
+    })
+    .await;
+    let done = app
+        .client
+        .post(&format!("/_mock/jobs/{id}/complete"), json!({}))
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    let (r, answered_at) = waiter.await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "completed");
+    let lag = answered_at - at_ms(&r.body["finished_at"]);
+    assert!(lag < 1000, "answered {lag} ms after the job finished");
+}
+
+#[actix_web::test]
+async fn bad_job_waits_are_422_and_another_tenants_job_is_404() {
+    let app = spawn_app().await;
+    let id = app.client.create(held()).await;
+    for q in [
+        "wait_for=done&wait_ms=10",
+        "wait_for=completed",
+        "wait_for=completed&wait_ms=70000",
+    ] {
+        let r = app.client.get(&format!("/jobs/{id}?{q}")).await;
+        assert_eq!(r.status, 422, "{q}: {}", r.text);
+    }
+    let other = app.client.with_key("key-other");
+    let r = other
+        .get(&format!("/jobs/{id}?wait_for=completed&wait_ms=10"))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+}
+
+#[actix_web::test]
+async fn admin_job_and_delivery_lists_wait_for_enough_matches() {
+    let app = spawn_app().await;
+    let mut rx = Receiver::start().await;
+    let client = app.client.clone();
+    let jobs = actix_rt::spawn(async move {
+        client
+            .get("/_mock/jobs?status=completed&min_count=2&wait_ms=20000")
+            .await
+    });
+    let client = app.client.clone();
+    let deliveries = actix_rt::spawn(async move {
+        client
+            .get("/_mock/deliveries?event=job.completed&state=delivered&min_count=2&wait_ms=20000")
+            .await
+    });
+    wait_for("both waits to park", 10, || async {
+        (waiting(&app).await == 2).then_some(())
+    })
+    .await;
+    for _ in 0..2 {
+        app.client.create(job_to(&rx.url)).await;
+    }
+    rx.next().await;
+    rx.next().await;
+    let jobs = jobs.await.unwrap();
+    assert_eq!(jobs.status, 200, "{}", jobs.text);
+    assert_eq!(jobs.body["jobs"].as_array().unwrap().len(), 2);
+    let deliveries = deliveries.await.unwrap();
+    assert_eq!(deliveries.status, 200, "{}", deliveries.text);
+    let list = deliveries.body["deliveries"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(list.iter().all(|d| d["event"] == "job.completed"));
+
+    // The event filter filters, and a wait on nothing times out with [].
+    let r = app
+        .client
+        .get("/_mock/deliveries?event=job.failed&wait_ms=100")
+        .await;
+    assert_eq!(r.status, 408, "{}", r.text);
+    assert_eq!(r.body["deliveries"], json!([]));
+    let r = app.client.get("/_mock/deliveries?event=job.done").await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let r = app.client.get("/_mock/jobs?wait_ms=-5").await;
+    assert_eq!(r.status, 422, "{}", r.text);
+}
+
+#[actix_web::test]
+async fn waiting_for_a_state_a_finished_job_never_reaches_is_409_at_once() {
+    let app = spawn_app().await;
+    let mut body = held();
+    body["metadata"]["mock"] = json!({"outcome": "failure"});
+    let id = app.client.create(body).await;
+    app.client.wait_status(&id, "failed").await;
+    let t0 = Instant::now();
+    let r = app
+        .client
+        .get(&format!("/jobs/{id}?wait_for=completed&wait_ms=20000"))
+        .await;
+    assert!(t0.elapsed() < Duration::from_secs(5), "did not wait it out");
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "CONFLICT");
+    assert_eq!(r.body["job"]["status"], "failed");
+    let r = app
+        .client
+        .get(&format!("/jobs/{id}?wait_for=failed&wait_ms=20000"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
