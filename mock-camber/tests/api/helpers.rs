@@ -144,29 +144,52 @@ impl Client {
         r.body
     }
 
-    /// Polls until the job has `status`.
+    /// Waits until the job has `status`: the mock's own long-poll
+    /// (`wait_for` + `wait_ms`) where it offers one, polling otherwise.
     pub async fn wait_status(&self, id: &str, status: &str) -> Value {
-        wait_for(&format!("job {id} to be {status}"), 20, || async {
-            let j = self.job(id).await;
-            (j["status"] == status).then_some(j)
-        })
+        if !["running", "completed", "failed"].contains(&status) {
+            return wait_for(&format!("job {id} to be {status}"), 20, || async {
+                let j = self.job(id).await;
+                (j["status"] == status).then_some(j)
+            })
+            .await;
+        }
+        self.long_poll(
+            &format!("job {id} to be {status}"),
+            &format!("/jobs/{id}?wait_for={status}"),
+            |body| Some(body.clone()),
+        )
         .await
     }
 
-    /// Polls the admin API until the job's delivery reaches `state`.
+    /// Waits (long-poll on the admin API) until the job has a delivery in
+    /// `state`.
     pub async fn wait_delivery(&self, job_id: &str, state: &str) -> Value {
-        wait_for(
+        self.long_poll(
             &format!("delivery of {job_id} to be {state}"),
-            20,
-            || async {
-                let r = self
-                    .get(&format!("/_mock/deliveries?job_id={job_id}"))
-                    .await;
-                let d = r.body["deliveries"].get(0).cloned()?;
-                (d["state"] == state).then_some(d)
-            },
+            &format!("/_mock/deliveries?job_id={job_id}&state={state}"),
+            |body| body["deliveries"].get(0).cloned(),
         )
         .await
+    }
+
+    /// GETs `path` with `wait_ms` until it answers 200 (20 s in all, each
+    /// request shorter than the client's own timeout), then picks the value.
+    async fn long_poll(
+        &self,
+        what: &str,
+        path: &str,
+        pick: impl Fn(&Value) -> Option<Value>,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = self.get(&format!("{path}&wait_ms=5000")).await;
+            match r.status {
+                200 => return pick(&r.body).unwrap_or_else(|| panic!("{what}: {}", r.text)),
+                408 if Instant::now() < deadline => continue,
+                _ => panic!("timed out waiting for {what}: {} {}", r.status, r.text),
+            }
+        }
     }
 
     /// The request journal, newest first.
