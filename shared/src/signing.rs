@@ -80,6 +80,30 @@ pub fn verify_standard(
     })
 }
 
+/// `webhook-signature` during a secret rotation (Standard Webhooks): one
+/// `v1,<base64>` entry per secret, the current one first, space-separated,
+/// so a receiver still on an older secret verifies during the overlap.
+pub fn sign_standard_all<S: AsRef<str>>(
+    secrets: &[S],
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
+    secrets
+        .iter()
+        .map(|s| sign_standard(s.as_ref(), msg_id, timestamp, body))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// [`verify_hex`] under any of `secrets` (a receiver during a rotation).
+/// Every secret is tried, each comparison in constant time.
+pub fn verify_hex_any<S: AsRef<[u8]>>(secrets: &[S], body: &[u8], signature: &str) -> bool {
+    secrets
+        .iter()
+        .fold(false, |ok, s| verify_hex(s.as_ref(), body, signature) | ok)
+}
+
 /// Constant-time equality for secrets such as bearer tokens.
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     bool::from(a.ct_eq(b))
@@ -160,5 +184,41 @@ mod tests {
     fn plain_secret_is_used_as_raw_key_bytes() {
         assert_eq!(standard_key("dev-webhook-secret"), b"dev-webhook-secret");
         assert_eq!(standard_key("whsec_AAEC"), vec![0u8, 1, 2]);
+    }
+
+    #[test]
+    fn a_rotation_signs_with_every_secret_and_verifies_under_any() {
+        let header = sign_standard_all(&[STD_SECRET, "old-secret"], STD_ID, STD_TS, STD_BODY);
+        let entries: Vec<&str> = header.split(' ').collect();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            entries[0], STD_SIG,
+            "the current secret's entry comes first"
+        );
+        assert!(verify_standard(
+            "old-secret",
+            STD_ID,
+            STD_TS,
+            STD_BODY,
+            &header
+        ));
+        assert!(verify_standard(
+            STD_SECRET, STD_ID, STD_TS, STD_BODY, &header
+        ));
+        assert!(!verify_standard("third", STD_ID, STD_TS, STD_BODY, &header));
+        assert_eq!(
+            sign_standard_all(&[STD_SECRET], STD_ID, STD_TS, STD_BODY),
+            STD_SIG
+        );
+
+        let new_sig = sign_hex(b"new-secret", SEED_BODY);
+        assert!(verify_hex_any(
+            &["old-secret", "new-secret"],
+            SEED_BODY,
+            &new_sig
+        ));
+        assert!(verify_hex_any(&["dev-webhook-secret"], SEED_BODY, SEED_SIG));
+        assert!(!verify_hex_any(&["a", "b"], SEED_BODY, SEED_SIG));
+        assert!(!verify_hex_any::<&str>(&[], SEED_BODY, SEED_SIG));
     }
 }
