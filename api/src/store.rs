@@ -1,20 +1,15 @@
-//! The SQLite store: schema and migrations, ONE writer thread that batches
-//! queued writes into transactions, a small pool of reader connections, and
-//! every SQL statement as a plain `fn(&Connection) -> Result`.
-//!
-//! No rusqlite call ever runs on an actix executor thread: writes go through
-//! the writer thread (callers await a oneshot answered after the commit),
-//! reads through `spawn_blocking`.
+//! The SQLite store: schema and migrations, and every SQL statement as a
+//! plain `fn(&Connection) -> Result`. The one writer thread that batches
+//! queued writes into transactions and the reader pool are the shared
+//! `sqlite-writer` crate: no rusqlite call runs on an actix executor thread.
 
-use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
 
-use parking_lot::Mutex;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sqlite_writer::{Db, Options, Synchronous};
 
 use crate::domain::{NewJob, Outcome, Source, Status};
 
@@ -24,8 +19,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("json column: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("the store's writer thread has stopped")]
-    WriterGone,
+    #[error("{0}")]
+    Db(#[from] sqlite_writer::Error),
     #[error("a blocking store task failed: {0}")]
     Blocking(String),
     #[error("cannot prepare the database: {0}")]
@@ -65,11 +60,6 @@ CREATE TABLE job_events (
 );
 CREATE INDEX job_events_job ON job_events (job_id, id);
 "#];
-
-/// Most writes one transaction carries; more wait for the next one.
-const MAX_BATCH: usize = 512;
-/// Reader connections kept open.
-const MAX_IDLE_READERS: usize = 32;
 
 /// A file kept by the artifact store, as recorded on the job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,25 +106,12 @@ pub enum Finish {
     CamberIdMismatch,
 }
 
-type Finisher = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-type WriteOp = Box<dyn FnOnce(&Connection) -> (bool, Finisher) + Send>;
-
-/// Handle to the store; cheap to clone.
+/// Handle to the store; cheap to clone. The writer thread and the reader
+/// pool are the shared `sqlite-writer` crate; this file keeps the schema and
+/// the SQL.
 #[derive(Clone)]
 pub struct Store {
-    writer: mpsc::Sender<WriteOp>,
-    readers: Arc<Readers>,
-}
-
-struct Readers {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
-}
-
-fn configure(conn: &Connection) -> Result<(), StoreError> {
-    conn.busy_timeout(Duration::from_secs(10))?;
-    conn.set_prepared_statement_cache_capacity(64);
-    Ok(())
+    db: Db,
 }
 
 impl Store {
@@ -145,29 +122,21 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Setup(format!("{}: {e}", dir.display())))?;
         }
-        let mut conn = Connection::open(path)?;
-        configure(&conn)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            log::warn!("SQLite journal mode is {mode}, not WAL");
-        }
-        // FULL: a job is on disk before we answer 201. Batching amortises the fsync.
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
-        migrate(&mut conn)?;
-
-        let (tx, rx) = mpsc::channel::<WriteOp>();
-        std::thread::Builder::new()
-            .name("api-store-writer".into())
-            .spawn(move || writer_loop(conn, rx))
-            .map_err(|e| StoreError::Setup(format!("cannot start the writer thread: {e}")))?;
-
-        Ok(Store {
-            writer: tx,
-            readers: Arc::new(Readers {
-                path: path.to_owned(),
-                idle: Mutex::new(Vec::new()),
-            }),
-        })
+        let opts = Options {
+            // FULL: a job is on disk before we answer 201. Batching amortises the fsync.
+            synchronous: Synchronous::Full,
+            // Most writes one transaction carries; more wait for the next.
+            max_batch: 512,
+            max_idle_readers: 32,
+            busy_timeout: Duration::from_secs(10),
+            thread_name: "api-store-writer".into(),
+            on_commit: None,
+        };
+        let db = Db::open(path, opts, |conn| {
+            conn.execute_batch("PRAGMA foreign_keys = ON;")?;
+            migrate(conn)
+        })?;
+        Ok(Store { db })
     }
 
     /// Runs `f` in the writer thread inside a batch transaction; resolves
@@ -177,17 +146,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let op: WriteOp = Box::new(move |conn| {
-            let out = f(conn);
-            let ok = out.is_ok();
-            let finish: Finisher = Box::new(move |commit| {
-                let _ = tx.send(commit.and(out));
-            });
-            (ok, finish)
-        });
-        self.writer.send(op).map_err(|_| StoreError::WriterGone)?;
-        rx.await.map_err(|_| StoreError::WriterGone)?
+        self.db.write(f).await
     }
 
     /// Runs `f` on a pooled reader connection on the blocking thread pool.
@@ -196,35 +155,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || readers.with(f))
-            .await
-            .map_err(|e| StoreError::Blocking(e.to_string()))?
-    }
-}
-
-impl Readers {
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let conn = match self.idle.lock().pop() {
-            Some(c) => c,
-            None => {
-                let c = Connection::open_with_flags(
-                    &self.path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                configure(&c)?;
-                c
-            }
-        };
-        let out = f(&conn);
-        let mut idle = self.idle.lock();
-        if idle.len() < MAX_IDLE_READERS {
-            idle.push(conn);
-        }
-        out
+        self.db.read(f).await
     }
 }
 
@@ -238,70 +169,6 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         log::info!("applied database migration {}", i + 1);
     }
     Ok(())
-}
-
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteOp>) {
-    // Blocks for the first op, then takes whatever else is already queued:
-    // under load the batches grow and one commit serves many callers.
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
-            }
-        }
-        let mut finishers = Vec::with_capacity(batch.len());
-        let commit = run_batch(&mut conn, batch, &mut finishers);
-        if let Err(e) = &commit {
-            log::error!("store commit failed: {e}");
-        }
-        for finish in finishers {
-            finish(match &commit {
-                Ok(()) => Ok(()),
-                Err(e) => Err(StoreError::Setup(format!("commit failed: {e}"))),
-            });
-        }
-    }
-    log::debug!("store writer stopped");
-}
-
-fn run_batch(
-    conn: &mut Connection,
-    batch: Vec<WriteOp>,
-    finishers: &mut Vec<Finisher>,
-) -> Result<(), rusqlite::Error> {
-    let mut tx = conn.transaction()?;
-    for op in batch {
-        let mut sp = match tx.savepoint() {
-            Ok(sp) => sp,
-            Err(e) => {
-                // Cannot isolate this op: fail it without running it.
-                let msg = e.to_string();
-                finishers.push(Box::new(move |_| log::error!("savepoint failed: {msg}")));
-                continue;
-            }
-        };
-        // A panicking op must not take the writer thread (and every later
-        // write) down with it: its caller sees an error, the rest go on.
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(&sp))) {
-            Ok((true, finish)) => {
-                sp.commit()?;
-                finishers.push(finish);
-            }
-            Ok((false, finish)) => {
-                sp.rollback()?;
-                sp.commit()?;
-                finishers.push(finish);
-            }
-            Err(_) => {
-                log::error!("a store write panicked; its changes were rolled back");
-                sp.rollback()?;
-                sp.commit()?;
-            }
-        }
-    }
-    tx.commit()
 }
 
 // ---------------------------------------------------------------------------

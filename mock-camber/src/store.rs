@@ -1,34 +1,22 @@
-//! SQLite persistence: one writer thread that batches every write into a
-//! transaction, a small pool of reader connections used off the executor
-//! threads, and the SQL itself as plain `fn(&Connection) -> Result` functions.
+//! SQLite persistence: the schema, its migrations, and the SQL itself as
+//! plain `fn(&Connection) -> Result` functions. The writer thread and the
+//! reader pool are the shared `sqlite-writer` crate.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use tokio::sync::oneshot;
+use sqlite_writer::{Db, Options, Synchronous};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("the store's writer has stopped")]
-    WriterGone,
-    #[error("the transaction did not commit")]
-    NotCommitted,
-    #[error("blocking task failed: {0}")]
-    Blocking(String),
+    #[error("{0}")]
+    Db(#[from] sqlite_writer::Error),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }
-
-type Done = Box<dyn FnOnce(bool) + Send>;
-type Op = Box<dyn FnOnce(&Connection) -> Done + Send>;
-
-/// Most operations folded into one transaction.
-const MAX_BATCH: usize = 4096;
 
 const MIGRATIONS: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -116,19 +104,17 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The database: a writer thread plus reader connections.
+/// The database: the shared batching writer and pooled readers
+/// (`sqlite-writer`), with this schema. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    writer: mpsc::Sender<Op>,
-    readers: Arc<Readers>,
+    db: Db,
     /// Keeps a `:memory:` database's temporary directory alive.
     _temp: Option<Arc<tempfile::TempDir>>,
 }
 
-struct Readers {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
-}
+/// Called on the writer thread after each committed batch.
+pub use sqlite_writer::OnCommit;
 
 impl Store {
     /// Opens (creating and migrating) the database at `path`; `:memory:`
@@ -155,53 +141,36 @@ impl Store {
             }
             (file, None, true)
         };
-        let conn = Connection::open(&file)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: a batch acknowledged to a client survives a crash of the OS,
-        // not just of the process. Batching keeps the fsync cost shared.
-        conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "OFF" })?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        migrate(&conn)?;
-        let (tx, rx) = mpsc::channel::<Op>();
-        std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, on_commit))?;
-        Ok(Self {
-            writer: tx,
-            readers: Arc::new(Readers {
-                path: file,
-                idle: Mutex::new(Vec::new()),
-            }),
-            _temp: temp,
-        })
+        let opts = Options {
+            // FULL: a batch acknowledged to a client survives a crash of the
+            // OS, not just of the process. Batching keeps the fsync shared.
+            synchronous: if durable {
+                Synchronous::Full
+            } else {
+                Synchronous::Off
+            },
+            max_batch: 1024,
+            busy_timeout: std::time::Duration::from_secs(5),
+            thread_name: "sqlite-writer".into(),
+            on_commit,
+            ..Options::default()
+        };
+        let db = Db::open(&file, opts, |c| migrate(c).map_err(StoreError::from))?;
+        Ok(Self { db, _temp: temp })
     }
 
     pub fn path(&self) -> &Path {
-        &self.readers.path
+        self.db.path()
     }
 
-    /// Runs `f` inside the writer's next transaction and resolves once that
-    /// transaction committed. `f` runs under a savepoint: if it fails, none
-    /// of its own writes stay, and the rest of the batch is unaffected.
+    /// Runs `f` inside the writer's next transaction (under its own
+    /// savepoint) and resolves once that transaction committed.
     pub async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let op: Op = Box::new(move |conn| {
-            let res = with_savepoint(conn, f);
-            Box::new(move |committed| {
-                let out = match res {
-                    Ok(v) if committed => Ok(v),
-                    Ok(_) => Err(StoreError::NotCommitted),
-                    Err(e) => Err(StoreError::Sqlite(e)),
-                };
-                let _ = tx.send(out);
-            })
-        });
-        self.writer.send(op).map_err(|_| StoreError::WriterGone)?;
-        rx.await.map_err(|_| StoreError::WriterGone)?
+        self.db.write(move |c| f(c).map_err(StoreError::from)).await
     }
 
     /// Queues a write without waiting for it; `then` is called with the
@@ -212,19 +181,8 @@ impl Store {
         F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
         T: FnOnce(Result<R, StoreError>) + Send + 'static,
     {
-        let op: Op = Box::new(move |conn| {
-            let res = with_savepoint(conn, f);
-            Box::new(move |committed| {
-                then(match res {
-                    Ok(v) if committed => Ok(v),
-                    Ok(_) => Err(StoreError::NotCommitted),
-                    Err(e) => Err(StoreError::Sqlite(e)),
-                })
-            })
-        });
-        if self.writer.send(op).is_err() {
-            log::error!("store writer has stopped; a write was dropped");
-        }
+        self.db
+            .write_then(move |c| f(c).map_err(StoreError::from), then)
     }
 
     /// Queues a single-statement (hence atomic) write whose failure is only
@@ -234,15 +192,7 @@ impl Store {
     where
         F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
     {
-        let op: Op = Box::new(move |conn| {
-            if let Err(e) = f(conn) {
-                log::error!("store: {what} failed: {e}");
-            }
-            Box::new(|_| {})
-        });
-        if self.writer.send(op).is_err() {
-            log::error!("store writer has stopped; a write was dropped");
-        }
+        self.db.write_bg(what, f)
     }
 
     /// Runs a read on a pooled connection on tokio's blocking pool.
@@ -251,10 +201,7 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
     {
-        let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || readers.with(f))
-            .await
-            .map_err(|e| StoreError::Blocking(e.to_string()))?
+        self.db.read(move |c| f(c).map_err(StoreError::from)).await
     }
 
     /// A read run on the calling thread: for start-up only.
@@ -262,88 +209,8 @@ impl Store {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
     ) -> Result<R, StoreError> {
-        self.readers.with(f)
+        self.db.read_now(|c| f(c).map_err(StoreError::from))
     }
-}
-
-impl Readers {
-    fn with<R>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<R>) -> Result<R, StoreError> {
-        let conn = match self.idle.lock().pop() {
-            Some(c) => c,
-            None => {
-                let c = Connection::open(&self.path)?;
-                c.busy_timeout(std::time::Duration::from_secs(5))?;
-                c.pragma_update(None, "query_only", "ON")?;
-                c
-            }
-        };
-        let res = f(&conn);
-        let mut idle = self.idle.lock();
-        if idle.len() < 16 {
-            idle.push(conn);
-        }
-        Ok(res?)
-    }
-}
-
-fn with_savepoint<R>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
-) -> rusqlite::Result<R> {
-    conn.prepare_cached("SAVEPOINT op")?.execute([])?;
-    match f(conn) {
-        Ok(v) => {
-            conn.prepare_cached("RELEASE op")?.execute([])?;
-            Ok(v)
-        }
-        Err(e) => {
-            conn.prepare_cached("ROLLBACK TO op")?.execute([])?;
-            conn.prepare_cached("RELEASE op")?.execute([])?;
-            Err(e)
-        }
-    }
-}
-
-/// Called on the writer thread after each committed batch.
-pub type OnCommit = Box<dyn Fn() + Send>;
-
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Op>, on_commit: Option<OnCommit>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = Vec::with_capacity(64);
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
-            }
-        }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            log::error!("store: cannot begin a transaction: {e}");
-            for op in batch {
-                op(&conn)(false);
-            }
-            continue;
-        }
-        let done: Vec<Done> = batch.into_iter().map(|op| op(&conn)).collect();
-        let committed = match conn.execute_batch("COMMIT") {
-            Ok(()) => true,
-            Err(e) => {
-                log::error!("store: commit failed: {e}");
-                let _ = conn.execute_batch("ROLLBACK");
-                false
-            }
-        };
-        for d in done {
-            d(committed);
-        }
-        if committed {
-            if let Some(f) = &on_commit {
-                f();
-            }
-        }
-    }
-    // Every sender is gone: checkpoint so the next start opens quickly.
-    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 // ---------------------------------------------------------------- rows

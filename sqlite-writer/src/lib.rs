@@ -1,0 +1,357 @@
+//! The SQLite machinery both services share, and nothing of either schema:
+//!
+//! - **one writer thread** that takes whatever writes are queued (up to
+//!   `max_batch`) and runs them in ONE transaction, each under its own
+//!   savepoint, so a write that fails or panics rolls back only itself and
+//!   the others commit; every awaiting caller is answered only after COMMIT
+//!   (durable before acknowledged, with `synchronous=FULL`);
+//! - **fire-and-forget writes** for progress a restart can redo (errors
+//!   logged);
+//! - **reader connections** in a small pool, used through tokio's blocking
+//!   pool, so no rusqlite call ever runs on an async executor thread;
+//! - an optional hook called on the writer thread after each commit.
+//!
+//! Statements inside the closures should use `prepare_cached`: each
+//! connection keeps its prepared statements.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the database writer has stopped")]
+    WriterGone,
+    #[error("the write was abandoned: it panicked, or the writer stopped")]
+    Abandoned,
+    #[error("the transaction did not commit")]
+    NotCommitted,
+    #[error("a blocking database task failed: {0}")]
+    Blocking(String),
+    #[error("cannot prepare the database: {0}")]
+    Setup(String),
+}
+
+/// `PRAGMA synchronous` of the writer connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    /// fsync at every commit: an acknowledged write survives an OS crash.
+    Full,
+    Normal,
+    /// No fsync (scratch databases).
+    Off,
+}
+
+/// Called on the writer thread after every committed batch.
+pub type OnCommit = Box<dyn Fn() + Send>;
+
+pub struct Options {
+    pub synchronous: Synchronous,
+    /// Most writes folded into one transaction.
+    pub max_batch: usize,
+    /// Reader connections kept open when idle.
+    pub max_idle_readers: usize,
+    pub busy_timeout: Duration,
+    pub thread_name: String,
+    pub on_commit: Option<OnCommit>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            synchronous: Synchronous::Full,
+            max_batch: 512,
+            max_idle_readers: 16,
+            busy_timeout: Duration::from_secs(10),
+            thread_name: "sqlite-writer".into(),
+            on_commit: None,
+        }
+    }
+}
+
+/// Run on the writer thread inside the transaction; answers whether the
+/// write succeeded (keep its savepoint) and what to do once the batch ended.
+type Op = Box<dyn FnOnce(&Connection) -> (bool, Done) + Send>;
+/// Told whether the batch committed.
+type Done = Box<dyn FnOnce(bool) + Send>;
+
+/// A database: one writer thread plus pooled readers. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    writer: mpsc::Sender<Queued>,
+    readers: Arc<Readers>,
+}
+
+struct Queued {
+    op: Op,
+    /// Under a savepoint (the default), or alone: a single statement is
+    /// atomic by itself, and the savepoint's two statements are skipped.
+    isolated: bool,
+}
+
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    max_idle: usize,
+    busy_timeout: Duration,
+}
+
+impl Db {
+    /// Opens (creating) the database at `path` in WAL mode, runs `setup`
+    /// (the schema's migrations) on the writer connection, then starts the
+    /// writer thread.
+    pub fn open<E>(
+        path: &Path,
+        opts: Options,
+        setup: impl FnOnce(&mut Connection) -> Result<(), E>,
+    ) -> Result<Self, E>
+    where
+        E: From<Error>,
+    {
+        let mut conn = Connection::open(path).map_err(Error::from)?;
+        conn.busy_timeout(opts.busy_timeout).map_err(Error::from)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(Error::from)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            log::warn!("SQLite journal mode is {mode}, not WAL");
+        }
+        let sync = match opts.synchronous {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Off => "OFF",
+        };
+        conn.pragma_update(None, "synchronous", sync)
+            .map_err(Error::from)?;
+        setup(&mut conn)?;
+        let (tx, rx) = mpsc::channel::<Queued>();
+        let (max_batch, on_commit) = (opts.max_batch.max(1), opts.on_commit);
+        std::thread::Builder::new()
+            .name(opts.thread_name)
+            .spawn(move || writer_loop(conn, rx, max_batch, on_commit))
+            .map_err(|e| Error::Setup(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            writer: tx,
+            readers: Arc::new(Readers {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+                max_idle: opts.max_idle_readers,
+                busy_timeout: opts.busy_timeout,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.readers.path
+    }
+
+    /// Runs `f` inside the writer's next transaction under its own
+    /// savepoint, and resolves once that transaction committed. An `Err`
+    /// from `f` (or a panic) rolls back only `f`'s own writes.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<Error> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.write_then(f, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.await.unwrap_or_else(|_| Err(Error::Abandoned.into()))
+    }
+
+    /// Queues `f` like [`Self::write`] without awaiting it; `then` gets the
+    /// outcome on the writer thread once the transaction ended.
+    pub fn write_then<T, E, F, Then>(&self, f: F, then: Then)
+    where
+        T: Send + 'static,
+        E: From<Error> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        Then: FnOnce(Result<T, E>) + Send + 'static,
+    {
+        let op: Op = Box::new(move |conn| {
+            let out = f(conn);
+            let ok = out.is_ok();
+            let done: Done = Box::new(move |committed| {
+                then(match out {
+                    Ok(_) if !committed => Err(Error::NotCommitted.into()),
+                    other => other,
+                })
+            });
+            (ok, done)
+        });
+        self.queue(op, true);
+    }
+
+    /// Queues a write whose failure is only logged: progress a restart can
+    /// redo. `f` must be a single statement (atomic by itself): it runs
+    /// without a savepoint, the cheapest write there is.
+    pub fn write_bg<F>(&self, what: &'static str, f: F)
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
+    {
+        let op: Op = Box::new(move |conn| {
+            if let Err(e) = f(conn) {
+                log::error!("database: {what} failed: {e}");
+            }
+            (true, Box::new(|_| {}))
+        });
+        self.queue(op, false);
+    }
+
+    fn queue(&self, op: Op, isolated: bool) {
+        if self.writer.send(Queued { op, isolated }).is_err() {
+            // The op (and its reply) is dropped: awaiting callers see
+            // `Abandoned`.
+            log::error!("database writer has stopped; a write was dropped");
+        }
+    }
+
+    /// Resolves once everything queued before it has committed.
+    pub async fn flush(&self) -> Result<(), Error> {
+        self.write(|_| Ok::<_, Error>(())).await
+    }
+
+    /// Runs `f` on a pooled reader connection on tokio's blocking pool.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<Error> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.with(f))
+            .await
+            .unwrap_or_else(|e| Err(Error::Blocking(e.to_string()).into()))
+    }
+
+    /// A read on the calling thread: for start-up only.
+    pub fn read_now<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<Error>,
+    {
+        self.readers.with(f)
+    }
+}
+
+impl Readers {
+    fn with<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<Error>,
+    {
+        let pooled = self.idle.lock().pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.connect().map_err(Error::from)?,
+        };
+        let out = f(&conn);
+        let mut idle = self.idle.lock();
+        if idle.len() < self.max_idle {
+            idle.push(conn);
+        }
+        out
+    }
+
+    fn connect(&self) -> rusqlite::Result<Connection> {
+        let c = Connection::open(&self.path)?;
+        c.busy_timeout(self.busy_timeout)?;
+        c.set_prepared_statement_cache_capacity(64);
+        c.pragma_update(None, "query_only", "ON")?;
+        Ok(c)
+    }
+}
+
+fn writer_loop(
+    conn: Connection,
+    rx: mpsc::Receiver<Queued>,
+    max_batch: usize,
+    on_commit: Option<OnCommit>,
+) {
+    // Blocks for the first write, then takes whatever else is queued: under
+    // load the batches grow and one commit (one fsync) serves many callers.
+    let mut batch = Vec::with_capacity(64);
+    let mut done = Vec::with_capacity(64);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(q) => batch.push(q),
+                Err(_) => break,
+            }
+        }
+        let committed = run_batch(&conn, &mut batch, &mut done);
+        for d in done.drain(..) {
+            d(committed);
+        }
+        if committed {
+            if let Some(f) = &on_commit {
+                f();
+            }
+        }
+    }
+    // Every sender is gone: checkpoint, so the next start opens quickly.
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+    log::debug!("database writer stopped");
+}
+
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// Runs `batch` in one transaction; true when it committed.
+fn run_batch(conn: &Connection, batch: &mut Vec<Queued>, done: &mut Vec<Done>) -> bool {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
+        log::error!("database: cannot begin a transaction: {e}");
+        // Nothing ran: dropping the writes answers their callers `Abandoned`.
+        batch.clear();
+        return false;
+    }
+    for Queued { op, isolated } in batch.drain(..) {
+        if isolated {
+            if let Err(e) = exec(conn, "SAVEPOINT op") {
+                log::error!("database: savepoint failed, write not run: {e}");
+                continue;
+            }
+        }
+        // A panicking write must not take the writer thread (and every
+        // later write) down with it: its caller sees `Abandoned`.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(conn)));
+        let keep = matches!(ran, Ok((true, _)));
+        if ran.is_err() {
+            log::error!("database: a write panicked; its changes were rolled back");
+        }
+        if isolated {
+            let end = if keep {
+                exec(conn, "RELEASE op")
+            } else {
+                exec(conn, "ROLLBACK TO op").and_then(|()| exec(conn, "RELEASE op"))
+            };
+            if let Err(e) = end {
+                log::error!("database: ending a savepoint failed: {e}");
+            }
+        }
+        if let Ok((_, d)) = ran {
+            done.push(d);
+        }
+    }
+    match exec(conn, "COMMIT") {
+        Ok(()) => true,
+        Err(e) => {
+            log::error!("database: commit failed: {e}");
+            let _ = exec(conn, "ROLLBACK");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,138 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+
+fn open(dir: &tempfile::TempDir, on_commit: Option<OnCommit>) -> Db {
+    Db::open(
+        &dir.path().join("t.db"),
+        Options {
+            on_commit,
+            ..Options::default()
+        },
+        |c| {
+            c.execute_batch("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INTEGER)")
+                .map_err(Error::from)
+        },
+    )
+    .unwrap()
+}
+
+fn insert(k: &'static str, v: i64) -> impl FnOnce(&Connection) -> Result<(), Error> {
+    move |c| {
+        c.prepare_cached("INSERT INTO t (k, v) VALUES (?1, ?2)")?
+            .execute(rusqlite::params![k, v])?;
+        Ok(())
+    }
+}
+
+async fn keys(db: &Db) -> Vec<String> {
+    db.read(|c| {
+        let mut s = c.prepare("SELECT k FROM t ORDER BY k")?;
+        let v = s
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok::<_, Error>(v)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_and_a_panicking_write_roll_back_alone_and_the_rest_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir, None);
+    // Queued together, so they share one transaction.
+    let a = db.write(insert("a", 1));
+    let failing = db.write(|c| {
+        insert("half", 2)(c)?;
+        // A duplicate key: the statement fails after `half` was written.
+        insert("a", 3)(c)
+    });
+    let panicking = db.write(|c| -> Result<(), Error> {
+        insert("p", 4)(c)?;
+        panic!("a bug in one write");
+    });
+    let b = db.write(insert("b", 5));
+    let (a, failing, panicking, b) = tokio::join!(a, failing, panicking, b);
+    assert!(a.is_ok() && b.is_ok());
+    assert!(matches!(failing, Err(Error::Sqlite(_))), "{failing:?}");
+    assert!(matches!(panicking, Err(Error::Abandoned)), "{panicking:?}");
+    assert_eq!(keys(&db).await, ["a", "b"], "half and p were rolled back");
+
+    // The writer survived the panic and keeps serving.
+    db.write(insert("c", 6)).await.unwrap();
+    assert_eq!(keys(&db).await, ["a", "b", "c"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledged_write_is_on_disk_for_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = open(&dir, None);
+        db.write(insert("kept", 1)).await.unwrap();
+        // No flush, no close: the acknowledgement alone must suffice.
+    }
+    let db = open(&dir, None);
+    assert_eq!(keys(&db).await, ["kept"]);
+    assert_eq!(
+        db.read_now(|c| c
+            .query_row("SELECT v FROM t", [], |r| r.get::<_, i64>(0))
+            .map_err(Error::from))
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_writes_commit_and_their_errors_are_only_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let commits = Arc::new(AtomicUsize::new(0));
+    let n = commits.clone();
+    let db = open(
+        &dir,
+        Some(Box::new(move || {
+            n.fetch_add(1, Ordering::SeqCst);
+        })),
+    );
+    db.write_bg("insert x", |c| {
+        c.execute("INSERT INTO t (k, v) VALUES ('x', 1)", [])
+            .map(|_| ())
+    });
+    db.write_bg("duplicate x", |c| {
+        c.execute("INSERT INTO t (k, v) VALUES ('x', 2)", [])
+            .map(|_| ())
+    });
+    db.flush().await.unwrap();
+    assert_eq!(keys(&db).await, ["x"]);
+    assert!(commits.load(Ordering::SeqCst) >= 1, "the commit hook ran");
+    let before = commits.load(Ordering::SeqCst);
+    db.write(insert("y", 1)).await.unwrap();
+    assert_eq!(commits.load(Ordering::SeqCst), before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_then_reports_on_the_writer_thread_after_the_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir, None);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    db.write_then(insert("z", 9), move |r: Result<(), Error>| {
+        let _ = tx.send((r.is_ok(), std::thread::current().name().map(str::to_owned)));
+    });
+    let (ok, thread) = rx.await.unwrap();
+    assert!(ok);
+    assert_eq!(thread.as_deref(), Some("sqlite-writer"));
+    assert_eq!(keys(&db).await, ["z"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir, None);
+    let r = db
+        .read(|c| {
+            c.execute("INSERT INTO t (k, v) VALUES ('r', 1)", [])
+                .map_err(Error::from)
+        })
+        .await;
+    assert!(r.is_err(), "a reader connection is query-only");
+}
