@@ -285,6 +285,48 @@ pub fn simulated_error(i: usize) -> WebhookError {
     }
 }
 
+/// What `POST /_mock/jobs/{id}/fail` asked for. What it leaves out comes
+/// from the job's stage when it fails: with no code, the simulator's own
+/// error of that stage; with a known code and no stage, that code's stage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FailSpec {
+    pub code: Option<String>,
+    pub stage: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl FailSpec {
+    pub fn resolve(self, current_stage: &str) -> WebhookError {
+        let known = |code: &str| SIMULATED_ERRORS.iter().find(|(c, _, _)| *c == code);
+        let (code, stage) = match self.code {
+            Some(code) => {
+                let stage = self
+                    .stage
+                    .or_else(|| known(&code).map(|k| k.1.to_owned()))
+                    .unwrap_or_else(|| current_stage.to_owned());
+                (code, stage)
+            }
+            None => {
+                let stage = self.stage.unwrap_or_else(|| current_stage.to_owned());
+                let code = SIMULATED_ERRORS
+                    .iter()
+                    .find(|(_, s, _)| *s == stage)
+                    .map_or("SIMULATED_FAILURE", |k| k.0);
+                (code.to_owned(), stage)
+            }
+        };
+        let reason = self
+            .reason
+            .or_else(|| known(&code).map(|k| k.2.to_owned()))
+            .unwrap_or_else(|| "Failed by the admin API".into());
+        WebhookError {
+            code,
+            stage,
+            details: json!({ "reason": reason }),
+        }
+    }
+}
+
 fn stage_of(code: &str) -> &'static str {
     SIMULATED_ERRORS
         .iter()
@@ -458,6 +500,42 @@ mod tests {
         let fine = json!([{"match": {}, "tenant": "key-a", "scenario": {}},
                           {"match": {"/app": "x"}, "times": 2, "scenario": {}}]);
         assert_eq!(parse_rules(fine).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_admin_failure_takes_what_it_leaves_out_from_the_jobs_stage() {
+        let e = FailSpec::default().resolve("FETCH");
+        assert_eq!(
+            (e.code.as_str(), e.stage.as_str()),
+            ("FETCH_FAILED", "FETCH")
+        );
+        assert_eq!(e.details["reason"], "Could not download the input file");
+        let e = FailSpec::default().resolve("NORMALIZE");
+        assert_eq!(
+            (e.code.as_str(), e.stage.as_str()),
+            ("NORMALIZE_FAILED", "NORMALIZE")
+        );
+        // A known code brings its stage; an unknown one takes the job's.
+        let spec = |code: &str| FailSpec {
+            code: Some(code.into()),
+            ..Default::default()
+        };
+        assert_eq!(spec("OCR_FAILURE").resolve("FETCH").stage, "OCR");
+        let e = spec("MY_ERROR").resolve("FETCH");
+        assert_eq!(
+            (e.stage.as_str(), e.details["reason"].as_str()),
+            ("FETCH", Some("Failed by the admin API"))
+        );
+        let e = FailSpec {
+            code: Some("FETCH_TIMEOUT".into()),
+            stage: Some("OCR".into()),
+            reason: Some("upstream".into()),
+        }
+        .resolve("NORMALIZE");
+        assert_eq!(
+            (e.stage.as_str(), e.details["reason"].as_str()),
+            ("OCR", Some("upstream"))
+        );
     }
 
     #[test]

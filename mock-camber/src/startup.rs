@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::auth::Tenants;
 use crate::config::{Settings, DEFAULT_WEBHOOK_SECRET};
-use crate::engine::{Command, Engine, EngineHandle, EngineSettings};
+use crate::engine::{Engine, EngineHandle, EngineSettings};
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::middleware::{journal_and_request_id, RequestIds};
@@ -101,7 +101,7 @@ impl Application {
             metrics.clone(),
             EngineSettings {
                 webhook_secret: settings.webhook_secret.clone(),
-                retry_schedule: settings.retry_schedule.0.clone(),
+                retry_schedule: settings.retry_schedule.clone(),
                 delivery_timeout: settings.delivery_timeout,
                 ids,
             },
@@ -192,7 +192,7 @@ impl Application {
     /// store and resume at the next start.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await?;
-        self.engine.call(|reply| Command::Shutdown { reply }).await;
+        self.engine.shutdown().await;
         if let Err(e) = self.store.write(|_| Ok(())).await {
             log::error!("final flush failed: {e}");
         }

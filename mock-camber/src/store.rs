@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Row};
+use shared::{DeliveryState, JobStatus, WebhookEvent};
 use sqlite_writer::{Db, Options, Synchronous};
 
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +217,48 @@ impl Store {
 
 // ---------------------------------------------------------------- rows
 
+/// A job's extra webhook headers (`webhook.headers`), parsed once from the
+/// submit body and shared, never re-encoded, on their way to the sender;
+/// stored as a JSON object in one place (this type's SQL mapping).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(pub Arc<[(String, String)]>);
+
+impl Headers {
+    /// The string-valued entries of a JSON object (others are refused at
+    /// submit, so none are dropped here in practice).
+    pub fn from_map(map: &serde_json::Map<String, serde_json::Value>) -> Self {
+        Self(
+            map.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                .collect(),
+        )
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(String, String)> {
+        self.0.iter()
+    }
+}
+
+impl ToSql for Headers {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        let map: serde_json::Map<String, serde_json::Value> = self
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        Ok(ToSqlOutput::from(
+            serde_json::Value::Object(map).to_string(),
+        ))
+    }
+}
+
+impl FromSql for Headers {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(v.as_str()?).map_err(|e| FromSqlError::Other(Box::new(e)))?;
+        Ok(Self::from_map(&map))
+    }
+}
+
 /// A job as stored.
 #[derive(Debug, Clone)]
 pub struct JobRow {
@@ -223,13 +267,13 @@ pub struct JobRow {
     pub tenant: String,
     pub tenant_mask: String,
     pub app: String,
-    pub status: String,
+    pub status: JobStatus,
     pub stage: Option<String>,
     pub metadata: String,
     pub input: String,
     pub plan: String,
     pub webhook_url: Option<String>,
-    pub webhook_headers: String,
+    pub webhook_headers: Headers,
     pub created_at: String,
     pub updated_at: String,
     pub started_at: Option<String>,
@@ -362,7 +406,7 @@ pub fn insert_job(
 #[derive(Debug, Clone)]
 pub struct Progress {
     pub id: String,
-    pub status: String,
+    pub status: JobStatus,
     pub stage: Option<String>,
     pub updated_at: String,
     pub started_at: Option<String>,
@@ -403,7 +447,7 @@ pub fn get_job(conn: &Connection, id: &str) -> rusqlite::Result<Option<JobRow>> 
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
     pub tenant: Option<(String, String)>,
-    pub status: Option<String>,
+    pub status: Option<JobStatus>,
     pub app: Option<String>,
     pub before_seq: Option<i64>,
     pub limit: usize,
@@ -459,11 +503,11 @@ pub struct DeliveryRow {
     pub seq: i64,
     pub id: String,
     pub job_id: String,
-    pub event: String,
+    pub event: WebhookEvent,
     pub url: String,
-    pub headers: String,
+    pub headers: Headers,
     pub body: Vec<u8>,
-    pub state: String,
+    pub state: DeliveryState,
     pub attempts: i64,
     pub sends_remaining: i64,
     /// Failed attempts so far: the position in the retry schedule.
@@ -535,7 +579,7 @@ pub struct AttemptRow {
 pub fn record_attempt(
     conn: &Connection,
     a: &AttemptRow,
-    state: &str,
+    state: DeliveryState,
     sends_remaining: i64,
     failures: i64,
     next_attempt_ms: i64,
@@ -603,9 +647,8 @@ pub fn pending_deliveries(conn: &Connection) -> rusqlite::Result<Vec<DeliveryRow
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
     pub job_id: Option<String>,
-    pub state: Option<String>,
-    /// `job.completed` or `job.failed`.
-    pub event: Option<String>,
+    pub state: Option<DeliveryState>,
+    pub event: Option<WebhookEvent>,
     pub before_seq: Option<i64>,
     pub limit: usize,
 }

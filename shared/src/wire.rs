@@ -45,6 +45,12 @@ impl JobStatus {
     }
 }
 
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Where and how a job's webhook is sent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WebhookTarget {
@@ -420,7 +426,7 @@ mod tests {
 /// Status and state columns are stored as their wire strings.
 #[cfg(feature = "sql")]
 mod sql {
-    use super::{DeliveryState, JobStatus};
+    use super::{DeliveryState, JobStatus, WebhookEvent};
     use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
     macro_rules! sql_text {
@@ -440,5 +446,5 @@ mod sql {
             }
         )+};
     }
-    sql_text!(JobStatus, DeliveryState);
+    sql_text!(JobStatus, DeliveryState, WebhookEvent);
 }

@@ -6,20 +6,19 @@ use std::collections::HashMap;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shared::WebhookError;
 
 use super::{job_view, page, parse_cursor, parse_limit, parse_status};
 use crate::auth::Admin;
-use crate::engine::{AdminAction, Command, Control};
+use crate::engine::{AdminAction, Control};
 use crate::error::ApiError;
 use crate::journal;
 use crate::routes::jobs::read_body;
-use crate::scenario::parse_rules;
+use crate::scenario::{parse_rules, FailSpec};
 use crate::state::AppState;
 use crate::store::{self, DeliveryFilter, JobFilter};
 use crate::tenant::tenant_id;
 use crate::wait::{self, Wait};
-use shared::WebhookEvent;
+use shared::{DeliveryState, WebhookEvent};
 use std::sync::Arc;
 
 type Query = web::Query<HashMap<String, String>>;
@@ -123,14 +122,7 @@ async fn control(
     else {
         return Err(ApiError::NotFound(format!("no job `{id}`")));
     };
-    let outcome = state
-        .engine
-        .control(|reply| Command::Admin {
-            id: id.clone(),
-            action,
-            reply,
-        })
-        .await;
+    let outcome = state.engine.admin(id.clone(), action).await;
     if outcome == Control::NotActive {
         return Err(ApiError::Conflict(format!(
             "job `{id}` is already {}",
@@ -197,20 +189,12 @@ pub async fn fail(
         Some(inner) => *inner,
         None => body,
     };
-    let default = crate::scenario::simulated_error(3);
-    let code = body.code.unwrap_or(default.code);
-    let known = crate::scenario::SIMULATED_ERRORS
-        .iter()
-        .find(|(c, _, _)| *c == code);
-    let err = WebhookError {
-        stage: body
-            .stage
-            .or(known.map(|k| k.1.to_owned()))
-            .unwrap_or(default.stage),
-        details: json!({"reason": body.reason.or(known.map(|k| k.2.to_owned())).unwrap_or_else(|| "Failed by the admin API".into())}),
-        code,
+    let spec = FailSpec {
+        code: body.code,
+        stage: body.stage,
+        reason: body.reason,
     };
-    control(&state, id.into_inner(), AdminAction::Fail(err)).await
+    control(&state, id.into_inner(), AdminAction::Fail(spec)).await
 }
 
 fn delivery_view(d: &store::DeliveryRow, attempts: &[store::AttemptRow]) -> Value {
@@ -239,21 +223,18 @@ pub async fn deliveries(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = parse_limit(q(&query, "limit"))?;
-    let st = q(&query, "state").map(str::to_owned);
-    if let Some(s) = &st {
-        if !["pending", "delivered", "dead"].contains(&s.as_str()) {
-            return Err(ApiError::InvalidRequest(
-                "`state` must be one of pending, delivered, dead".into(),
-            ));
-        }
-    }
+    let st = q(&query, "state")
+        .map(|s| {
+            DeliveryState::parse(s).ok_or_else(|| {
+                ApiError::InvalidRequest("`state` must be one of pending, delivered, dead".into())
+            })
+        })
+        .transpose()?;
     let event = q(&query, "event")
         .map(|e| {
-            WebhookEvent::parse(e)
-                .map(|e| e.as_str().to_owned())
-                .ok_or_else(|| {
-                    ApiError::InvalidRequest("`event` must be job.completed or job.failed".into())
-                })
+            WebhookEvent::parse(e).ok_or_else(|| {
+                ApiError::InvalidRequest("`event` must be job.completed or job.failed".into())
+            })
         })
         .transpose()?;
     let filter = Arc::new(DeliveryFilter {
@@ -295,14 +276,8 @@ pub async fn redeliver(
     else {
         return Err(ApiError::NotFound(format!("no delivery `{id}`")));
     };
-    state
-        .engine
-        .call(|reply| Command::Redeliver {
-            row: Box::new(row),
-            reply,
-        })
-        .await;
-    Ok(HttpResponse::Accepted().json(json!({"id": id, "state": "pending"})))
+    state.engine.redeliver(row).await;
+    Ok(HttpResponse::Accepted().json(json!({"id": id, "state": DeliveryState::Pending})))
 }
 
 pub async fn requests(
@@ -445,7 +420,7 @@ pub async fn put_config(
 }
 
 pub async fn reset(_: Admin, state: web::Data<AppState>) -> HttpResponse {
-    state.engine.call(|reply| Command::Reset { reply }).await;
+    state.engine.reset().await;
     state.journal.clear();
     HttpResponse::Ok().json(json!({"reset": true}))
 }

@@ -15,12 +15,12 @@ use shared::wire::rfc3339;
 use shared::{JobStatus, SubmitResponse};
 
 use super::{job_view, page, parse_cursor, parse_limit, parse_status};
-use crate::engine::{ActiveJob, Command, Control};
+use crate::engine::{ActiveJob, Control};
 use crate::error::ApiError;
 use crate::journal::JournalBody;
 use crate::scenario::{self, Scenario};
 use crate::state::AppState;
-use crate::store::{self, IdemRecord, JobFilter, JobRow, SubmitOutcome};
+use crate::store::{self, Headers, IdemRecord, JobFilter, JobRow, SubmitOutcome};
 use crate::tenant::Tenant;
 use crate::wait::{self, Wait};
 
@@ -287,13 +287,13 @@ async fn submit_inner(
         tenant: tenant.id.clone(),
         tenant_mask: tenant.mask.clone(),
         app: submit.app,
-        status: JobStatus::Pending.as_str().into(),
+        status: JobStatus::Pending,
         stage: None,
         metadata: submit.metadata.to_string(),
         input: submit.input.to_string(),
         plan: serde_json::to_string(&plan).map_err(ApiError::internal)?,
         webhook_url,
-        webhook_headers: Value::Object(submit.webhook_headers).to_string(),
+        webhook_headers: Headers::from_map(&submit.webhook_headers),
         created_at: now.clone(),
         updated_at: now,
         started_at: None,
@@ -322,7 +322,7 @@ async fn submit_inner(
                 .submits
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             state.metrics.job_entered(JobStatus::Pending);
-            state.engine.send(Command::Submitted(Box::new(active)));
+            state.engine.submit(active);
             Ok(HttpResponse::Created()
                 .content_type("application/json")
                 .body(response_json))
@@ -414,7 +414,7 @@ pub async fn get(
             let (state, tenant, id) = (state.clone(), tenant.clone(), id.clone());
             async move {
                 let row = own_job(&state, &tenant, id).await?;
-                let status = JobStatus::parse(&row.status).unwrap_or(JobStatus::Pending);
+                let status = row.status;
                 // A job that ended otherwise will never get there: say so now.
                 Ok((want.reached(status) || status.is_terminal(), row))
             }
@@ -478,14 +478,7 @@ pub async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let row = own_job(&state, &tenant, id.clone()).await?;
-    let outcome = state
-        .engine
-        .control(|reply| Command::Cancel {
-            id: id.clone(),
-            tenant: tenant.id.clone(),
-            reply,
-        })
-        .await;
+    let outcome = state.engine.cancel(id.clone(), tenant.id.clone()).await;
     if outcome == Control::NotActive {
         return Err(ApiError::Conflict(format!(
             "job `{id}` is already {} and cannot be cancelled",

@@ -144,11 +144,11 @@ pub fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
         .transpose()
 }
 
-pub fn parse_status(status: Option<&str>) -> Result<Option<String>, ApiError> {
+pub fn parse_status(status: Option<&str>) -> Result<Option<JobStatus>, ApiError> {
     status
         .filter(|s| !s.is_empty())
         .map(|s| {
-            JobStatus::parse(s).map(|st| st.as_str().to_owned()).ok_or_else(|| {
+            JobStatus::parse(s).ok_or_else(|| {
                 ApiError::InvalidRequest(format!(
                     "`status` must be one of pending, running, completed, failed, cancelled (got `{s}`)"
                 ))
@@ -175,7 +175,7 @@ pub fn page<T>(
 // ---------------------------------------------------------------- views
 
 pub fn job_view(row: &JobRow) -> JobView {
-    let status = JobStatus::parse(&row.status).unwrap_or(JobStatus::Pending);
+    let status = row.status;
     let parse = |s: &Option<String>| s.as_deref().and_then(|s| serde_json::from_str(s).ok());
     JobView {
         id: row.id.clone(),

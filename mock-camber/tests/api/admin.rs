@@ -273,3 +273,30 @@ async fn reset_forgets_jobs_deliveries_and_journal_but_keeps_config() {
     let new_id = app.client.create(json!({"app": "x", "input": {}})).await;
     assert_ne!(new_id, id);
 }
+
+/// What the dashboard's fail button sends: no body. The error takes the
+/// job's current stage, and the log and the error agree.
+#[actix_web::test]
+async fn failing_a_held_job_with_no_body_fails_it_at_its_current_stage() {
+    let app = spawn_app().await;
+    let id = app
+        .client
+        .create(json!({"app": "x", "input": {}, "metadata": {"mock": {"hold": true}}}))
+        .await;
+    assert_eq!(app.client.wait_status(&id, "running").await["stage"], "FETCH");
+    let r = app
+        .client
+        .send("POST", &format!("/_mock/jobs/{id}/fail"), &[], None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let job = app.client.job(&id).await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!(job["error"]["stage"], "FETCH", "{job}");
+    assert_eq!(job["error"]["code"], "FETCH_FAILED", "{job}");
+    let logs = app.client.get(&format!("/jobs/{id}/logs")).await;
+    assert!(
+        logs.text.contains("FETCH failed: FETCH_FAILED"),
+        "{}",
+        logs.text
+    );
+}

@@ -1,0 +1,366 @@
+//! The stage machine: a job runs FETCH → OCR → NORMALIZE, each stage
+//! `stage_ms` long (or until advanced, when held), and ends completed,
+//! failed or cancelled. Its end and its webhook delivery are committed
+//! together before anyone can see the job finished.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::Value;
+use shared::wire::{rfc3339, webhook_timestamp};
+use shared::{DeliveryState, JobStatus, WebhookBody, WebhookError, WebhookEvent};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::{now_ms, AdminAction, Command, Control, Due, Engine};
+use crate::scenario::{Outcome, Plan, WebhookMode, STAGES};
+use crate::store::{self, DeliveryRow, Headers, JobRow, Progress};
+
+/// A job that is pending or running, as the engine holds it.
+#[derive(Debug)]
+pub struct ActiveJob {
+    pub seq: i64,
+    pub id: String,
+    pub tenant: String,
+    /// `metadata.job_id`, else the Camber id: the webhook's `job_id`.
+    pub caller_job_id: String,
+    pub status: JobStatus,
+    pub stage_idx: usize,
+    pub plan: Plan,
+    pub webhook_url: Option<String>,
+    pub webhook_headers: Headers,
+    pub started_at: Option<String>,
+    pub log: String,
+    /// When the current stage ends, if it is timed.
+    due: Option<Instant>,
+    finishing: bool,
+    waiting: Vec<oneshot::Sender<Control>>,
+}
+
+pub fn caller_job_id(metadata: &Value, camber_id: &str) -> String {
+    match metadata.get("job_id") {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) if !v.is_null() => v.to_string(),
+        _ => camber_id.to_owned(),
+    }
+}
+
+impl ActiveJob {
+    pub fn from_row(row: &JobRow) -> Result<Self, String> {
+        let plan: Plan = serde_json::from_str(&row.plan).map_err(|e| e.to_string())?;
+        let metadata: Value = serde_json::from_str(&row.metadata).unwrap_or(Value::Null);
+        Ok(Self::new(row, plan, &metadata))
+    }
+
+    pub fn new(row: &JobRow, plan: Plan, metadata: &Value) -> Self {
+        Self {
+            seq: row.seq,
+            id: row.id.clone(),
+            tenant: row.tenant.clone(),
+            caller_job_id: caller_job_id(metadata, &row.id),
+            status: row.status,
+            stage_idx: row
+                .stage
+                .as_deref()
+                .and_then(|s| STAGES.iter().position(|x| *x == s))
+                .unwrap_or(0),
+            plan,
+            webhook_url: row.webhook_url.clone(),
+            webhook_headers: row.webhook_headers.clone(),
+            started_at: row.started_at.clone(),
+            log: row.log.clone(),
+            due: None,
+            finishing: false,
+            waiting: Vec::new(),
+        }
+    }
+
+    fn stage(&self) -> &'static str {
+        STAGES[self.stage_idx]
+    }
+
+    fn log_line(&mut self, line: &str) {
+        self.log.push_str(&rfc3339(Utc::now()));
+        self.log.push(' ');
+        self.log.push_str(line);
+        self.log.push('\n');
+    }
+
+    fn progress(&self, now: &str) -> Progress {
+        Progress {
+            id: self.id.clone(),
+            status: self.status,
+            stage: (self.status == JobStatus::Running).then(|| self.stage().to_owned()),
+            updated_at: now.to_owned(),
+            started_at: self.started_at.clone(),
+            finished_at: None,
+            result: None,
+            error: None,
+            log: self.log.clone(),
+        }
+    }
+}
+
+impl Engine {
+    pub(super) fn start_job(&mut self, mut job: ActiveJob) {
+        if job.status == JobStatus::Pending {
+            job.status = JobStatus::Running;
+            job.stage_idx = 0;
+            job.started_at = Some(rfc3339(Utc::now()));
+            job.log_line(&format!("{} started", STAGES[0]));
+            self.metrics.job_entered(JobStatus::Running);
+            self.dirty.insert(job.id.clone());
+        }
+        let id = job.id.clone();
+        self.jobs.insert(id.clone(), job);
+        self.schedule_stage(&id);
+    }
+
+    /// (Re)sets the timer of the job's current stage; none when held.
+    fn schedule_stage(&mut self, id: &str) {
+        let Some(job) = self.jobs.get_mut(id) else {
+            return;
+        };
+        if let Some(at) = job.due.take() {
+            self.timers.remove(at, Due::Stage(id.to_owned()));
+        }
+        if job.plan.hold || job.finishing {
+            return;
+        }
+        let at = Instant::now() + Duration::from_millis(job.plan.stage_ms);
+        job.due = Some(at);
+        self.timers.insert(at, Due::Stage(id.to_owned()));
+    }
+
+    pub(super) fn stage_due(&mut self, id: &str) {
+        if let Some(job) = self.jobs.get_mut(id) {
+            job.due = None;
+            if !job.finishing {
+                self.advance(id, None);
+            }
+        }
+    }
+
+    pub(super) fn cancel(&mut self, id: &str, tenant: &str, reply: oneshot::Sender<Control>) {
+        match self.jobs.get(id) {
+            Some(j) if j.tenant == tenant && !j.finishing => {
+                let err = WebhookError {
+                    code: "CANCELLED".into(),
+                    stage: j.stage().to_owned(),
+                    details: serde_json::json!({"reason": "Cancelled by the client"}),
+                };
+                self.finish(id, JobStatus::Cancelled, Some(err), Some(reply));
+            }
+            _ => {
+                let _ = reply.send(Control::NotActive);
+            }
+        }
+    }
+
+    pub(super) fn admin(&mut self, id: &str, action: AdminAction, reply: oneshot::Sender<Control>) {
+        let Some(job) = self.jobs.get(id).filter(|j| !j.finishing) else {
+            let _ = reply.send(Control::NotActive);
+            return;
+        };
+        match action {
+            AdminAction::Advance => self.advance(id, Some(reply)),
+            AdminAction::Complete => self.finish(id, JobStatus::Completed, None, Some(reply)),
+            AdminAction::Fail(spec) => {
+                let err = spec.resolve(job.stage());
+                self.finish(id, JobStatus::Failed, Some(err), Some(reply))
+            }
+        }
+    }
+
+    /// Ends the current stage: the job fails here, finishes, or starts the
+    /// next stage.
+    fn advance(&mut self, id: &str, reply: Option<oneshot::Sender<Control>>) {
+        let Some(job) = self.jobs.get_mut(id) else {
+            return;
+        };
+        let stage = job.stage();
+        if job.plan.failure_stage() == Some(job.stage_idx) {
+            let err = job.plan.error.clone();
+            self.finish(id, JobStatus::Failed, err, reply);
+            return;
+        }
+        job.log_line(&format!("{stage} finished"));
+        if job.stage_idx + 1 == STAGES.len() {
+            let status = match job.plan.outcome {
+                Outcome::Success => JobStatus::Completed,
+                Outcome::Failure => JobStatus::Failed,
+            };
+            let err = job.plan.error.clone();
+            self.finish(id, status, err, reply);
+            return;
+        }
+        job.stage_idx += 1;
+        job.log_line(&format!("{} started", job.stage()));
+        match reply {
+            None => {
+                self.dirty.insert(id.to_owned());
+            }
+            Some(reply) => {
+                let progress = job.progress(&rfc3339(Utc::now()));
+                self.persist_now(progress, reply);
+            }
+        }
+        self.schedule_stage(id);
+    }
+
+    pub(super) fn flush_progress(&mut self) {
+        self.since_flush = 0;
+        if self.dirty.is_empty() {
+            return;
+        }
+        let now = rfc3339(Utc::now());
+        let batch: Vec<Progress> = self
+            .dirty
+            .drain()
+            .filter_map(|id| self.jobs.get(&id))
+            .filter(|j| !j.finishing)
+            .map(|j| j.progress(&now))
+            .collect();
+        self.store.write_bg("job progress", move |c| {
+            batch.iter().try_for_each(|p| store::update_job(c, p))
+        });
+    }
+
+    /// Writes a running job's progress now; `reply` hears once it committed
+    /// (an admin call answers with what a poll will then see).
+    fn persist_now(&mut self, progress: Progress, reply: oneshot::Sender<Control>) {
+        self.dirty.remove(&progress.id);
+        let (tx, id) = (self.tx.clone(), progress.id.clone());
+        self.store.write_then(
+            move |c| store::update_job(c, &progress),
+            move |_| {
+                let _ = tx.send(Command::Committed {
+                    id,
+                    finished: None,
+                    reply: Some(reply),
+                });
+            },
+        );
+    }
+
+    /// Moves a job to a terminal status: the status and its webhook event
+    /// are committed together before anyone can see the job finished.
+    fn finish(
+        &mut self,
+        id: &str,
+        status: JobStatus,
+        error: Option<WebhookError>,
+        reply: Option<oneshot::Sender<Control>>,
+    ) {
+        let Some(job) = self.jobs.get_mut(id) else {
+            return;
+        };
+        if let Some(at) = job.due.take() {
+            self.timers.remove(at, Due::Stage(id.to_owned()));
+        }
+        job.finishing = true;
+        job.waiting.extend(reply);
+        // The final update below supersedes any progress not yet written.
+        self.dirty.remove(id);
+        let now = Utc::now();
+        let now_s = rfc3339(now);
+        let stage = job.stage();
+        let (body, event) = match (status, error) {
+            (JobStatus::Completed, _) => {
+                job.log_line("job completed");
+                let result = job.plan.result.clone().unwrap_or_else(|| {
+                    crate::scenario::generated_result(
+                        &mut self.settings.ids.job_rng(job.seq),
+                        job.plan.stage_ms,
+                    )
+                });
+                let ts = webhook_timestamp(now);
+                let body = WebhookBody::success(&job.id, &job.caller_job_id, ts, result);
+                (body, WebhookEvent::Completed)
+            }
+            (_, err) => {
+                let err = err.unwrap_or_else(|| crate::scenario::simulated_error(3));
+                let reason = err
+                    .details
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                job.log_line(&format!("{stage} failed: {} {reason}", err.code));
+                job.log_line(&format!("job {status}"));
+                let ts = webhook_timestamp(now);
+                let body = WebhookBody::failure(&job.id, &job.caller_job_id, ts, err);
+                (body, WebhookEvent::Failed)
+            }
+        };
+        let mut progress = job.progress(&now_s);
+        progress.status = status;
+        progress.stage = None;
+        progress.finished_at = Some(now_s.clone());
+        progress.result = body.result.result.as_ref().map(Value::to_string);
+        progress.error = body
+            .result
+            .error
+            .as_ref()
+            .map(|e| serde_json::to_string(e).unwrap_or_default());
+        let delivery = job
+            .webhook_url
+            .clone()
+            .filter(|_| job.plan.webhook_mode != WebhookMode::Drop)
+            .map(|url| DeliveryRow {
+                seq: 0,
+                id: self.settings.ids.delivery_id(job.seq),
+                job_id: job.id.clone(),
+                event,
+                url,
+                headers: job.webhook_headers.clone(),
+                body: body.to_bytes(),
+                state: DeliveryState::Pending,
+                attempts: 0,
+                sends_remaining: job.plan.sends as i64,
+                failures: 0,
+                bad_signature: job.plan.bad_signature,
+                next_attempt_ms: now_ms() + job.plan.delay_ms as i64,
+                created_at: now_s.clone(),
+            });
+        let (tx, id) = (self.tx.clone(), job.id.clone());
+        self.store.write_then(
+            move |c| {
+                store::update_job(c, &progress)?;
+                if let Some(d) = &delivery {
+                    store::insert_delivery(c, d)?;
+                }
+                Ok(delivery)
+            },
+            move |res| {
+                let _ = tx.send(Command::Committed {
+                    id,
+                    finished: Some(res.map_err(|e| e.to_string())),
+                    reply: None,
+                });
+            },
+        );
+        // Remember the status for metrics when the commit lands.
+        job.status = status;
+    }
+
+    pub(super) fn finished(&mut self, id: &str, outcome: Result<Option<DeliveryRow>, String>) {
+        let Some(job) = self.jobs.remove(id) else {
+            return;
+        };
+        self.metrics.active_jobs.fetch_sub(1, Relaxed);
+        match outcome {
+            Ok(delivery) => {
+                self.metrics.job_entered(job.status);
+                if let Some(row) = delivery {
+                    self.enqueue_delivery(&row);
+                }
+            }
+            // The job stays unfinished in the store; a restart resumes it.
+            Err(e) => log::error!("could not record the end of job {id}: {e}"),
+        }
+        for w in job.waiting {
+            let _ = w.send(Control::Done);
+        }
+    }
+}

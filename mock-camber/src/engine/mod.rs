@@ -1,0 +1,387 @@
+//! The simulated pipeline and the webhook outbox. One task on the actix
+//! system thread owns every active job and pending delivery; handlers talk
+//! to it through [`EngineHandle`], delivery attempts and store commits
+//! report back through the same private command channel, and one timer
+//! structure (a `BTreeSet` of deadlines, as in mini-redis) says when a
+//! stage ends or a delivery is due. State changes are serialised without
+//! locks, and nothing is spawned per tick.
+//!
+//! - `jobs`: the stage machine (start, advance, finish, progress writes);
+//! - `delivery`: the outbox and the retry decision, a pure function;
+//! - `sender`: one HTTP attempt, signed.
+
+mod delivery;
+mod jobs;
+mod sender;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use shared::retry::Schedule;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::time::Instant;
+
+use self::delivery::ActiveDelivery;
+pub use self::delivery::{next_attempt, Next};
+pub use self::jobs::{caller_job_id, ActiveJob};
+pub use self::sender::AttemptResult;
+use crate::metrics::Metrics;
+use crate::scenario::FailSpec;
+use crate::store::{self, DeliveryRow, JobRow, Store};
+use crate::tenant::Ids;
+
+/// Most webhook attempts in flight at once.
+const MAX_IN_FLIGHT: usize = 256;
+/// Commands handled between two progress flushes under sustained load.
+const FLUSH_EVERY: usize = 1024;
+
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// What a control request (cancel, advance, complete, fail) achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Applied and committed.
+    Done,
+    /// No active job with that id (finished, unknown or another tenant's).
+    NotActive,
+}
+
+/// What `POST /_mock/jobs/{id}/{action}` asks of a running job.
+#[derive(Debug)]
+pub enum AdminAction {
+    Advance,
+    Complete,
+    /// Fail now; what the request left out comes from the job's stage.
+    Fail(FailSpec),
+}
+
+pub struct EngineSettings {
+    pub webhook_secret: String,
+    pub retry_schedule: Schedule,
+    pub delivery_timeout: Duration,
+    pub ids: Ids,
+}
+
+enum Command {
+    Submitted(Box<ActiveJob>),
+    Cancel {
+        id: String,
+        tenant: String,
+        reply: oneshot::Sender<Control>,
+    },
+    Admin {
+        id: String,
+        action: AdminAction,
+        reply: oneshot::Sender<Control>,
+    },
+    /// A store write of the engine's committed (or failed).
+    Committed {
+        id: String,
+        finished: Option<Result<Option<DeliveryRow>, String>>,
+        reply: Option<oneshot::Sender<Control>>,
+    },
+    Attempted {
+        id: String,
+        result: AttemptResult,
+    },
+    Redeliver {
+        row: Box<DeliveryRow>,
+        reply: oneshot::Sender<()>,
+    },
+    Reset {
+        reply: oneshot::Sender<()>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// The engine's API, one method per request; cheap to clone, usable from
+/// any thread.
+#[derive(Clone)]
+pub struct EngineHandle {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+impl EngineHandle {
+    fn send(&self, cmd: Command) {
+        if self.tx.send(cmd).is_err() {
+            log::warn!("engine has stopped; command dropped");
+        }
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.send(make(tx));
+        rx.await.ok()
+    }
+
+    /// A job whose row is committed: run it.
+    pub fn submit(&self, job: ActiveJob) {
+        self.send(Command::Submitted(Box::new(job)));
+    }
+
+    /// Cancels the tenant's running job; answers once the end is committed.
+    pub async fn cancel(&self, id: String, tenant: String) -> Control {
+        self.ask(|reply| Command::Cancel { id, tenant, reply })
+            .await
+            .unwrap_or(Control::NotActive)
+    }
+
+    /// Advance, complete or fail a running job; answers once committed.
+    pub async fn admin(&self, id: String, action: AdminAction) -> Control {
+        self.ask(|reply| Command::Admin { id, action, reply })
+            .await
+            .unwrap_or(Control::NotActive)
+    }
+
+    /// Sends the delivery's event again now (same delivery id, next attempt).
+    pub async fn redeliver(&self, row: DeliveryRow) {
+        self.ask(|reply| Command::Redeliver {
+            row: Box::new(row),
+            reply,
+        })
+        .await;
+    }
+
+    /// Forgets every job and delivery (the store's too); answers once done.
+    pub async fn reset(&self) {
+        self.ask(|reply| Command::Reset { reply }).await;
+    }
+
+    /// Writes pending progress and stops; pending deliveries stay stored.
+    pub async fn shutdown(&self) {
+        self.ask(|reply| Command::Shutdown { reply }).await;
+    }
+}
+
+/// What a deadline in [`Timers`] is for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    /// The job's current stage ends.
+    Stage(String),
+    /// The delivery's next attempt.
+    Delivery(String),
+}
+
+/// Every deadline of the engine, earliest first. Each job and delivery
+/// remembers its own entry, so rescheduling or finishing removes it: no
+/// stale wake-ups, no generation counters, no task per timer.
+#[derive(Default)]
+struct Timers(BTreeSet<(Instant, Due)>);
+
+impl Timers {
+    fn insert(&mut self, at: Instant, due: Due) {
+        self.0.insert((at, due));
+    }
+
+    fn remove(&mut self, at: Instant, due: Due) {
+        self.0.remove(&(at, due));
+    }
+
+    fn next(&self) -> Option<Instant> {
+        self.0.first().map(|(at, _)| *at)
+    }
+
+    /// The earliest entry due at `now`, taken out.
+    fn pop_due(&mut self, now: Instant) -> Option<Due> {
+        match self.0.first() {
+            Some((at, _)) if *at <= now => self.0.pop_first().map(|(_, due)| due),
+            _ => None,
+        }
+    }
+}
+
+pub struct Engine {
+    tx: mpsc::UnboundedSender<Command>,
+    store: Store,
+    metrics: Arc<Metrics>,
+    settings: Rc<EngineSettings>,
+    last_seq: Arc<AtomicI64>,
+    client: awc::Client,
+    in_flight: Rc<Semaphore>,
+    jobs: HashMap<String, ActiveJob>,
+    deliveries: HashMap<String, ActiveDelivery>,
+    timers: Timers,
+    /// Jobs whose progress is not yet written. Flushed as one write when the
+    /// command queue runs dry (or every `FLUSH_EVERY` commands under
+    /// sustained load), so a job that moves through several stages between
+    /// two flushes costs one row update, and one that finishes costs none.
+    dirty: HashSet<String>,
+    since_flush: usize,
+}
+
+impl Engine {
+    /// Starts the engine on the current actix system; resumes the jobs and
+    /// deliveries a previous run left unfinished.
+    pub fn start(
+        store: Store,
+        metrics: Arc<Metrics>,
+        settings: EngineSettings,
+        last_seq: Arc<AtomicI64>,
+        resume_jobs: Vec<JobRow>,
+        resume_deliveries: Vec<DeliveryRow>,
+    ) -> EngineHandle {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let client = sender::client(settings.delivery_timeout, MAX_IN_FLIGHT);
+        let mut engine = Engine {
+            tx: tx.clone(),
+            store,
+            metrics,
+            settings: Rc::new(settings),
+            last_seq,
+            client,
+            in_flight: Rc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            jobs: HashMap::new(),
+            deliveries: HashMap::new(),
+            timers: Timers::default(),
+            dirty: HashSet::new(),
+            since_flush: 0,
+        };
+        for row in resume_jobs {
+            match ActiveJob::from_row(&row) {
+                Ok(job) => engine.start_job(job),
+                Err(e) => log::error!("cannot resume job {}: {e}", row.id),
+            }
+        }
+        for row in resume_deliveries {
+            engine.enqueue_delivery(&row);
+        }
+        actix_rt::spawn(engine.run(rx));
+        EngineHandle { tx }
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        loop {
+            self.fire_due();
+            let cmd = match rx.try_recv() {
+                Ok(cmd) => cmd,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    // Idle: write what progressed, then wait for a command
+                    // or the next deadline, whichever comes first.
+                    self.flush_progress();
+                    let next = self.timers.next();
+                    tokio::select! {
+                        cmd = rx.recv() => match cmd {
+                            Some(cmd) => cmd,
+                            None => break,
+                        },
+                        () = sleep_until(next) => continue,
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            };
+            if let Command::Shutdown { reply } = cmd {
+                self.flush_progress();
+                let _ = reply.send(());
+                break;
+            }
+            self.handle(cmd);
+            self.since_flush += 1;
+            if self.since_flush >= FLUSH_EVERY {
+                self.flush_progress();
+            }
+        }
+    }
+
+    /// Ends the stages and sends the deliveries whose time has come. What
+    /// they schedule for "now" waits for the next round, so a stream of
+    /// zero-length stages cannot starve the command channel.
+    fn fire_due(&mut self) {
+        let now = Instant::now();
+        while let Some(due) = self.timers.pop_due(now) {
+            match due {
+                Due::Stage(id) => self.stage_due(&id),
+                Due::Delivery(id) => self.delivery_due(&id),
+            }
+        }
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Submitted(job) => {
+                self.metrics.active_jobs.fetch_add(1, Relaxed);
+                self.start_job(*job)
+            }
+            Command::Cancel { id, tenant, reply } => self.cancel(&id, &tenant, reply),
+            Command::Admin { id, action, reply } => self.admin(&id, action, reply),
+            Command::Committed {
+                id,
+                finished,
+                reply,
+            } => {
+                if let Some(outcome) = finished {
+                    self.finished(&id, outcome);
+                }
+                if let Some(r) = reply {
+                    let _ = r.send(Control::Done);
+                }
+            }
+            Command::Attempted { id, result } => self.attempted(&id, result),
+            Command::Redeliver { row, reply } => {
+                self.redeliver(&row);
+                let _ = reply.send(());
+            }
+            Command::Reset { reply } => self.reset(reply),
+            Command::Shutdown { .. } => unreachable!("handled by the loop"),
+        }
+    }
+
+    fn reset(&mut self, reply: oneshot::Sender<()>) {
+        self.metrics
+            .active_jobs
+            .fetch_sub(self.jobs.len() as i64, Relaxed);
+        self.metrics
+            .queue_depth
+            .fetch_sub(self.deliveries.len() as i64, Relaxed);
+        self.jobs.clear();
+        self.deliveries.clear();
+        self.timers = Timers::default();
+        self.dirty.clear();
+        let last = self.last_seq.load(std::sync::atomic::Ordering::SeqCst);
+        self.store.write_then(
+            move |c| store::reset(c, last),
+            move |res| {
+                if let Err(e) = res {
+                    log::error!("reset failed: {e}");
+                }
+                let _ = reply.send(());
+            },
+        );
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_pop_in_deadline_order_and_removed_ones_never_fire() {
+        let t0 = Instant::now();
+        let mut t = Timers::default();
+        t.insert(t0 + Duration::from_millis(30), Due::Stage("b".into()));
+        t.insert(t0 + Duration::from_millis(10), Due::Delivery("d".into()));
+        t.insert(t0 + Duration::from_millis(20), Due::Stage("a".into()));
+        t.remove(t0 + Duration::from_millis(20), Due::Stage("a".into()));
+        assert_eq!(t.next(), Some(t0 + Duration::from_millis(10)));
+        assert_eq!(t.pop_due(t0), None, "nothing is due yet");
+        let later = t0 + Duration::from_millis(50);
+        assert_eq!(t.pop_due(later), Some(Due::Delivery("d".into())));
+        assert_eq!(t.pop_due(later), Some(Due::Stage("b".into())));
+        assert_eq!(t.pop_due(later), None);
+        assert_eq!(t.next(), None);
+    }
+}

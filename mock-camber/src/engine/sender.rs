@@ -1,0 +1,144 @@
+//! One webhook attempt over HTTP: the contract's headers and both
+//! signatures, the caller's own headers on top, a time limit on the whole
+//! exchange, and at most `EXCERPT_BYTES` of the answer kept.
+
+use std::time::Duration;
+
+use actix_web::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use actix_web::web::Bytes;
+use chrono::Utc;
+use futures_util::StreamExt;
+use shared::headers as h;
+use shared::retry::parse_retry_after;
+use shared::signing::{sign_hex, sign_standard};
+use shared::wire::rfc3339;
+use shared::WebhookEvent;
+use tokio::time::Instant;
+
+use super::EngineSettings;
+use crate::store::Headers;
+
+/// Bytes of a receiver's answer kept in the attempt log.
+const EXCERPT_BYTES: usize = 1024;
+
+/// The one awc client every attempt shares (connections are reused).
+/// Redirects are never followed: a 3xx is a failed attempt.
+pub(super) fn client(timeout: Duration, max_in_flight: usize) -> awc::Client {
+    // Webhook receivers may be https: awc's rustls needs a provider.
+    // Another component may have installed one already; that is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    awc::Client::builder()
+        .connector(awc::Connector::new().limit(max_in_flight).timeout(timeout))
+        .timeout(timeout)
+        .disable_redirects()
+        .finish()
+}
+
+pub(super) struct AttemptRequest {
+    pub url: String,
+    pub delivery_id: String,
+    pub event: WebhookEvent,
+    pub headers: Headers,
+    pub body: Bytes,
+    pub n: u32,
+    pub bad_signature: bool,
+}
+
+/// The outcome of one webhook attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub n: u32,
+    pub at: String,
+    pub status: Option<u16>,
+    pub latency: Duration,
+    pub error: Option<String>,
+    pub excerpt: Option<String>,
+    /// The receiver's `Retry-After` on a 429 or 503.
+    pub retry_after: Option<Duration>,
+}
+
+impl AttemptResult {
+    pub fn delivered(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+pub(super) async fn send(
+    client: &awc::Client,
+    req: &AttemptRequest,
+    settings: &EngineSettings,
+) -> AttemptResult {
+    let at = Utc::now();
+    let ts = at.timestamp();
+    let secret = if req.bad_signature {
+        format!("{}-not-the-secret", settings.webhook_secret)
+    } else {
+        settings.webhook_secret.clone()
+    };
+    let mut r = client
+        .post(&req.url)
+        .insert_header((CONTENT_TYPE, "application/json"))
+        .insert_header((h::WEBHOOK_SECRET, sign_hex(secret.as_bytes(), &req.body)))
+        .insert_header((h::DELIVERY_ID, req.delivery_id.as_str()))
+        .insert_header((h::ATTEMPT, req.n.to_string()))
+        .insert_header((h::EVENT, req.event.as_str()))
+        .insert_header((h::STD_WEBHOOK_ID, req.delivery_id.as_str()))
+        .insert_header((h::STD_WEBHOOK_TIMESTAMP, ts.to_string()))
+        .insert_header((
+            h::STD_WEBHOOK_SIGNATURE,
+            sign_standard(&secret, &req.delivery_id, ts, &req.body),
+        ));
+    // The caller's headers win over ours (clients sharing a static secret).
+    for (k, v) in req.headers.iter() {
+        r = r.insert_header((k.as_str(), v.as_str()));
+    }
+    let start = Instant::now();
+    let limit = settings.delivery_timeout;
+    let exchange = async {
+        let mut resp = r.send_body(req.body.clone()).await.map_err(|e| match e {
+            awc::error::SendRequestError::Timeout => timed_out(limit),
+            other => other.to_string(),
+        })?;
+        let status = resp.status().as_u16();
+        let retry_after = matches!(status, 429 | 503)
+            .then(|| resp.headers().get(RETRY_AFTER)?.to_str().ok())
+            .flatten()
+            .and_then(|v| parse_retry_after(v, Utc::now()));
+        let mut excerpt = Vec::new();
+        while excerpt.len() < EXCERPT_BYTES {
+            match resp.next().await {
+                Some(Ok(chunk)) => excerpt.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        excerpt.truncate(EXCERPT_BYTES);
+        Ok::<_, String>((status, retry_after, excerpt))
+    };
+    let outcome = tokio::time::timeout(limit, exchange).await;
+    let mut result = AttemptResult {
+        n: req.n,
+        at: rfc3339(at),
+        status: None,
+        latency: start.elapsed(),
+        error: None,
+        excerpt: None,
+        retry_after: None,
+    };
+    match outcome {
+        Ok(Ok((status, retry_after, excerpt))) => {
+            result.status = Some(status);
+            result.retry_after = retry_after;
+            result.excerpt = Some(String::from_utf8_lossy(&excerpt).into_owned());
+            if !(200..300).contains(&status) {
+                result.error = Some(format!("receiver answered {status}"));
+            }
+        }
+        Ok(Err(e)) => result.error = Some(e),
+        Err(_) => result.error = Some(timed_out(limit)),
+    }
+    result
+}
+
+fn timed_out(limit: Duration) -> String {
+    format!("timed out after {} ms", limit.as_millis())
+}
