@@ -283,7 +283,10 @@ async fn failing_a_held_job_with_no_body_fails_it_at_its_current_stage() {
         .client
         .create(json!({"app": "x", "input": {}, "metadata": {"mock": {"hold": true}}}))
         .await;
-    assert_eq!(app.client.wait_status(&id, "running").await["stage"], "FETCH");
+    assert_eq!(
+        app.client.wait_status(&id, "running").await["stage"],
+        "FETCH"
+    );
     let r = app
         .client
         .send("POST", &format!("/_mock/jobs/{id}/fail"), &[], None)
