@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::domain::Outcome;
+use crate::domain::{JobId, Outcome};
 use crate::store::ArtifactMeta;
 
 pub const INPUT: &str = "input";
@@ -28,31 +28,31 @@ impl ArtifactStore {
         Ok(Self { root })
     }
 
-    /// `job_id` must be one of our UUIDs (the routes parse it first), so it
-    /// can never climb out of the root.
-    fn job_dir(&self, job_id: &str) -> PathBuf {
-        self.root.join(job_id)
+    /// A `JobId` is a canonical UUID by construction, so it can never
+    /// climb out of the root.
+    fn job_dir(&self, job_id: &JobId) -> PathBuf {
+        self.root.join(job_id.as_str())
     }
 
-    pub fn path(&self, job_id: &str, name: &str) -> PathBuf {
+    pub fn path(&self, job_id: &JobId, name: &str) -> PathBuf {
         self.job_dir(job_id).join(name)
     }
 
     /// Stores the uploaded bytes as `<job_id>/input`.
-    pub fn write_input(&self, job_id: &str, bytes: &[u8]) -> std::io::Result<u64> {
+    pub fn write_input(&self, job_id: &JobId, bytes: &[u8]) -> std::io::Result<u64> {
         write_atomically(&self.job_dir(job_id), INPUT, bytes)?;
         Ok(bytes.len() as u64)
     }
 
     /// Size of the uploaded input, if any.
-    pub fn input_size(&self, job_id: &str) -> Option<u64> {
+    pub fn input_size(&self, job_id: &JobId) -> Option<u64> {
         std::fs::metadata(self.path(job_id, INPUT))
             .ok()
             .map(|m| m.len())
     }
 
     /// Reads one named artifact; only the three known names are served.
-    pub fn read(&self, job_id: &str, name: &str) -> std::io::Result<Option<Vec<u8>>> {
+    pub fn read(&self, job_id: &JobId, name: &str) -> std::io::Result<Option<Vec<u8>>> {
         if ![INPUT, RESULT, MANIFEST].contains(&name) {
             return Ok(None);
         }
@@ -68,7 +68,7 @@ impl ArtifactStore {
     /// sizes and SHA-256 digests). Returns what to record on the job.
     pub fn package(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         camber_job_id: &str,
         outcome: &Outcome,
     ) -> std::io::Result<Vec<ArtifactMeta>> {
@@ -134,21 +134,30 @@ mod tests {
     fn package_writes_result_and_manifest() {
         let dir = tempfile::tempdir().unwrap();
         let store = ArtifactStore::new(dir.path()).unwrap();
-        store.write_input("j1", b"%PDF").unwrap();
+        let j1 = JobId::new();
+        store.write_input(&j1, b"%PDF").unwrap();
         let metas = store
             .package(
-                "j1",
+                &j1,
                 "cmb_1",
                 &Outcome::Completed(json!({"quality_score": 0.9})),
             )
             .unwrap();
         assert_eq!(metas.len(), 2);
         let result: Value =
-            serde_json::from_slice(&store.read("j1", RESULT).unwrap().unwrap()).unwrap();
+            serde_json::from_slice(&store.read(&j1, RESULT).unwrap().unwrap()).unwrap();
         assert_eq!(result["result"]["quality_score"], 0.9);
         let manifest: Value =
-            serde_json::from_slice(&store.read("j1", MANIFEST).unwrap().unwrap()).unwrap();
+            serde_json::from_slice(&store.read(&j1, MANIFEST).unwrap().unwrap()).unwrap();
         assert_eq!(manifest["files"].as_array().unwrap().len(), 2);
-        assert_eq!(store.read("j1", "../etc").unwrap(), None);
+        assert_eq!(store.read(&j1, "../etc").unwrap(), None);
+        // Only a UUID becomes a JobId, so no path can climb out of the root.
+        for bad in ["../etc", "j1/../../x", "", "a/b"] {
+            assert!(JobId::parse(bad).is_none(), "{bad}");
+        }
+        assert_eq!(
+            store.path(&j1, RESULT),
+            dir.path().join(j1.as_str()).join(RESULT)
+        );
     }
 }

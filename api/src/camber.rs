@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use awc::http::StatusCode;
 use serde_json::{json, Value};
+use shared::retry::parse_retry_after;
+use shared::{JobView, SubmitRequest, SubmitResponse, WebhookTarget};
 
 use crate::config::Secret;
 use crate::domain::Outcome;
@@ -84,21 +86,24 @@ impl CamberClient {
         format!("Bearer {}", self.cfg.api_key.expose())
     }
 
-    /// The submit body of SPEC §6: `input` flat, so a mock rule on
-    /// `/input/filename` matches.
-    pub fn submit_body(&self, job: &JobRecord) -> Value {
-        json!({
-            "app": self.cfg.app,
-            "input": {
+    /// The submit body of SPEC §6 (the shared `SubmitRequest`): `input`
+    /// flat, so a mock rule on `/input/filename` matches.
+    pub fn submit_body(&self, job: &JobRecord) -> SubmitRequest {
+        SubmitRequest {
+            app: self.cfg.app.clone(),
+            input: json!({
                 "job_id": job.id,
                 "portal_schema_name": job.portal_schema_name,
                 "filename": job.filename,
                 "mime_type": job.mime_type,
                 "file_size_bytes": job.file_size_bytes,
-            },
-            "metadata": {"job_id": job.id},
-            "webhook": {"url": self.cfg.callback_url},
-        })
+            }),
+            metadata: Some(json!({"job_id": job.id})),
+            webhook: Some(WebhookTarget {
+                url: self.cfg.callback_url.clone(),
+                headers: Default::default(),
+            }),
+        }
     }
 
     /// `POST /jobs` with `Idempotency-Key` = our id, so a retry after a lost
@@ -116,12 +121,11 @@ impl CamberClient {
         if !status.is_success() {
             return Err(classify(status, headers_retry, &bytes));
         }
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| CamberError::BadResponse(format!("submit answer is not JSON: {e}")))?;
-        v.get("id")
-            .or_else(|| v.get("job_id"))
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
+        let answer: SubmitResponse = serde_json::from_slice(&bytes).map_err(|e| {
+            CamberError::BadResponse(format!("submit answer is not a Camber job: {e}"))
+        })?;
+        answer
+            .camber_id()
             .map(str::to_owned)
             .ok_or_else(|| CamberError::BadResponse("submit answer has no `id`".into()))
     }
@@ -141,30 +145,17 @@ impl CamberClient {
         if !status.is_success() {
             return Err(classify(status, retry_after, &bytes));
         }
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| CamberError::BadResponse(format!("job view is not JSON: {e}")))?;
-        Ok(remote_state(&v))
+        let view: JobView = serde_json::from_slice(&bytes)
+            .map_err(|e| CamberError::BadResponse(format!("not a Camber job view: {e}")))?;
+        Ok(remote_state(&view))
     }
 }
 
-/// Reads a job view: terminal statuses become an outcome.
-pub fn remote_state(view: &Value) -> RemoteState {
-    match view.get("status").and_then(Value::as_str) {
-        Some("completed") => RemoteState::Finished(Outcome::Completed(
-            view.get("result").cloned().unwrap_or(Value::Null),
-        )),
-        Some("failed") => RemoteState::Finished(Outcome::Failed(
-            view.get("error")
-                .cloned()
-                .unwrap_or_else(|| json!({"code": "UNKNOWN", "stage": null, "details": {}})),
-        )),
-        Some("cancelled") => RemoteState::Finished(Outcome::Failed(
-            view.get("error")
-                .cloned()
-                .filter(|e| !e.is_null())
-                .unwrap_or_else(|| json!({"code": "CANCELLED", "stage": view.get("stage").cloned().unwrap_or(Value::Null), "details": {}})),
-        )),
-        _ => RemoteState::Running,
+/// A job view's state: terminal statuses become an outcome.
+pub fn remote_state(view: &JobView) -> RemoteState {
+    match Outcome::from_view(view) {
+        Some(outcome) => RemoteState::Finished(outcome),
+        None => RemoteState::Running,
     }
 }
 
@@ -184,9 +175,7 @@ where
         .headers()
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64);
+        .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
     let bytes =
         res.body()
             .limit(MAX_RESPONSE_BYTES)
@@ -224,25 +213,31 @@ fn classify(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> C
 mod tests {
     use super::*;
 
+    fn view(v: Value) -> JobView {
+        serde_json::from_value(v).expect("a job view, read leniently")
+    }
+
     #[test]
     fn terminal_views_become_outcomes() {
-        let done = json!({"status": "completed", "result": {"a": 1}});
+        let done = view(json!({"status": "completed", "result": {"a": 1}}));
         assert_eq!(
             remote_state(&done),
             RemoteState::Finished(Outcome::Completed(json!({"a": 1})))
         );
-        let failed = json!({"status": "failed", "error": {"code": "OCR_FAILURE", "stage": "OCR"}});
+        let failed =
+            view(json!({"status": "failed", "error": {"code": "OCR_FAILURE", "stage": "OCR"}}));
         assert!(
             matches!(remote_state(&failed), RemoteState::Finished(Outcome::Failed(e)) if e["code"] == "OCR_FAILURE")
         );
-        let cancelled = json!({"status": "cancelled"});
+        let cancelled = view(json!({"status": "cancelled"}));
         assert!(
             matches!(remote_state(&cancelled), RemoteState::Finished(Outcome::Failed(e)) if e["code"] == "CANCELLED")
         );
         assert_eq!(
-            remote_state(&json!({"status": "running"})),
+            remote_state(&view(json!({"status": "running", "unknown": "ignored"}))),
             RemoteState::Running
         );
+        assert!(serde_json::from_value::<JobView>(json!({"status": "paused"})).is_err());
     }
 
     #[test]

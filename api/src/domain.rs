@@ -2,7 +2,8 @@
 //! valid `NewJob` a `POST /jobs` body becomes (parse, don't validate).
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
+use shared::{JobStatus, JobView, ResultStatus, WebhookBody, WebhookError, WebhookStatus};
 
 /// Our job status. Camber's `running` is our `processing`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -40,6 +41,22 @@ impl Status {
     }
 }
 
+// The status column holds the same strings as the API.
+impl rusqlite::types::ToSql for Status {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for Status {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let s = v.as_str()?;
+        Status::parse(s).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("unknown job status `{s}`").into())
+        })
+    }
+}
+
 /// Who caused a transition (the `source` of a job event).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -73,6 +90,117 @@ impl Outcome {
             Outcome::Completed(_) => Status::Completed,
             Outcome::Failed(_) => Status::Failed,
         }
+    }
+
+    fn failed(error: Option<&WebhookError>, default_code: &str, stage: Option<&str>) -> Self {
+        Outcome::Failed(match error {
+            Some(e) => serde_json::to_value(e).unwrap_or(Value::Null),
+            None => json!({"code": default_code, "stage": stage, "details": {}}),
+        })
+    }
+
+    /// A job view's terminal status as an outcome; `None` while it runs.
+    pub fn from_view(view: &JobView) -> Option<Self> {
+        match view.status {
+            JobStatus::Completed => Some(Outcome::Completed(
+                view.result.clone().unwrap_or(Value::Null),
+            )),
+            JobStatus::Failed => Some(Self::failed(view.error.as_ref(), "UNKNOWN", None)),
+            JobStatus::Cancelled => Some(Self::failed(
+                view.error.as_ref(),
+                "CANCELLED",
+                view.stage.as_deref(),
+            )),
+            JobStatus::Pending | JobStatus::Running => None,
+        }
+    }
+}
+
+/// Camber's webhook, as an outcome. The top-level `status` decides (the
+/// contract's enums, so anything else was refused when the body was
+/// parsed); `result.status` must agree with it; a `failed` body without
+/// `result.error` is `UNKNOWN`.
+impl TryFrom<&WebhookBody> for Outcome {
+    type Error = String;
+
+    fn try_from(body: &WebhookBody) -> Result<Self, Self::Error> {
+        match (body.status, body.result.status) {
+            (WebhookStatus::Success, ResultStatus::Success) => Ok(Outcome::Completed(
+                body.result.result.clone().unwrap_or(Value::Null),
+            )),
+            (WebhookStatus::Failed, ResultStatus::Failed) => {
+                Ok(Self::failed(body.result.error.as_ref(), "UNKNOWN", None))
+            }
+            (status, inner) => Err(format!(
+                "`status` is `{status}` but `result.status` is `{inner}`"
+            )),
+        }
+    }
+}
+
+/// One of our job ids: a UUID in its canonical hyphenated form. Only
+/// [`JobId::new`] and [`JobId::parse`] make one, so a `JobId` is always safe
+/// as a path component (the artifact store relies on it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct JobId(String);
+
+impl JobId {
+    /// A new id. v7: time-ordered, so inserts into the id-keyed indexes stay
+    /// on their right edge instead of dirtying a random B-tree page per job.
+    pub fn new() -> Self {
+        Self(uuid::Uuid::now_v7().hyphenated().to_string())
+    }
+
+    /// `raw` as one of our ids; anything that is not a UUID names no job.
+    pub fn parse(raw: &str) -> Option<Self> {
+        uuid::Uuid::parse_str(raw)
+            .ok()
+            .map(|u| Self(u.hyphenated().to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for JobId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::ops::Deref for JobId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for JobId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl rusqlite::types::ToSql for JobId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+/// Read back through [`JobId::parse`] too: a row cannot smuggle in a path.
+impl rusqlite::types::FromSql for JobId {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let s = v.as_str()?;
+        JobId::parse(s).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("`{s}` is not a job id").into())
+        })
+    }
+}
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 

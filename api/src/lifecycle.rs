@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::artifacts::ArtifactStore;
 use crate::camber::{CamberClient, CamberError};
 use crate::config::Schedule;
+use crate::domain::JobId;
 use crate::domain::{Outcome, Source, Status};
 use crate::metrics::{inc, Metrics};
 use crate::store::{self, Finish, JobRecord, Store, StoreError};
@@ -121,30 +122,36 @@ impl Lifecycle {
     /// not listed (the job row records its artifacts only at the
     /// transition), and Camber's webhook retry or the reconciler rewrites
     /// them and commits. So a committed job always has its files.
+    ///
+    /// `known` is the job as the caller last read it, if it did; otherwise
+    /// it is read here. Either way that snapshot only decides whether to
+    /// write artifact files at all: whether the transition applies is
+    /// decided once, by `store::finish_job` in its transaction.
     pub async fn finish(
         &self,
-        job: &JobRecord,
+        id: &JobId,
+        known: Option<&JobRecord>,
         camber_job_id: String,
         outcome: Outcome,
         source: Source,
     ) -> Result<Finish, StoreError> {
-        if job.status.is_terminal() {
-            return Ok(Finish::Duplicate);
-        }
-        if job
-            .camber_job_id
-            .as_deref()
-            .is_some_and(|stored| stored != camber_job_id)
-        {
-            return Ok(Finish::CamberIdMismatch);
+        let snapshot = match known {
+            Some(job) => Some(job.clone()),
+            None => {
+                let lookup = id.as_str().to_owned();
+                self.store.read(move |c| store::get_job(c, &lookup)).await?
+            }
+        };
+        if let Some(refused) = store::refuse_finish(snapshot.as_ref(), &camber_job_id) {
+            return Ok(refused);
         }
         let artifacts = self.artifacts.clone();
-        let (id, cid, out) = (job.id.clone(), camber_job_id.clone(), outcome.clone());
-        let metas = tokio::task::spawn_blocking(move || artifacts.package(&id, &cid, &out))
+        let (pid, cid, out) = (id.clone(), camber_job_id.clone(), outcome.clone());
+        let metas = tokio::task::spawn_blocking(move || artifacts.package(&pid, &cid, &out))
             .await
             .map_err(|e| StoreError::Blocking(e.to_string()))?
             .map_err(|e| StoreError::Blocking(format!("writing artifacts: {e}")))?;
-        let id = job.id.clone();
+        let id = id.clone();
         self.store
             .write(move |c| store::finish_job(c, &id, &camber_job_id, &outcome, &metas, source))
             .await

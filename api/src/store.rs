@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlite_writer::{Db, Options, Synchronous};
 
-use crate::domain::{NewJob, Outcome, Source, Status};
+use crate::domain::{JobId, NewJob, Outcome, Source, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -71,7 +71,7 @@ pub struct ArtifactMeta {
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRecord {
     pub seq: i64,
-    pub id: String,
+    pub id: JobId,
     pub status: Status,
     pub portal_schema_name: String,
     pub filename: String,
@@ -402,6 +402,24 @@ pub fn fail_pending(
     Ok(moved == 1)
 }
 
+/// The one rule Camber's final word is applied by: `None` = apply it,
+/// else why not. Decided for real inside [`finish_job`]'s transaction;
+/// `Lifecycle::finish` also asks it of a snapshot, only to spare the
+/// artifact files a write that could not apply.
+pub fn refuse_finish(job: Option<&JobRecord>, camber_job_id: &str) -> Option<Finish> {
+    let Some(job) = job else {
+        return Some(Finish::NotFound);
+    };
+    if job
+        .camber_job_id
+        .as_deref()
+        .is_some_and(|stored| stored != camber_job_id)
+    {
+        return Some(Finish::CamberIdMismatch);
+    }
+    job.status.is_terminal().then_some(Finish::Duplicate)
+}
+
 /// Applies Camber's final word: `pending|processing → completed|failed`
 /// with the artifacts already written to disk, in this transaction.
 pub fn finish_job(
@@ -412,19 +430,11 @@ pub fn finish_job(
     artifacts: &[ArtifactMeta],
     source: Source,
 ) -> Result<Finish, StoreError> {
-    let Some(job) = get_job(conn, id)? else {
-        return Ok(Finish::NotFound);
-    };
-    if job
-        .camber_job_id
-        .as_deref()
-        .is_some_and(|stored| stored != camber_job_id)
-    {
-        return Ok(Finish::CamberIdMismatch);
+    let job = get_job(conn, id)?;
+    if let Some(refused) = refuse_finish(job.as_ref(), camber_job_id) {
+        return Ok(refused);
     }
-    if job.status.is_terminal() {
-        return Ok(Finish::Duplicate);
-    }
+    let job = job.expect("refuse_finish refuses a missing job");
     let now = now_text();
     let (result, error) = match outcome {
         Outcome::Completed(r) => (Some(r.to_string()), None),
@@ -515,6 +525,12 @@ pub fn ping(conn: &Connection) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
+    // Ids are UUIDs: a `JobId` is read back only when it is one.
+    const J1: &str = "0190a4f2-0000-7000-8000-000000000001";
+    const A: &str = "0190a4f2-0000-7000-8000-00000000000a";
+    const B: &str = "0190a4f2-0000-7000-8000-00000000000b";
+    const GONE: &str = "0190a4f2-0000-7000-8000-0000000000ff";
+    const KEPT: &str = "0190a4f2-0000-7000-8000-0000000000cc";
     use super::*;
     use serde_json::json;
 
@@ -532,22 +548,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("api.db")).unwrap();
         let job = store
-            .write(|c| insert_job(c, "j1", &new_job(), 1000))
+            .write(|c| insert_job(c, J1, &new_job(), 1000))
             .await
             .unwrap();
         assert_eq!(job.status, Status::Pending);
         let st = store
-            .write(|c| mark_submitted(c, "j1", "cmb_1", 1000))
+            .write(|c| mark_submitted(c, J1, "cmb_1", 1000))
             .await
             .unwrap();
         assert_eq!(st, Some(Status::Processing));
         let outcome = Outcome::Completed(json!({"a": 1}));
         let fin = store
-            .write(move |c| finish_job(c, "j1", "cmb_1", &outcome, &[], Source::Webhook))
+            .write(move |c| finish_job(c, J1, "cmb_1", &outcome, &[], Source::Webhook))
             .await
             .unwrap();
         assert_eq!(fin, Finish::Applied(Status::Processing));
-        let events = store.read(|c| events(c, "j1")).await.unwrap();
+        let events = store.read(|c| events(c, J1)).await.unwrap();
         let path: Vec<_> = events.iter().map(|e| e.to.as_str()).collect();
         assert_eq!(path, ["pending", "processing", "completed"]);
         assert_eq!(events[0].from, None);
@@ -558,16 +574,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("api.db")).unwrap();
         store
-            .write(|c| insert_job(c, "j1", &new_job(), 1000))
+            .write(|c| insert_job(c, J1, &new_job(), 1000))
             .await
             .unwrap();
         let outcome = Outcome::Failed(json!({"code": "X"}));
         store
-            .write(move |c| finish_job(c, "j1", "cmb_1", &outcome, &[], Source::Webhook))
+            .write(move |c| finish_job(c, J1, "cmb_1", &outcome, &[], Source::Webhook))
             .await
             .unwrap();
         let st = store
-            .write(|c| mark_submitted(c, "j1", "cmb_1", 1000))
+            .write(|c| mark_submitted(c, J1, "cmb_1", 1000))
             .await
             .unwrap();
         assert_eq!(st, Some(Status::Failed));
@@ -575,7 +591,7 @@ mod tests {
             .write(|c| {
                 finish_job(
                     c,
-                    "j1",
+                    J1,
                     "cmb_1",
                     &Outcome::Completed(json!({})),
                     &[],
@@ -589,7 +605,7 @@ mod tests {
             .write(|c| {
                 finish_job(
                     c,
-                    "j1",
+                    J1,
                     "cmb_2",
                     &Outcome::Completed(json!({})),
                     &[],
@@ -605,9 +621,9 @@ mod tests {
     async fn a_failing_write_rolls_back_alone() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("api.db")).unwrap();
-        let a = store.write(|c| insert_job(c, "a", &new_job(), 0));
-        let dup = store.write(|c| insert_job(c, "a", &new_job(), 0));
-        let b = store.write(|c| insert_job(c, "b", &new_job(), 0));
+        let a = store.write(|c| insert_job(c, A, &new_job(), 0));
+        let dup = store.write(|c| insert_job(c, A, &new_job(), 0));
+        let b = store.write(|c| insert_job(c, B, &new_job(), 0));
         let (a, dup, b) = futures_util::future::join3(a, dup, b).await;
         assert!(a.is_ok() && dup.is_err() && b.is_ok());
         let (jobs, more) = store.read(|c| list_jobs(c, None, None, 10)).await.unwrap();
@@ -621,18 +637,18 @@ mod tests {
         let store = Store::open(&dir.path().join("api.db")).unwrap();
         let boom = store
             .write(|c| -> Result<(), StoreError> {
-                insert_job(c, "gone", &new_job(), 0)?;
+                insert_job(c, GONE, &new_job(), 0)?;
                 panic!("boom")
             })
             .await;
         assert!(boom.is_err());
         store
-            .write(|c| insert_job(c, "kept", &new_job(), 0))
+            .write(|c| insert_job(c, KEPT, &new_job(), 0))
             .await
             .unwrap();
         let (jobs, _) = store.read(|c| list_jobs(c, None, None, 10)).await.unwrap();
         let ids: Vec<_> = jobs.iter().map(|j| j.id.as_str()).collect();
-        assert_eq!(ids, ["kept"]);
+        assert_eq!(ids, [KEPT]);
     }
 
     #[actix_rt::test]
@@ -640,7 +656,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("api.db")).unwrap();
         store
-            .write(|c| insert_job(c, "j1", &new_job(), -1))
+            .write(|c| insert_job(c, J1, &new_job(), -1))
             .await
             .unwrap();
         let first = store

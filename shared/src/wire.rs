@@ -4,9 +4,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Job status as Camber reports it (lowercase on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
+    #[default]
     Pending,
     Running,
     Completed,
@@ -70,14 +71,30 @@ pub struct SubmitRequest {
     pub webhook: Option<WebhookTarget>,
 }
 
-/// `201 Created` answer to `POST /jobs`. `job_id` repeats `id`.
+/// `201 Created` answer to `POST /jobs`. `job_id` repeats `id`. A client
+/// reads it leniently (real Camber may send less, or more): every field
+/// but one of `id`/`job_id` may be missing, unknown fields are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubmitResponse {
+    #[serde(default)]
     pub id: String,
+    #[serde(default)]
     pub job_id: String,
+    #[serde(default)]
     pub status: JobStatus,
+    #[serde(default)]
     pub app: String,
+    #[serde(default)]
     pub created_at: String,
+}
+
+impl SubmitResponse {
+    /// The Camber job id: `id`, else `job_id`; `None` when both are empty.
+    pub fn camber_id(&self) -> Option<&str> {
+        [self.id.as_str(), self.job_id.as_str()]
+            .into_iter()
+            .find(|s| !s.is_empty())
+    }
 }
 
 /// Declares a fieldless enum that travels as one of fixed strings, with
@@ -191,23 +208,33 @@ pub struct WebhookView {
     pub attempts: u32,
 }
 
-/// `GET /jobs/{id}`.
+/// `GET /jobs/{id}`. Read leniently: only `status` is required.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobView {
+    #[serde(default)]
     pub id: String,
+    #[serde(default)]
     pub job_id: String,
+    #[serde(default)]
     pub app: String,
     pub status: JobStatus,
+    #[serde(default)]
     pub stage: Option<String>,
+    #[serde(default)]
     pub metadata: Value,
+    #[serde(default)]
     pub created_at: String,
+    #[serde(default)]
     pub updated_at: String,
+    #[serde(default)]
     pub started_at: Option<String>,
+    #[serde(default)]
     pub finished_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<WebhookError>,
+    #[serde(default)]
     pub webhook: Option<WebhookView>,
 }
 
@@ -235,6 +262,7 @@ pub struct WebhookResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookError {
     pub code: String,
+    #[serde(default)]
     pub stage: String,
     #[serde(default)]
     pub details: Value,

@@ -5,10 +5,13 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::{json, Value};
 use shared::error::codes;
 
-use super::{error_response, parse_job_id, read_body, AppState, BodyError};
+use super::{
+    body_error_response, error_response, parse_job_id, read_body, store_error_response, AppState,
+    BodyError,
+};
 use crate::artifacts::{self, ArtifactStore};
 use crate::camber::CamberClient;
-use crate::domain::{FieldError, NewJob, Status};
+use crate::domain::{FieldError, JobId, NewJob, Status};
 use crate::metrics::inc;
 use crate::store::{self, Event, JobRecord, StoreError};
 
@@ -42,38 +45,21 @@ impl ResponseError for JobsError {
         match self {
             JobsError::InvalidJson(_) => StatusCode::BAD_REQUEST,
             JobsError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            JobsError::Body(BodyError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
-            JobsError::Body(BodyError::Broken(_)) => StatusCode::BAD_REQUEST,
+            JobsError::Body(e) => e.status(),
             JobsError::NotFound => StatusCode::NOT_FOUND,
             JobsError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        match self {
-            JobsError::InvalidJson(_) => {
-                error_response(status, codes::INVALID_JSON, self.to_string())
-            }
-            JobsError::InvalidRequest(_) => {
-                error_response(status, codes::INVALID_REQUEST, self.to_string())
-            }
-            JobsError::Body(BodyError::TooLarge(_)) => {
-                error_response(status, codes::PAYLOAD_TOO_LARGE, self.to_string())
-            }
-            JobsError::Body(BodyError::Broken(_)) => {
-                error_response(status, codes::INVALID_REQUEST, self.to_string())
-            }
-            JobsError::NotFound => error_response(status, codes::NOT_FOUND, self.to_string()),
-            JobsError::Store(e) => {
-                log::error!("jobs route: {e}");
-                error_response(
-                    status,
-                    codes::INTERNAL,
-                    "internal error; see the server log",
-                )
-            }
-        }
+        let code = match self {
+            JobsError::InvalidJson(_) => codes::INVALID_JSON,
+            JobsError::InvalidRequest(_) => codes::INVALID_REQUEST,
+            JobsError::Body(e) => return body_error_response(e),
+            JobsError::NotFound => codes::NOT_FOUND,
+            JobsError::Store(e) => return store_error_response("jobs route", e),
+        };
+        error_response(self.status_code(), code, self.to_string())
     }
 }
 
@@ -96,9 +82,7 @@ pub async fn create_job(
     };
     let new_job = NewJob::parse(&map, state.max_file_bytes)?;
 
-    // v7: time-ordered, so inserts into the id-keyed indexes stay on their
-    // right edge instead of dirtying a random B-tree page per job.
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = JobId::new();
     let lifecycle = &state.lifecycle;
     let lease = lifecycle.submit_lease.as_millis() as i64;
     let job_id = id.clone();
@@ -156,7 +140,7 @@ fn artifact_entry(public_url: &str, job_id: &str, name: &str, size: u64) -> Valu
 /// Reads a job with its events and the view's artifact list (blocking).
 fn load_view(
     conn: &rusqlite::Connection,
-    id: &str,
+    id: &JobId,
     artifacts: &ArtifactStore,
     public_url: &str,
 ) -> Result<Option<Value>, StoreError> {

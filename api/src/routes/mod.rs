@@ -16,6 +16,7 @@ use shared::error::codes;
 use shared::ErrorBody;
 
 use crate::config::Secret;
+use crate::domain::JobId;
 use crate::lifecycle::Lifecycle;
 use crate::uploads::UploadSigner;
 
@@ -96,6 +97,44 @@ pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>
     HttpResponse::build(status).json(ErrorBody::new(code, message))
 }
 
+/// The one mapping of the failures every route shares to responses: a body
+/// that cannot be read is 413 `PAYLOAD_TOO_LARGE` or 400 `INVALID_REQUEST`
+/// (every route; a body that is read but is not JSON is `INVALID_JSON`),
+/// and a store failure is a logged 500 `INTERNAL` that says nothing more.
+pub fn body_error_response(e: &BodyError) -> HttpResponse {
+    match e {
+        BodyError::TooLarge(_) => error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            codes::PAYLOAD_TOO_LARGE,
+            e.to_string(),
+        ),
+        BodyError::Broken(_) => error_response(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_REQUEST,
+            e.to_string(),
+        ),
+    }
+}
+
+/// See [`body_error_response`].
+pub fn store_error_response(route: &str, e: &crate::store::StoreError) -> HttpResponse {
+    log::error!("{route}: {e}");
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        codes::INTERNAL,
+        "internal error; see the server log",
+    )
+}
+
+impl BodyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            BodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::Broken(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
 /// Why a body could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
@@ -132,8 +171,6 @@ pub async fn read_body(
 }
 
 /// Parses a path id as one of our UUIDs (anything else names no job).
-pub fn parse_job_id(raw: &str) -> Option<String> {
-    uuid::Uuid::parse_str(raw)
-        .ok()
-        .map(|u| u.hyphenated().to_string())
+pub fn parse_job_id(raw: &str) -> Option<JobId> {
+    JobId::parse(raw)
 }

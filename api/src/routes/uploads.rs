@@ -5,7 +5,10 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 use shared::error::codes;
 
-use super::{error_response, parse_job_id, read_body, AppState, BodyError};
+use super::{
+    body_error_response, error_response, parse_job_id, read_body, store_error_response, AppState,
+    BodyError,
+};
 use crate::metrics::inc;
 use crate::store::{self, StoreError};
 
@@ -19,10 +22,9 @@ pub enum UploadError {
     Expired,
     #[error("no job with this id")]
     NotFound,
-    #[error("the upload is larger than the job's file_size_bytes ({0})")]
-    TooLarge(u64),
-    #[error("the upload could not be read: {0}")]
-    Broken(String),
+    /// Larger than the job's `file_size_bytes`, or unreadable.
+    #[error("{0}")]
+    Body(#[from] BodyError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
 }
@@ -32,29 +34,19 @@ impl ResponseError for UploadError {
         match self {
             UploadError::BadSignature | UploadError::Expired => StatusCode::FORBIDDEN,
             UploadError::NotFound => StatusCode::NOT_FOUND,
-            UploadError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            UploadError::Broken(_) => StatusCode::BAD_REQUEST,
+            UploadError::Body(e) => e.status(),
             UploadError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
         let code = match self {
             UploadError::BadSignature | UploadError::Expired => FORBIDDEN,
             UploadError::NotFound => codes::NOT_FOUND,
-            UploadError::TooLarge(_) => codes::PAYLOAD_TOO_LARGE,
-            UploadError::Broken(_) => codes::INVALID_REQUEST,
-            UploadError::Store(e) => {
-                log::error!("upload route: {e}");
-                return error_response(
-                    status,
-                    codes::INTERNAL,
-                    "internal error; see the server log",
-                );
-            }
+            UploadError::Body(e) => return body_error_response(e),
+            UploadError::Store(e) => return store_error_response("upload route", e),
         };
-        error_response(status, code, self.to_string())
+        error_response(self.status_code(), code, self.to_string())
     }
 }
 
@@ -97,10 +89,7 @@ pub async fn upload(
         .ok_or(UploadError::NotFound)?;
     let body = read_body(&req, payload, job.file_size_bytes)
         .await
-        .map_err(|e| match e {
-            BodyError::TooLarge(n) => UploadError::TooLarge(n),
-            BodyError::Broken(m) => UploadError::Broken(m),
-        })?;
+        .map_err(UploadError::Body)?;
 
     let artifacts = state.lifecycle.artifacts.clone();
     let write_id = id.clone();

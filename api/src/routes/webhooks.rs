@@ -1,16 +1,22 @@
 //! `POST /internal/webhooks/camber` (SPEC §6): the signature is checked over
-//! the raw bytes, in constant time, before anything is parsed; then the job
-//! is found by the body's `job_id` (our id) and Camber's final word applied.
+//! the raw bytes, in constant time, before anything is parsed; the body is
+//! read as the shared contract's `WebhookBody`; then ONE call applies
+//! Camber's final word, and `store::finish_job`'s transaction alone decides
+//! whether it applied, was a duplicate, names an unknown job or another
+//! Camber job.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::{json, Value};
 use shared::error::codes;
+use shared::WebhookBody;
 
-use super::{error_response, parse_job_id, read_body, AppState, BodyError};
-use crate::domain::{Outcome, Source};
+use super::{
+    body_error_response, error_response, read_body, store_error_response, AppState, BodyError,
+};
+use crate::domain::{JobId, Outcome, Source};
 use crate::metrics::inc;
-use crate::store::{self, Finish, StoreError};
+use crate::store::{Finish, StoreError};
 
 /// Largest webhook body (results can be large).
 const MAX_WEBHOOK_BODY: u64 = 16 * 1024 * 1024;
@@ -39,10 +45,8 @@ impl ResponseError for WebhookError {
     fn status_code(&self) -> StatusCode {
         match self {
             WebhookError::MissingSignature | WebhookError::BadSignature => StatusCode::UNAUTHORIZED,
-            WebhookError::Body(BodyError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
-            WebhookError::Body(BodyError::Broken(_)) | WebhookError::InvalidJson => {
-                StatusCode::BAD_REQUEST
-            }
+            WebhookError::Body(e) => e.status(),
+            WebhookError::InvalidJson => StatusCode::BAD_REQUEST,
             WebhookError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
             WebhookError::NotFound => StatusCode::NOT_FOUND,
             WebhookError::CamberIdMismatch => StatusCode::CONFLICT,
@@ -51,36 +55,17 @@ impl ResponseError for WebhookError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
         let code = match self {
             WebhookError::MissingSignature | WebhookError::BadSignature => codes::UNAUTHENTICATED,
-            WebhookError::Body(BodyError::TooLarge(_)) => codes::PAYLOAD_TOO_LARGE,
-            WebhookError::Body(BodyError::Broken(_)) | WebhookError::InvalidJson => {
-                codes::INVALID_JSON
-            }
+            WebhookError::Body(e) => return body_error_response(e),
+            WebhookError::InvalidJson => codes::INVALID_JSON,
             WebhookError::InvalidRequest(_) => codes::INVALID_REQUEST,
             WebhookError::NotFound => codes::NOT_FOUND,
             WebhookError::CamberIdMismatch => codes::CONFLICT,
-            WebhookError::Store(e) => {
-                log::error!("webhook route: {e}");
-                return error_response(
-                    status,
-                    codes::INTERNAL,
-                    "internal error; see the server log",
-                );
-            }
+            WebhookError::Store(e) => return store_error_response("webhook route", e),
         };
-        error_response(status, code, self.to_string())
+        error_response(self.status_code(), code, self.to_string())
     }
-}
-
-fn required_str<'a>(body: &'a Value, field: &str) -> Result<&'a str, WebhookError> {
-    body.get(field)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            WebhookError::InvalidRequest(format!("`{field}` must be a non-empty string"))
-        })
 }
 
 fn acknowledged(duplicate: bool) -> HttpResponse {
@@ -105,6 +90,30 @@ pub async fn camber_webhook(
     result.map(|(resp, _)| resp)
 }
 
+/// The body as the contract's `WebhookBody`: not JSON (or not an object)
+/// is 400 `INVALID_JSON`; JSON that is not the contract (a missing field,
+/// an unknown `status`) is 422 naming what is wrong. Unknown fields are
+/// ignored, as real Camber may add some.
+fn parse_body(raw: &[u8]) -> Result<WebhookBody, WebhookError> {
+    let value: Value = serde_json::from_slice(raw).map_err(|_| WebhookError::InvalidJson)?;
+    if !value.is_object() {
+        return Err(WebhookError::InvalidJson);
+    }
+    let body: WebhookBody = serde_json::from_value(value)
+        .map_err(|e| WebhookError::InvalidRequest(format!("not a Camber webhook: {e}")))?;
+    for (field, v) in [
+        ("job_id", &body.job_id),
+        ("camber_job_id", &body.camber_job_id),
+    ] {
+        if v.is_empty() {
+            return Err(WebhookError::InvalidRequest(format!(
+                "`{field}` must be a non-empty string"
+            )));
+        }
+    }
+    Ok(body)
+}
+
 async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
@@ -119,62 +128,17 @@ async fn handle(
     if !shared::signing::verify_hex(state.webhook_secret.expose().as_bytes(), &raw, &signature) {
         return Err(WebhookError::BadSignature);
     }
-
-    let body: Value = serde_json::from_slice(&raw).map_err(|_| WebhookError::InvalidJson)?;
-    if !body.is_object() {
-        return Err(WebhookError::InvalidJson);
-    }
-    let job_id = required_str(&body, "job_id")?;
-    let camber_job_id = required_str(&body, "camber_job_id")?.to_owned();
-    let id = parse_job_id(job_id).ok_or(WebhookError::NotFound)?;
-
-    let lookup = id.clone();
-    let job = state
-        .lifecycle
-        .store
-        .read(move |c| store::get_job(c, &lookup))
-        .await?
-        .ok_or(WebhookError::NotFound)?;
-    if job
-        .camber_job_id
-        .as_deref()
-        .is_some_and(|stored| stored != camber_job_id)
-    {
-        return Err(WebhookError::CamberIdMismatch);
-    }
-    let outcome = match body.get("status").and_then(Value::as_str) {
-        Some("success") => Outcome::Completed(
-            body.pointer("/result/result")
-                .cloned()
-                .unwrap_or(Value::Null),
-        ),
-        Some("failed") => Outcome::Failed(
-            body.pointer("/result/error")
-                .cloned()
-                .unwrap_or_else(|| json!({"code": "UNKNOWN", "stage": null, "details": {}})),
-        ),
-        other => {
-            return Err(WebhookError::InvalidRequest(format!(
-                "`status` must be `success` or `failed`, not {}",
-                other.map_or("missing".to_owned(), |s| format!("`{s}`"))
-            )))
-        }
-    };
-    if job.status.is_terminal() {
-        return Ok((acknowledged(true), true));
-    }
-
+    let body = parse_body(&raw)?;
+    let outcome = Outcome::try_from(&body).map_err(WebhookError::InvalidRequest)?;
+    let id = JobId::parse(&body.job_id).ok_or(WebhookError::NotFound)?;
+    let to = outcome.status();
     match state
         .lifecycle
-        .finish(&job, camber_job_id, outcome, Source::Webhook)
+        .finish(&id, None, body.camber_job_id, outcome, Source::Webhook)
         .await?
     {
         Finish::Applied(from) => {
-            log::info!(
-                "job {id}: {} → {} by webhook",
-                from.as_str(),
-                job_status_after(&body)
-            );
+            log::info!("job {id}: {} → {} by webhook", from.as_str(), to.as_str());
             Ok((acknowledged(false), false))
         }
         Finish::Duplicate => Ok((acknowledged(true), true)),
@@ -183,10 +147,52 @@ async fn handle(
     }
 }
 
-fn job_status_after(body: &Value) -> &'static str {
-    if body.get("status").and_then(Value::as_str) == Some("success") {
-        "completed"
-    } else {
-        "failed"
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::{WebhookBody, WebhookError as CamberError};
+
+    /// The bytes the mock sends parse into the shared type and back to the
+    /// same bytes: renaming a wire field breaks this test in api too.
+    #[test]
+    fn the_mocks_webhook_bytes_round_trip_through_the_shared_type() {
+        let sent = WebhookBody::failure(
+            "cmb_1",
+            "0190a4f2-0000-7000-8000-000000000001",
+            "2026-01-26T10:30:45.123456".into(),
+            CamberError {
+                code: "OCR_FAILURE".into(),
+                stage: "OCR".into(),
+                details: json!({"reason": "No text detected in image"}),
+            },
+        );
+        let bytes = sent.to_bytes();
+        let got = parse_body(&bytes).unwrap();
+        assert_eq!(got, sent);
+        assert_eq!(got.to_bytes(), bytes);
+        assert!(
+            matches!(Outcome::try_from(&got), Ok(Outcome::Failed(e)) if e["code"] == "OCR_FAILURE")
+        );
+    }
+
+    #[test]
+    fn bodies_that_are_not_the_contract_are_refused_with_the_right_code() {
+        assert!(matches!(
+            parse_body(b"not json"),
+            Err(WebhookError::InvalidJson)
+        ));
+        assert!(matches!(parse_body(b"[1]"), Err(WebhookError::InvalidJson)));
+        let unknown = br#"{"camber_job_id":"c","job_id":"j","status":"paused","timestamp":"t","result":{"status":"SUCCESS","job_id":"j"}}"#;
+        assert!(
+            matches!(parse_body(unknown), Err(WebhookError::InvalidRequest(m)) if m.contains("paused"))
+        );
+        let extra = br#"{"camber_job_id":"c","job_id":"j","status":"success","timestamp":"t","result":{"status":"SUCCESS","job_id":"j","result":{"a":1}},"new_field":true}"#;
+        assert!(parse_body(extra).is_ok(), "unknown fields are ignored");
+        let mixed = br#"{"camber_job_id":"c","job_id":"j","status":"success","timestamp":"t","result":{"status":"FAILED","job_id":"j"}}"#;
+        let body = parse_body(mixed).unwrap();
+        assert!(
+            Outcome::try_from(&body).is_err(),
+            "status and result.status disagree"
+        );
     }
 }
