@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use shared::retry::Schedule;
+use shared::retry::{self, Bare};
+
 use clap::{Args, Parser, Subcommand};
 
 /// The webhook secret both services use when none is configured. Fine on a
@@ -174,7 +177,7 @@ impl Settings {
         if self.webhook_secret.expose().is_empty() {
             return Err("refusing to start: WEBHOOK_SECRET is empty".to_owned());
         }
-        if self.submit_retry_schedule.0.is_empty() {
+        if self.submit_retry_schedule.is_empty() {
             return Err("the submit retry schedule needs at least one step".to_owned());
         }
         Ok(())
@@ -231,40 +234,15 @@ impl FromStr for Secret {
     }
 }
 
-/// A retry schedule: the wait before each further attempt.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Schedule(pub Vec<Duration>);
-
-/// `250ms`, `2s`, `5m`, `1h`, or a bare number of seconds.
+/// `250ms`, `2s`, `5m`, `1h`, or a bare number of seconds (api's documented
+/// unit); the syntax is shared with mock-camber.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 250ms, 2s, 5m or 1h"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("`{s}` has an unknown unit (use ms, s, m or h)")),
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("`{s}` is not a valid duration"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    retry::parse_duration(s, Bare::Secs)
 }
 
 /// `500ms,1s,2s` → a schedule of three waits.
 pub fn parse_schedule(s: &str) -> Result<Schedule, String> {
-    s.split(',')
-        .filter(|p| !p.trim().is_empty())
-        .map(parse_duration)
-        .collect::<Result<Vec<_>, _>>()
-        .map(Schedule)
+    Schedule::parse(s, Bare::Secs)
 }
 
 #[cfg(test)]
@@ -279,7 +257,10 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("3d").is_err());
+        // humantime's syntax (shared with mock-camber): days are a unit.
+        assert_eq!(parse_duration("3d"), Ok(Duration::from_secs(3 * 86_400)));
+        assert!(parse_duration("3 parsecs").is_err());
+        assert!(parse_duration("").is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod domain;
 pub use shared::healthcheck;
 pub mod lifecycle;
 pub mod metrics;
+pub mod middleware;
 pub mod reconciler;
 pub mod routes;
 pub mod startup;

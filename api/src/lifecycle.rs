@@ -6,16 +6,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
 use serde_json::json;
 
 use crate::artifacts::ArtifactStore;
 use crate::camber::{CamberClient, CamberError};
-use crate::config::Schedule;
 use crate::domain::JobId;
 use crate::domain::{Outcome, Source, Status};
 use crate::metrics::{inc, Metrics};
 use crate::store::{self, Finish, JobRecord, Store, StoreError};
+use shared::retry::{self, Schedule};
 
 /// What the lifecycle needs besides a Camber client (which is per thread).
 #[derive(Clone)]
@@ -31,11 +30,6 @@ pub struct Lifecycle {
 
 pub const CAMBER_UNAVAILABLE: &str = "CAMBER_UNAVAILABLE";
 pub const CAMBER_REJECTED: &str = "CAMBER_REJECTED";
-
-/// ±20 % jitter so that retries of many jobs spread out.
-fn jittered(d: Duration) -> Duration {
-    d.mul_f64(rand::thread_rng().gen_range(0.8..=1.2))
-}
 
 impl Lifecycle {
     /// One submit attempt of a pending job (attempt number
@@ -70,8 +64,10 @@ impl Lifecycle {
                 reason,
                 retry_after,
             }) => {
-                let steps = &self.retry_schedule.0;
-                if attempt as usize > steps.len() {
+                let Some(wait) =
+                    self.retry_schedule
+                        .next_wait(attempt, retry_after, retry::jitter_factor())
+                else {
                     inc(&self.metrics.submits_gave_up);
                     log::warn!("job {id}: giving up after {attempt} submit attempts: {reason}");
                     let error = json!({
@@ -83,10 +79,8 @@ impl Lifecycle {
                         .write(move |c| store::fail_pending(c, &id, attempt, &error))
                         .await?;
                     return Ok(Status::Failed);
-                }
+                };
                 inc(&self.metrics.submits_retry);
-                let wait =
-                    jittered(steps[attempt as usize - 1]).max(retry_after.unwrap_or_default());
                 log::info!("job {id}: Camber unavailable ({reason}); retry in {wait:?}");
                 let next = store::now_ms() + wait.as_millis() as i64;
                 self.store

@@ -6,9 +6,9 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, Service};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{middleware, web, App, HttpServer};
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
 use tokio::sync::watch;
 
 use crate::artifacts::ArtifactStore;
@@ -16,6 +16,7 @@ use crate::camber::{CamberClient, CamberConfig};
 use crate::config::Settings;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
+use crate::middleware;
 use crate::reconciler::Reconciler;
 use crate::routes::{self, AppState};
 use crate::store::{Store, StoreError};
@@ -106,24 +107,8 @@ impl Application {
         let worker_camber = camber.clone();
         let server = HttpServer::new(move || {
             App::new()
-                .wrap_fn(|req, srv| {
-                    let fut = srv.call(req);
-                    async move {
-                        let mut res = fut.await?;
-                        if let Ok(v) =
-                            HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string())
-                        {
-                            res.headers_mut()
-                                .insert(HeaderName::from_static(shared::headers::REQUEST_ID), v);
-                        }
-                        Ok(res)
-                    }
-                })
-                // %U, not %r: the query string of an upload URL is a capability.
-                .wrap(
-                    middleware::Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
-                        .custom_request_replace("method", |req| req.method().to_string()),
-                )
+                .wrap(from_fn(middleware::request_id))
+                .wrap(middleware::access_log())
                 .app_data(state.clone())
                 // awc::Client is !Send: one per worker.
                 .app_data(web::Data::new(CamberClient::new(worker_camber.clone())))

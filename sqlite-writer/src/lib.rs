@@ -9,7 +9,8 @@
 //!   logged);
 //! - **reader connections** in a small pool, used through tokio's blocking
 //!   pool, so no rusqlite call ever runs on an async executor thread;
-//! - an optional hook called on the writer thread after each commit.
+//! - an optional hook called on the writer thread after each commit,
+//!   before the batch's callers are answered.
 //!
 //! Statements inside the closures should use `prepare_cached`: each
 //! connection keeps its prepared statements.
@@ -49,7 +50,8 @@ pub enum Synchronous {
     Off,
 }
 
-/// Called on the writer thread after every committed batch.
+/// Called on the writer thread after every committed batch, before its
+/// callers are answered.
 pub type OnCommit = Box<dyn Fn() + Send>;
 
 pub struct Options {
@@ -289,13 +291,15 @@ fn writer_loop(
             }
         }
         let committed = run_batch(&conn, &mut batch, &mut done);
-        for d in done.drain(..) {
-            d(committed);
-        }
+        // The hook first: a caller that sees its write acknowledged also
+        // sees what the hook does (the mock's waiters are already woken).
         if committed {
             if let Some(f) = &on_commit {
                 f();
             }
+        }
+        for d in done.drain(..) {
+            d(committed);
         }
     }
     // Every sender is gone: checkpoint, so the next start opens quickly.

@@ -12,7 +12,7 @@ use crate::auth::Admin;
 use crate::engine::{AdminAction, Control};
 use crate::error::ApiError;
 use crate::journal;
-use crate::routes::jobs::read_body;
+use crate::routes::body::read_body;
 use crate::scenario::{parse_rules, FailSpec};
 use crate::state::AppState;
 use crate::store::{self, DeliveryFilter, JobFilter};

@@ -2,6 +2,7 @@
 //! document can be checked against what is actually served.
 
 pub mod admin;
+pub mod body;
 pub mod dashboard;
 pub mod health;
 pub mod jobs;

@@ -1,0 +1,163 @@
+//! Request bodies of the Camber API: read with a size limit, kept for the
+//! request journal, and a submit body validated field by field.
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{web, HttpMessage, HttpRequest};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::journal::JournalBody;
+use crate::scenario::Scenario;
+
+/// Reads the body, refusing it as soon as it passes `limit`.
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::InvalidRequest(format!("bad body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// A submit body that passed validation.
+pub struct Submit {
+    pub app: String,
+    pub input: Value,
+    pub metadata: Value,
+    pub scenario: Option<Scenario>,
+    pub webhook_url: Option<String>,
+    pub webhook_headers: serde_json::Map<String, Value>,
+}
+
+pub fn invalid(msg: impl Into<String>) -> ApiError {
+    ApiError::InvalidRequest(msg.into())
+}
+
+impl Submit {
+    pub fn parse(body: &Value, scenario_header: Option<&str>) -> Result<Self, ApiError> {
+        let obj = body
+            .as_object()
+            .ok_or_else(|| invalid("the body must be a JSON object"))?;
+        let app = match obj.get("app") {
+            None | Some(Value::Null) => return Err(invalid("`app` is required")),
+            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+            Some(_) => return Err(invalid("`app` must be a non-empty string")),
+        };
+        let input = match obj.get("input") {
+            None | Some(Value::Null) => return Err(invalid("`input` is required")),
+            Some(v @ Value::Object(_)) => v.clone(),
+            Some(_) => return Err(invalid("`input` must be a JSON object")),
+        };
+        let metadata = match obj.get("metadata") {
+            None | Some(Value::Null) => json!({}),
+            Some(v @ Value::Object(_)) => v.clone(),
+            Some(_) => return Err(invalid("`metadata` must be a JSON object")),
+        };
+        let mut scenario = match metadata.get("mock") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                Scenario::parse(v)
+                    .map_err(|e| invalid(format!("`metadata.mock` is not a scenario: {e}")))?,
+            ),
+        };
+        if let Some(raw) = scenario_header {
+            let v: Value = serde_json::from_str(raw)
+                .map_err(|e| invalid(format!("X-Mock-Scenario is not JSON: {e}")))?;
+            // The body's own scenario wins over the header's.
+            if scenario.is_none() {
+                scenario = Some(
+                    Scenario::parse(&v)
+                        .map_err(|e| invalid(format!("X-Mock-Scenario is not a scenario: {e}")))?,
+                );
+            }
+        }
+        let (webhook_url, webhook_headers) = match obj.get("webhook") {
+            None | Some(Value::Null) => (None, Default::default()),
+            Some(Value::Object(w)) => {
+                let url = match w.get("url") {
+                    Some(Value::String(u)) => u.clone(),
+                    None | Some(Value::Null) => return Err(invalid("`webhook.url` is required")),
+                    Some(_) => return Err(invalid("`webhook.url` must be a string")),
+                };
+                check_url(&url)?;
+                let headers = match w.get("headers") {
+                    None | Some(Value::Null) => Default::default(),
+                    Some(Value::Object(hs)) => {
+                        for (k, v) in hs {
+                            let Value::String(v) = v else {
+                                return Err(invalid(format!(
+                                    "`webhook.headers.{k}` must be a string"
+                                )));
+                            };
+                            if HeaderName::from_bytes(k.as_bytes()).is_err()
+                                || HeaderValue::from_str(v).is_err()
+                            {
+                                return Err(invalid(format!(
+                                    "`webhook.headers.{k}` is not a valid HTTP header"
+                                )));
+                            }
+                        }
+                        hs.clone()
+                    }
+                    Some(_) => return Err(invalid("`webhook.headers` must be a JSON object")),
+                };
+                (Some(url), headers)
+            }
+            Some(_) => return Err(invalid("`webhook` must be a JSON object")),
+        };
+        Ok(Self {
+            app,
+            input,
+            metadata,
+            scenario,
+            webhook_url,
+            webhook_headers,
+        })
+    }
+}
+
+pub fn check_url(url: &str) -> Result<(), ApiError> {
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url
+            .parse::<actix_web::http::Uri>()
+            .ok()
+            .is_some_and(|u| u.host().is_some_and(|h| !h.is_empty()));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "`webhook.url` must be an absolute http(s) URL (got `{url}`)"
+        )))
+    }
+}
+
+/// Bodies larger than this are journaled as a size note, so a journal of
+/// thousands of entries stays a few MiB.
+const JOURNAL_BODY_MAX: usize = 64 * 1024;
+
+/// Stored in the request so the journal can record what was sent.
+pub fn journal_body(req: &HttpRequest, body: &[u8]) {
+    let v = if body.len() > JOURNAL_BODY_MAX {
+        json!({"truncated": true, "bytes": body.len()})
+    } else {
+        serde_json::from_slice(body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+    };
+    req.extensions_mut().insert(JournalBody(v));
+}

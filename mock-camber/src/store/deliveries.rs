@@ -1,0 +1,207 @@
+//! Webhook deliveries and their attempts: rows and SQL.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use shared::{DeliveryState, WebhookEvent};
+
+use super::Headers;
+
+#[derive(Debug, Clone)]
+pub struct DeliveryRow {
+    pub seq: i64,
+    pub id: String,
+    pub job_id: String,
+    pub event: WebhookEvent,
+    pub url: String,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+    pub state: DeliveryState,
+    pub attempts: i64,
+    pub sends_remaining: i64,
+    /// Failed attempts so far: the position in the retry schedule.
+    pub failures: i64,
+    pub bad_signature: bool,
+    pub next_attempt_ms: i64,
+    pub created_at: String,
+}
+
+const DELIVERY_COLUMNS: &str = "seq, id, job_id, event, url, headers, body, state, attempts, \
+     sends_remaining, bad_signature, next_attempt_ms, created_at, failures";
+
+fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
+    Ok(DeliveryRow {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        job_id: r.get(2)?,
+        event: r.get(3)?,
+        url: r.get(4)?,
+        headers: r.get(5)?,
+        body: r.get(6)?,
+        state: r.get(7)?,
+        attempts: r.get(8)?,
+        sends_remaining: r.get(9)?,
+        bad_signature: r.get(10)?,
+        next_attempt_ms: r.get(11)?,
+        created_at: r.get(12)?,
+        failures: r.get(13)?,
+    })
+}
+
+pub fn insert_delivery(conn: &Connection, d: &DeliveryRow) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO deliveries (id, job_id, event, url, headers, body, state, attempts, \
+         sends_remaining, bad_signature, next_attempt_ms, created_at, failures) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        d.id,
+        d.job_id,
+        d.event,
+        d.url,
+        d.headers,
+        d.body,
+        d.state,
+        d.attempts,
+        d.sends_remaining,
+        d.bad_signature,
+        d.next_attempt_ms,
+        d.created_at,
+        d.failures
+    ])?;
+    Ok(())
+}
+
+/// One attempt of a delivery, as logged.
+#[derive(Debug, Clone)]
+pub struct AttemptRow {
+    pub delivery_id: String,
+    pub n: i64,
+    pub at: String,
+    pub status: Option<i64>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+    pub response_excerpt: Option<String>,
+}
+
+/// Records an attempt and the delivery state it led to.
+pub fn record_attempt(
+    conn: &Connection,
+    a: &AttemptRow,
+    state: DeliveryState,
+    sends_remaining: i64,
+    failures: i64,
+    next_attempt_ms: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO attempts (delivery_id, n, at, status, latency_ms, error, response_excerpt) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        a.delivery_id,
+        a.n,
+        a.at,
+        a.status,
+        a.latency_ms,
+        a.error,
+        a.response_excerpt
+    ])?;
+    conn.prepare_cached(
+        "UPDATE deliveries SET state = ?2, attempts = ?3, sends_remaining = ?4, next_attempt_ms = ?5, \
+         failures = ?6 WHERE id = ?1",
+    )?
+    .execute(params![
+        a.delivery_id,
+        state,
+        a.n,
+        sends_remaining,
+        next_attempt_ms,
+        failures
+    ])?;
+    Ok(())
+}
+
+/// Puts a delivery back in the queue (redeliver) for one more send, at the
+/// end of its retry schedule (`failures`).
+pub fn requeue_delivery(
+    conn: &Connection,
+    id: &str,
+    now_ms: i64,
+    failures: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE deliveries SET state = 'pending', sends_remaining = 1, next_attempt_ms = ?2, \
+         failures = ?3 WHERE id = ?1",
+    )?
+    .execute(params![id, now_ms, failures])?;
+    Ok(())
+}
+
+pub fn get_delivery(conn: &Connection, id: &str) -> rusqlite::Result<Option<DeliveryRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"
+    ))?
+    .query_row([id], delivery_from_row)
+    .optional()
+}
+
+pub fn pending_deliveries(conn: &Connection) -> rusqlite::Result<Vec<DeliveryRow>> {
+    conn.prepare(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' ORDER BY seq"
+    ))?
+    .query_map([], delivery_from_row)?
+    .collect()
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub job_id: Option<String>,
+    pub state: Option<DeliveryState>,
+    pub event: Option<WebhookEvent>,
+    pub before_seq: Option<i64>,
+    pub limit: usize,
+}
+
+pub fn list_deliveries(
+    conn: &Connection,
+    f: &DeliveryFilter,
+) -> rusqlite::Result<Vec<(DeliveryRow, Vec<AttemptRow>)>> {
+    let rows: Vec<DeliveryRow> = conn
+        .prepare_cached(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries \
+             WHERE (?1 IS NULL OR job_id = ?1) AND (?2 IS NULL OR state = ?2) \
+               AND (?3 IS NULL OR seq < ?3) AND (?5 IS NULL OR event = ?5) \
+             ORDER BY seq DESC LIMIT ?4"
+        ))?
+        .query_map(
+            params![
+                f.job_id,
+                f.state,
+                f.before_seq,
+                (f.limit + 1) as i64,
+                f.event
+            ],
+            delivery_from_row,
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT delivery_id, n, at, status, latency_ms, error, response_excerpt \
+         FROM attempts WHERE delivery_id = ?1 ORDER BY n",
+    )?;
+    rows.into_iter()
+        .map(|d| {
+            let attempts = stmt
+                .query_map([&d.id], |r| {
+                    Ok(AttemptRow {
+                        delivery_id: r.get(0)?,
+                        n: r.get(1)?,
+                        at: r.get(2)?,
+                        status: r.get(3)?,
+                        latency_ms: r.get(4)?,
+                        error: r.get(5)?,
+                        response_excerpt: r.get(6)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((d, attempts))
+        })
+        .collect()
+}

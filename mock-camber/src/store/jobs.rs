@@ -1,0 +1,286 @@
+//! Jobs and their idempotency records: rows and SQL.
+
+use std::sync::Arc;
+
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use shared::JobStatus;
+
+/// A job's extra webhook headers (`webhook.headers`), parsed once from the
+/// submit body and shared, never re-encoded, on their way to the sender;
+/// stored as a JSON object in one place (this type's SQL mapping).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(pub Arc<[(String, String)]>);
+
+impl Headers {
+    /// The string-valued entries of a JSON object (others are refused at
+    /// submit, so none are dropped here in practice).
+    pub fn from_map(map: &serde_json::Map<String, serde_json::Value>) -> Self {
+        Self(
+            map.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+                .collect(),
+        )
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(String, String)> {
+        self.0.iter()
+    }
+}
+
+impl ToSql for Headers {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        let map: serde_json::Map<String, serde_json::Value> = self
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        Ok(ToSqlOutput::from(
+            serde_json::Value::Object(map).to_string(),
+        ))
+    }
+}
+
+impl FromSql for Headers {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(v.as_str()?).map_err(|e| FromSqlError::Other(Box::new(e)))?;
+        Ok(Self::from_map(&map))
+    }
+}
+
+/// A job as stored.
+#[derive(Debug, Clone)]
+pub struct JobRow {
+    pub seq: i64,
+    pub id: String,
+    pub tenant: String,
+    pub tenant_mask: String,
+    pub app: String,
+    pub status: JobStatus,
+    pub stage: Option<String>,
+    pub metadata: String,
+    pub input: String,
+    pub plan: String,
+    pub webhook_url: Option<String>,
+    pub webhook_headers: Headers,
+    pub created_at: String,
+    pub updated_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub log: String,
+    /// From the job's delivery, when there is one.
+    pub delivery_state: Option<shared::DeliveryState>,
+    pub delivery_attempts: i64,
+}
+
+const JOB_COLUMNS: &str = "j.seq, j.id, j.tenant, j.tenant_mask, j.app, j.status, j.stage, \
+     j.metadata, j.input, j.plan, j.webhook_url, j.webhook_headers, j.created_at, j.updated_at, \
+     j.started_at, j.finished_at, j.result, j.error, j.log, d.state, COALESCE(d.attempts, 0)";
+
+fn job_from_row(r: &Row<'_>) -> rusqlite::Result<JobRow> {
+    Ok(JobRow {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        tenant: r.get(2)?,
+        tenant_mask: r.get(3)?,
+        app: r.get(4)?,
+        status: r.get(5)?,
+        stage: r.get(6)?,
+        metadata: r.get(7)?,
+        input: r.get(8)?,
+        plan: r.get(9)?,
+        webhook_url: r.get(10)?,
+        webhook_headers: r.get(11)?,
+        created_at: r.get(12)?,
+        updated_at: r.get(13)?,
+        started_at: r.get(14)?,
+        finished_at: r.get(15)?,
+        result: r.get(16)?,
+        error: r.get(17)?,
+        log: r.get(18)?,
+        delivery_state: r.get(19)?,
+        delivery_attempts: r.get(20)?,
+    })
+}
+
+/// An idempotency record to store with a new job.
+#[derive(Debug, Clone)]
+pub struct IdemRecord {
+    pub key: String,
+    pub body_hash: String,
+    pub response: String,
+}
+
+/// What became of a submit at commit time.
+#[derive(Debug)]
+pub enum SubmitOutcome {
+    Created,
+    /// Same key, same body, within 24 h: the original response.
+    Replayed(String),
+    /// Same key, other body.
+    KeyReused,
+}
+
+const IDEMPOTENCY_WINDOW_SECS: i64 = 24 * 3600;
+
+/// Inserts a new job (and its idempotency record) unless the key was seen.
+pub fn insert_job(
+    conn: &Connection,
+    job: &JobRow,
+    idem: Option<&IdemRecord>,
+    now_unix: i64,
+) -> rusqlite::Result<SubmitOutcome> {
+    if let Some(idem) = idem {
+        let seen: Option<(String, String, i64)> = conn
+            .prepare_cached(
+                "SELECT body_hash, response, created_unix FROM idempotency WHERE tenant = ?1 AND key = ?2",
+            )?
+            .query_row(params![job.tenant, idem.key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        if let Some((hash, response, created)) = seen {
+            if now_unix - created < IDEMPOTENCY_WINDOW_SECS {
+                return Ok(if hash == idem.body_hash {
+                    SubmitOutcome::Replayed(response)
+                } else {
+                    SubmitOutcome::KeyReused
+                });
+            }
+        }
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO idempotency (tenant, key, body_hash, response, created_unix) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            job.tenant,
+            idem.key,
+            idem.body_hash,
+            idem.response,
+            now_unix
+        ])?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO jobs (seq, id, tenant, tenant_mask, app, status, stage, metadata, input, plan, \
+         webhook_url, webhook_headers, created_at, updated_at, started_at, finished_at, result, error, log) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+    )?
+    .execute(params![
+        job.seq,
+        job.id,
+        job.tenant,
+        job.tenant_mask,
+        job.app,
+        job.status,
+        job.stage,
+        job.metadata,
+        job.input,
+        job.plan,
+        job.webhook_url,
+        job.webhook_headers,
+        job.created_at,
+        job.updated_at,
+        job.started_at,
+        job.finished_at,
+        job.result,
+        job.error,
+        job.log
+    ])?;
+    Ok(SubmitOutcome::Created)
+}
+
+/// A progress change of a running job.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub id: String,
+    pub status: JobStatus,
+    pub stage: Option<String>,
+    pub updated_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub log: String,
+}
+
+pub fn update_job(conn: &Connection, p: &Progress) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE jobs SET status = ?2, stage = ?3, updated_at = ?4, started_at = COALESCE(?5, started_at), \
+         finished_at = ?6, result = ?7, error = ?8, log = ?9 WHERE id = ?1",
+    )?
+    .execute(params![
+        p.id,
+        p.status,
+        p.stage,
+        p.updated_at,
+        p.started_at,
+        p.finished_at,
+        p.result,
+        p.error,
+        p.log
+    ])?;
+    Ok(())
+}
+
+pub fn get_job(conn: &Connection, id: &str) -> rusqlite::Result<Option<JobRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN deliveries d ON d.job_id = j.id WHERE j.id = ?1"
+    ))?
+    .query_row([id], job_from_row)
+    .optional()
+}
+
+/// Filters of a job listing. `tenant` matches the tenant id or its mask.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub tenant: Option<(String, String)>,
+    pub status: Option<JobStatus>,
+    pub app: Option<String>,
+    pub before_seq: Option<i64>,
+    pub limit: usize,
+}
+
+/// Newest first; one extra row tells whether a next page exists.
+pub fn list_jobs(conn: &Connection, f: &JobFilter) -> rusqlite::Result<Vec<JobRow>> {
+    let (tenant_id, tenant_mask) = f.tenant.clone().unzip();
+    conn.prepare_cached(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN deliveries d ON d.job_id = j.id \
+         WHERE (?1 IS NULL OR j.tenant = ?1 OR j.tenant_mask = ?2) \
+           AND (?3 IS NULL OR j.status = ?3) AND (?4 IS NULL OR j.app = ?4) \
+           AND (?5 IS NULL OR j.seq < ?5) \
+         ORDER BY j.seq DESC LIMIT ?6"
+    ))?
+    .query_map(
+        params![
+            tenant_id,
+            tenant_mask,
+            f.status,
+            f.app,
+            f.before_seq,
+            (f.limit + 1) as i64
+        ],
+        job_from_row,
+    )?
+    .collect()
+}
+
+/// Jobs a restart must resume.
+pub fn active_jobs(conn: &Connection) -> rusqlite::Result<Vec<JobRow>> {
+    conn.prepare(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN deliveries d ON d.job_id = j.id \
+         WHERE j.status IN ('pending', 'running') ORDER BY j.seq"
+    ))?
+    .query_map([], job_from_row)?
+    .collect()
+}
+
+pub fn max_job_seq(conn: &Connection) -> rusqlite::Result<i64> {
+    let from_jobs: i64 =
+        conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM jobs", [], |r| r.get(0))?;
+    let from_meta: Option<String> = conn
+        .query_row("SELECT v FROM meta WHERE k = 'last_seq'", [], |r| r.get(0))
+        .optional()?;
+    Ok(from_jobs.max(from_meta.and_then(|v| v.parse().ok()).unwrap_or(0)))
+}

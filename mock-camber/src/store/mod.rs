@@ -1,0 +1,241 @@
+//! SQLite persistence: the schema, its migrations, and the SQL itself as
+//! plain `fn(&Connection) -> Result` functions. The writer thread and the
+//! reader pool are the shared `sqlite-writer` crate.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use sqlite_writer::{Db, Options, Synchronous};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Db(#[from] sqlite_writer::Error),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+const MIGRATIONS: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    tenant TEXT NOT NULL,
+    tenant_mask TEXT NOT NULL,
+    app TEXT NOT NULL,
+    status TEXT NOT NULL,
+    stage TEXT,
+    metadata TEXT NOT NULL,
+    input TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    webhook_url TEXT,
+    webhook_headers TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    result TEXT,
+    error TEXT,
+    log TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, seq);
+CREATE INDEX IF NOT EXISTS jobs_active ON jobs (status) WHERE status IN ('pending', 'running');
+CREATE TABLE IF NOT EXISTS idempotency (
+    tenant TEXT NOT NULL,
+    key TEXT NOT NULL,
+    body_hash TEXT NOT NULL,
+    response TEXT NOT NULL,
+    created_unix INTEGER NOT NULL,
+    PRIMARY KEY (tenant, key)
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    job_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    url TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    body BLOB NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    sends_remaining INTEGER NOT NULL,
+    failures INTEGER NOT NULL DEFAULT 0,
+    bad_signature INTEGER NOT NULL,
+    next_attempt_ms INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_job ON deliveries (job_id);
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (state) WHERE state = 'pending';
+CREATE TABLE IF NOT EXISTS attempts (
+    delivery_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    status INTEGER,
+    latency_ms INTEGER NOT NULL,
+    error TEXT,
+    response_excerpt TEXT,
+    PRIMARY KEY (delivery_id, n)
+);
+"#;
+
+/// Schema version this build writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 2;
+
+/// Creates the schema, or brings an older database up to date:
+/// v1 → v2 added `deliveries.failures` (the position in the retry schedule).
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(MIGRATIONS)?;
+    let has_failures: bool = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'failures'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_failures {
+        // Attempts logged before v2 were all failures of undelivered events.
+        conn.execute_batch(
+            "ALTER TABLE deliveries ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+             UPDATE deliveries SET failures = attempts WHERE state = 'pending';",
+        )?;
+    }
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
+/// The database: the shared batching writer and pooled readers
+/// (`sqlite-writer`), with this schema. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+    /// Keeps a `:memory:` database's temporary directory alive.
+    _temp: Option<Arc<tempfile::TempDir>>,
+}
+
+/// Called on the writer thread after each committed batch.
+pub use sqlite_writer::OnCommit;
+
+impl Store {
+    /// Opens (creating and migrating) the database at `path`; `:memory:`
+    /// means a temporary file removed when the store is dropped, so readers
+    /// and the writer still share one WAL database.
+    pub fn open(path: &str) -> Result<Self, StoreError> {
+        Self::open_notifying(path, None)
+    }
+
+    /// [`Self::open`], calling `on_commit` on the writer thread after every
+    /// committed batch (what wakes long-poll waits).
+    pub fn open_notifying(path: &str, on_commit: Option<OnCommit>) -> Result<Self, StoreError> {
+        let (file, temp, durable) = if path == ":memory:" {
+            let dir = tempfile::Builder::new().prefix("mock-camber-").tempdir()?;
+            (
+                dir.path().join("mock-camber.db"),
+                Some(Arc::new(dir)),
+                false,
+            )
+        } else {
+            let file = PathBuf::from(path);
+            if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            (file, None, true)
+        };
+        let opts = Options {
+            // FULL: a batch acknowledged to a client survives a crash of the
+            // OS, not just of the process. Batching keeps the fsync shared.
+            synchronous: if durable {
+                Synchronous::Full
+            } else {
+                Synchronous::Off
+            },
+            max_batch: 1024,
+            busy_timeout: std::time::Duration::from_secs(5),
+            thread_name: "sqlite-writer".into(),
+            on_commit,
+            ..Options::default()
+        };
+        let db = Db::open(&file, opts, |c| migrate(c).map_err(StoreError::from))?;
+        Ok(Self { db, _temp: temp })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.db.path()
+    }
+
+    /// Runs `f` inside the writer's next transaction (under its own
+    /// savepoint) and resolves once that transaction committed.
+    pub async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+    {
+        self.db.write(move |c| f(c).map_err(StoreError::from)).await
+    }
+
+    /// Queues a write without waiting for it; `then` is called with the
+    /// outcome after the transaction ended (on the writer thread).
+    pub fn write_then<R, F, T>(&self, f: F, then: T)
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+        T: FnOnce(Result<R, StoreError>) + Send + 'static,
+    {
+        self.db
+            .write_then(move |c| f(c).map_err(StoreError::from), then)
+    }
+
+    /// Queues a single-statement (hence atomic) write whose failure is only
+    /// logged: progress a restart can redo, such as a stage change or an
+    /// attempt record. No savepoint, no reply: the cheapest write there is.
+    pub fn write_bg<F>(&self, what: &'static str, f: F)
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
+    {
+        self.db.write_bg(what, f)
+    }
+
+    /// Runs a read on a pooled connection on tokio's blocking pool.
+    pub async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+    {
+        self.db.read(move |c| f(c).map_err(StoreError::from)).await
+    }
+
+    /// A read run on the calling thread: for start-up only.
+    pub fn read_now<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        self.db.read_now(|c| f(c).map_err(StoreError::from))
+    }
+}
+
+mod deliveries;
+mod jobs;
+
+pub use deliveries::*;
+pub use jobs::*;
+
+/// Forgets jobs, deliveries and idempotency records; keeps the id sequence
+/// so ids are never reused.
+pub fn reset(conn: &Connection, last_seq: i64) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "DELETE FROM jobs; DELETE FROM idempotency; DELETE FROM deliveries; DELETE FROM attempts;",
+    )?;
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (k, v) VALUES ('last_seq', ?1)",
+        [last_seq.to_string()],
+    )?;
+    Ok(())
+}
+
+pub fn ping(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (k, v) VALUES ('ready_probe', '1')",
+        [],
+    )?;
+    Ok(())
+}
