@@ -224,34 +224,30 @@ print(json.dumps({"rules": rules}))' "$name")
   info "PUT → $code ($size bytes stored as input)"
 
   step "3. Running on mock-camber"
-  local deadline=$((SECONDS + 30)) job camber_id="" last="" seen
+  # The api submits in the background: wait until it has a Camber id, then
+  # let the mock answer when the job has ended (a long-poll wait, no
+  # polling), and show every stage from the mock's own job log.
+  local deadline=$((SECONDS + 30)) job camber_id="" cj
   while :; do
     job=$(curl -fsS "$API/jobs/$job_id")
     camber_id=$(json 'd.get("camber_job_id") or ""' <<<"$job")
-    if [[ -n $camber_id ]]; then
-      local cj
-      cj=$(curl -fsS -H "Authorization: Bearer $KEY" "$MOCK/jobs/$camber_id")
-      seen="$(json 'd["status"] + (" / " + d["stage"] if d.get("stage") else "")' <<<"$cj")"
-      if [[ $seen != "$last" ]]; then
-        info "$camber_id: $seen"
-        last=$seen
-      fi
-      case $seen in completed* | failed* | cancelled*) break ;; esac
-    fi
-    (( SECONDS < deadline )) || die "the demo job did not finish within 30 s: $job"
+    [[ -n $camber_id ]] && break
+    (( SECONDS < deadline )) || die "the api did not submit the demo job within 30 s: $job"
     sleep 0.05
   done
+  info "submitted to Camber as $camber_id; waiting for it to end (GET /jobs/$camber_id?wait_for=terminal&wait_ms=30000)"
+  cj=$(curl -sS -H "Authorization: Bearer $KEY" "$MOCK/jobs/$camber_id?wait_for=terminal&wait_ms=30000")
+  curl -fsS -H "Authorization: Bearer $KEY" "$MOCK/jobs/$camber_id/logs" | sed 's/^/    /'
+  info "$camber_id: $(json 'd.get("job", d)["status"]' <<<"$cj")"
 
-  step "4. Webhook delivered (GET $MOCK/_mock/deliveries?job_id=$camber_id)"
+  step "4. Webhook delivered (GET $MOCK/_mock/deliveries?job_id=$camber_id&state=delivered&wait_ms=15000)"
   local deliveries state
-  deadline=$((SECONDS + 15))
-  while :; do
+  deliveries=$(curl -sS "$MOCK/_mock/deliveries?job_id=$camber_id&state=delivered&wait_ms=15000")
+  state=$(json '(d["deliveries"] or [{}])[0].get("state", "none")' <<<"$deliveries")
+  if [[ $state != delivered ]]; then
     deliveries=$(curl -fsS "$MOCK/_mock/deliveries?job_id=$camber_id")
     state=$(json '(d["deliveries"] or [{}])[0].get("state", "none")' <<<"$deliveries")
-    [[ $state == delivered || $state == dead ]] && break
-    (( SECONDS < deadline )) || break
-    sleep 0.1
-  done
+  fi
   show_deliveries "$deliveries" | sed 's/^/    /'
   [[ $state == delivered ]] || die "the webhook was not delivered (state: $state)"
   info "api accepted it: its X-Webhook-Secret (hex HMAC-SHA256 of the raw body with the shared secret) verified"

@@ -18,7 +18,7 @@ fn main() -> std::process::ExitCode {
     match actix_web::rt::System::new().block_on(serve(cli.settings)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            log::error!("{e}");
+            // Once, on stderr (the logger writes there too).
             eprintln!("api: {e}");
             std::process::ExitCode::FAILURE
         }

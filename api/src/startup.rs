@@ -27,15 +27,21 @@ use crate::uploads::UploadSigner;
 pub enum StartupError {
     #[error("{0}")]
     Config(String),
-    #[error("cannot bind {addr}: {source}")]
+    #[error("cannot bind {addr}: {source}{hint}")]
     Bind {
+        hint: &'static str,
         addr: String,
         source: std::io::Error,
     },
-    #[error("cannot open the database: {0}")]
-    Store(#[from] StoreError),
-    #[error("cannot prepare the artifact directory: {0}")]
-    Artifacts(std::io::Error),
+    #[error("cannot open the database {path}: {source}")]
+    Store { path: String, source: StoreError },
+    #[error("the database {path}: {source}")]
+    Db { path: String, source: StoreError },
+    #[error("cannot prepare the artifact directory {path}: {source}")]
+    Artifacts {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -56,6 +62,12 @@ impl Application {
 
         let addr = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
+            hint: if source.kind() == std::io::ErrorKind::AddrInUse {
+                " (another process holds the port: choose another with --port or API_PORT, \
+                 or --port 0 for any free one)"
+            } else {
+                ""
+            },
             addr: addr.clone(),
             source,
         })?;
@@ -73,13 +85,30 @@ impl Application {
             );
         }
 
-        let store = Store::open(&settings.db)?;
-        let resumed = store.write(crate::store::release_pending).await?;
+        let (db_path, db_note) = shared::paths::describe(&settings.db);
+        let store = Store::open(&settings.db).map_err(|source| StartupError::Store {
+            path: db_path.clone(),
+            source,
+        })?;
+        log::info!("database: {db_path}{db_note}");
+        let resumed = store
+            .write(crate::store::release_pending)
+            .await
+            .map_err(|source| StartupError::Db {
+                path: db_path.clone(),
+                source,
+            })?;
         if resumed > 0 {
             log::info!("{resumed} pending job(s) from an earlier run will be submitted again");
         }
-        let artifacts =
-            ArtifactStore::new(&settings.artifact_dir).map_err(StartupError::Artifacts)?;
+        let (art_path, art_note) = shared::paths::describe(&settings.artifact_dir);
+        let artifacts = ArtifactStore::new(&settings.artifact_dir).map_err(|source| {
+            StartupError::Artifacts {
+                path: art_path.clone(),
+                source,
+            }
+        })?;
+        log::info!("artifacts: {art_path}{art_note}");
         let lifecycle = Lifecycle {
             store,
             artifacts,
@@ -122,12 +151,10 @@ impl Application {
         start_background(lifecycle, camber, settings.worker_interval, stop_rx)?;
 
         log::info!(
-            "api on {} → Camber at {} (app {}), db {}, artifacts {}",
+            "api on {} → Camber at {} (app {})",
             host_port(&host, port),
             settings.camber_endpoint,
             settings.camber_app,
-            settings.db.display(),
-            settings.artifact_dir.display()
         );
         Ok(Self {
             host,

@@ -215,17 +215,8 @@ fn describe_db(db: &str) -> DbDescription {
             note: " (a temporary file, removed at exit)",
         };
     }
-    let file = std::path::Path::new(db);
-    let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
-    let note = match abs.parent() {
-        _ if abs.exists() => "",
-        Some(dir) if !dir.exists() => " (new: its directory did not exist and was created)",
-        _ => " (new file)",
-    };
-    DbDescription {
-        path: abs.display().to_string(),
-        note,
-    }
+    let (path, note) = shared::paths::describe(std::path::Path::new(db));
+    DbDescription { path, note }
 }
 
 fn warn_about(s: &Settings) {

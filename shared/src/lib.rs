@@ -1,10 +1,12 @@
 //! What mock-camber and api must agree on: wire types, header names,
-//! webhook signing, the error body shape, and the `healthcheck` probe both
-//! binaries expose. Nothing else lives here.
+//! webhook signing, the error body shape, and what both binaries do alike:
+//! the `healthcheck` probe, retry and duration syntax, how data paths are
+//! named at start. Nothing else lives here.
 
 pub mod error;
 pub mod headers;
 pub mod healthcheck;
+pub mod paths;
 pub mod retry;
 pub mod signing;
 pub mod wire;

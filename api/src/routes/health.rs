@@ -7,6 +7,7 @@ use serde_json::json;
 use shared::error::codes;
 
 use super::{error_response, AppState};
+use crate::metrics::REFUSED_IN_A_ROW_WARNING;
 use crate::store;
 
 pub const OPENAPI: &str = include_str!("../../openapi.yaml");
@@ -15,10 +16,26 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// Ready = a no-op round trip through the writer thread succeeds.
+/// Ready = a no-op round trip through the writer thread succeeds. Still
+/// ready, but said under `warnings`: the last webhooks were all refused for
+/// their signature (a `WEBHOOK_SECRET` that differs from Camber's).
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.lifecycle.store.write(store::ping).await {
-        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Ok(()) => {
+            let refused = state.lifecycle.metrics.signatures.refused_in_a_row();
+            if refused >= REFUSED_IN_A_ROW_WARNING {
+                HttpResponse::Ok().json(json!({
+                    "status": "ready",
+                    "warnings": [format!(
+                        "the last {refused} Camber webhooks were all refused (401): their \
+                         X-Webhook-Secret does not verify with this api's WEBHOOK_SECRET; \
+                         jobs finish only through the reconciler until the secrets match"
+                    )],
+                }))
+            } else {
+                HttpResponse::Ok().json(json!({"status": "ready"}))
+            }
+        }
         Err(e) => {
             log::error!("readyz: {e}");
             error_response(

@@ -82,8 +82,12 @@ pub async fn camber_webhook(
     match &result {
         Ok((_, true)) => inc(&metrics.webhooks_duplicate),
         Ok((_, false)) => inc(&metrics.webhooks_applied),
-        Err(WebhookError::MissingSignature | WebhookError::BadSignature) => {
-            inc(&metrics.webhooks_unauthorized)
+        Err(e @ (WebhookError::MissingSignature | WebhookError::BadSignature)) => {
+            inc(&metrics.webhooks_unauthorized);
+            metrics.signatures.refused(
+                matches!(e, WebhookError::MissingSignature),
+                crate::store::now_ms(),
+            );
         }
         Err(_) => inc(&metrics.webhooks_rejected),
     }
@@ -128,6 +132,7 @@ async fn handle(
     if !shared::signing::verify_hex(state.webhook_secret.expose().as_bytes(), &raw, &signature) {
         return Err(WebhookError::BadSignature);
     }
+    state.lifecycle.metrics.signatures.accepted();
     let body = parse_body(&raw)?;
     let outcome = Outcome::try_from(&body).map_err(WebhookError::InvalidRequest)?;
     let id = JobId::parse(&body.job_id).ok_or(WebhookError::NotFound)?;

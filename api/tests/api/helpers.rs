@@ -81,6 +81,9 @@ impl MockCamber {
             .args(["--retry-schedule", "10ms,20ms,40ms"])
             .env_remove("WEBHOOK_SECRET")
             .env_remove("CAMBER_API_KEYS")
+            // `:memory:` lives in a temporary directory: inside ours, so a
+            // killed mock leaves nothing behind.
+            .env("TMPDIR", dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(if std::env::var_os("MOCK_LOG").is_some() {

@@ -5,6 +5,7 @@ mod camber_client;
 mod concurrency;
 mod helpers;
 mod jobs;
+mod process;
 mod reconciler;
 mod routes;
 mod submitter;

@@ -203,3 +203,42 @@ async fn a_webhook_that_arrives_before_the_submit_answer_completes_the_pending_j
     assert_eq!(event_path(&job), ["pending", "completed"]);
     assert_eq!(event_sources(&job), ["submit", "webhook"]);
 }
+
+#[actix_web::test]
+async fn refused_signatures_show_in_metrics_and_readyz_until_one_verifies() {
+    let app = spawn_app(&format!("http://127.0.0.1:{}", free_port())).await;
+    let body = success_body("cmb_x", "00000000-0000-4000-8000-000000000000");
+    let wrong = shared::signing::sign_hex(b"another-secret", &body);
+
+    let (code, ready) = app.get("/readyz").await;
+    assert_eq!((code, ready.get("warnings")), (200, None), "{ready}");
+    for _ in 0..3 {
+        let (code, _) = app.post_webhook(body.clone(), Some(wrong.clone())).await;
+        assert_eq!(code, 401);
+    }
+    let (code, ready) = app.get("/readyz").await;
+    assert_eq!((code, &ready["status"]), (200, &json!("ready")));
+    let warning = ready["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("last 3 Camber webhooks were all refused")
+            && warning.contains("WEBHOOK_SECRET"),
+        "{ready}"
+    );
+    assert!(!warning.contains(SECRET), "the secret never appears");
+    let (_, metrics) = app.get_raw("/metrics").await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("api_webhooks_refused_in_a_row 3\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("api_webhooks_total{outcome=\"unauthorized\"} 3\n"),
+        "{metrics}"
+    );
+
+    // A webhook that verifies (here for an unknown job: 404) ends the run.
+    let (code, _) = app.post_signed_webhook(body).await;
+    assert_eq!(code, 404);
+    let (_, ready) = app.get("/readyz").await;
+    assert_eq!(ready.get("warnings"), None, "{ready}");
+}

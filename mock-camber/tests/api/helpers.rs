@@ -360,13 +360,18 @@ impl Receiver {
 pub struct MockProcess {
     pub child: Child,
     pub address: String,
+    /// The process's TMPDIR (where `:memory:` lives): removed with it even
+    /// after a SIGKILL.
+    _tmp: tempfile::TempDir,
 }
 
 impl MockProcess {
     pub fn start(args: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_mock-camber"))
             .args(args)
             .env("RUST_LOG", "error")
+            .env("TMPDIR", tmp.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -379,7 +384,11 @@ impl MockProcess {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
             .to_owned();
-        Self { child, address }
+        Self {
+            child,
+            address,
+            _tmp: tmp,
+        }
     }
 
     pub fn client(&self, key: &str) -> Client {
