@@ -78,17 +78,20 @@ pub struct Settings {
     )]
     pub camber_app: String,
 
-    /// Shared secret of Camber's webhook signature (X-Webhook-Secret); also
-    /// the root of the upload URL signing key. The default is refused when
+    /// Shared secret of Camber's webhook signature (X-Webhook-Secret); the
+    /// first is also the root of the upload URL signing key. Repeat it (or
+    /// comma-separate the variable) during a rotation: a webhook verifying
+    /// under any of them is accepted. The default is refused when
     /// SERVICE_ENV is staging or prod.
     #[arg(
-        long,
+        long = "webhook-secret",
         env = "WEBHOOK_SECRET",
         default_value = DEV_WEBHOOK_SECRET,
+        value_delimiter = ',',
         hide_env_values = true,
         global = true
     )]
-    pub webhook_secret: Secret,
+    pub webhook_secrets: Vec<Secret>,
 
     /// Public base URL of this service, used in upload URLs and as Camber's
     /// callback base; defaults to http://HOST:PORT as bound.
@@ -168,14 +171,19 @@ impl Settings {
     pub fn check(&self) -> Result<(), String> {
         let env = self.service_env.to_ascii_lowercase();
         let strict = matches!(env.as_str(), "staging" | "prod" | "production");
-        if strict && self.webhook_secret.expose() == DEV_WEBHOOK_SECRET {
+        if strict && (self.webhook_secrets.iter()).any(|s| s.expose() == DEV_WEBHOOK_SECRET) {
             return Err(format!(
                 "refusing to start: SERVICE_ENV={} needs a WEBHOOK_SECRET other than the development default",
                 self.service_env
             ));
         }
-        if self.webhook_secret.expose().is_empty() {
-            return Err("refusing to start: WEBHOOK_SECRET is empty".to_owned());
+        if self.webhook_secrets.is_empty()
+            || (self.webhook_secrets.iter()).any(|s| s.expose().is_empty())
+        {
+            return Err(
+                "refusing to start: WEBHOOK_SECRET is empty (or holds an empty entry: check for a stray comma)"
+                    .to_owned(),
+            );
         }
         if self.submit_retry_schedule.is_empty() {
             return Err("the submit retry schedule needs at least one step".to_owned());
@@ -193,7 +201,7 @@ impl fmt::Debug for Settings {
             .field("camber_endpoint", &self.camber_endpoint)
             .field("camber_api_key", &self.camber_api_key)
             .field("camber_app", &self.camber_app)
-            .field("webhook_secret", &self.webhook_secret)
+            .field("webhook_secrets", &self.webhook_secrets)
             .field("public_url", &self.public_url)
             .field("db", &self.db)
             .field("artifact_dir", &self.artifact_dir)
@@ -218,6 +226,13 @@ impl Secret {
     }
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+/// The bytes that key an HMAC (see `shared::signing::verify_hex_any`).
+impl AsRef<[u8]> for Secret {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
     }
 }
 
@@ -300,6 +315,30 @@ mod tests {
         let s = Settings::from_args(["api", "--service-env", "prod", "--webhook-secret", "s3cret"])
             .unwrap();
         assert!(s.check().is_ok());
+        let s = Settings::from_args([
+            "api",
+            "--service-env",
+            "prod",
+            "--webhook-secret",
+            "new,dev-webhook-secret",
+        ])
+        .unwrap();
+        assert!(s.check().is_err(), "nor as an older secret");
+    }
+
+    #[test]
+    fn webhook_secrets_repeat_or_comma_separate_and_none_may_be_empty() {
+        let s = Settings::from_args(["api", "--webhook-secret", "new", "--webhook-secret", "old"])
+            .unwrap();
+        let shown: Vec<&str> = s.webhook_secrets.iter().map(Secret::expose).collect();
+        assert_eq!(shown, ["new", "old"]);
+        let s = Settings::from_args(["api", "--webhook-secret", "new,old"]).unwrap();
+        assert_eq!(s.webhook_secrets.len(), 2);
+        assert!(s.check().is_ok());
+        for bad in ["", "new,", ",old"] {
+            let s = Settings::from_args(["api", "--webhook-secret", bad]).unwrap();
+            assert!(s.check().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

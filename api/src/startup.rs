@@ -128,8 +128,8 @@ impl Application {
             lifecycle: lifecycle.clone(),
             public_url: public_url.clone(),
             max_file_bytes: settings.max_file_bytes,
-            webhook_secret: settings.webhook_secret.clone(),
-            uploads: UploadSigner::new(settings.webhook_secret.expose()),
+            webhook_secrets: settings.webhook_secrets.clone(),
+            uploads: UploadSigner::new(settings.webhook_secrets[0].expose()),
             upload_ttl: settings.upload_url_ttl,
         });
 

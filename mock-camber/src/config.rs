@@ -53,13 +53,17 @@ pub struct Settings {
 
     /// Secret for webhook signatures (X-Webhook-Secret hex HMAC and Standard
     /// Webhooks; a `whsec_` secret is base64-decoded for the latter).
+    /// Repeat it (or comma-separate the variable) to rotate: the first is
+    /// current and keys X-Webhook-Secret; webhook-signature carries one
+    /// entry per secret, so receivers on an older one still verify.
     #[arg(
-        long,
+        long = "webhook-secret",
         env = "WEBHOOK_SECRET",
         default_value = DEFAULT_WEBHOOK_SECRET,
+        value_delimiter = ',',
         hide_env_values = true
     )]
-    pub webhook_secret: String,
+    pub webhook_secrets: Vec<String>,
 
     /// Callback URL for jobs submitted without `webhook.url`. None = such
     /// jobs run and are pollable but send no webhook.
@@ -158,7 +162,10 @@ impl std::fmt::Debug for Settings {
                 "api_keys",
                 &format_args!("{} key(s), redacted", self.api_keys.len()),
             )
-            .field("webhook_secret", &format_args!("***"))
+            .field(
+                "webhook_secrets",
+                &format_args!("{} secret(s), redacted", self.webhook_secrets.len()),
+            )
             .field("webhook_url", &self.webhook_url)
             .field("db", &self.db)
             .field("stage_ms", &self.stage_ms)
@@ -276,5 +283,21 @@ mod tests {
     fn api_keys_repeat() {
         let cli = Cli::parse_from(["mock-camber", "--api-key", "a", "--api-key", "b"]);
         assert_eq!(cli.settings.api_keys, ["a", "b"]);
+    }
+
+    #[test]
+    fn webhook_secrets_repeat_or_comma_separate_and_the_first_is_current() {
+        let cli = Cli::parse_from(["mock-camber"]);
+        assert_eq!(cli.settings.webhook_secrets, [DEFAULT_WEBHOOK_SECRET]);
+        let cli = Cli::parse_from([
+            "mock-camber",
+            "--webhook-secret",
+            "new",
+            "--webhook-secret",
+            "old",
+        ]);
+        assert_eq!(cli.settings.webhook_secrets, ["new", "old"]);
+        let cli = Cli::parse_from(["mock-camber", "--webhook-secret", "new,old"]);
+        assert_eq!(cli.settings.webhook_secrets, ["new", "old"]);
     }
 }

@@ -41,6 +41,8 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error("--scenarios {path}: {msg}")]
     Scenarios { path: String, msg: String },
+    #[error("{0}")]
+    Config(String),
 }
 
 pub struct Application {
@@ -54,6 +56,15 @@ pub struct Application {
 impl Application {
     /// Must be called inside an actix system (the engine runs on it).
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        if settings.webhook_secrets.iter().any(|s| s.is_empty())
+            || settings.webhook_secrets.is_empty()
+        {
+            return Err(StartupError::Config(
+                "--webhook-secret / WEBHOOK_SECRET: a secret cannot be empty \
+                 (check for a stray comma)"
+                    .to_owned(),
+            ));
+        }
         let rules = match &settings.scenarios {
             None => Vec::new(),
             Some(path) => {
@@ -100,7 +111,7 @@ impl Application {
             store.clone(),
             metrics.clone(),
             EngineSettings {
-                webhook_secret: settings.webhook_secret.clone(),
+                webhook_secrets: settings.webhook_secrets.clone(),
                 retry_schedule: settings.retry_schedule.clone(),
                 delivery_timeout: settings.delivery_timeout,
                 ids,
@@ -225,7 +236,10 @@ fn warn_about(s: &Settings) {
             "no --api-key configured: every non-empty bearer token is accepted as its own tenant"
         );
     }
-    if s.webhook_secret == DEFAULT_WEBHOOK_SECRET {
+    if s.webhook_secrets
+        .iter()
+        .any(|w| w == DEFAULT_WEBHOOK_SECRET)
+    {
         log::warn!("using the default webhook secret; set --webhook-secret / WEBHOOK_SECRET");
     }
     if !s.is_loopback() && s.admin_token.is_none() {

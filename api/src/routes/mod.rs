@@ -26,7 +26,8 @@ pub struct AppState {
     /// PUBLIC_URL without trailing slash.
     pub public_url: String,
     pub max_file_bytes: u64,
-    pub webhook_secret: Secret,
+    /// The current secret first; a webhook verifying under any is accepted.
+    pub webhook_secrets: Vec<Secret>,
     pub uploads: UploadSigner,
     pub upload_ttl: Duration,
 }

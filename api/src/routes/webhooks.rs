@@ -129,7 +129,7 @@ async fn handle(
         .map(|v| v.to_str().unwrap_or_default().to_owned())
         .ok_or(WebhookError::MissingSignature)?;
     let raw = read_body(req, payload, MAX_WEBHOOK_BODY).await?;
-    if !shared::signing::verify_hex(state.webhook_secret.expose().as_bytes(), &raw, &signature) {
+    if !shared::signing::verify_hex_any(&state.webhook_secrets, &raw, &signature) {
         return Err(WebhookError::BadSignature);
     }
     state.lifecycle.metrics.signatures.accepted();

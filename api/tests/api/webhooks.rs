@@ -242,3 +242,26 @@ async fn refused_signatures_show_in_metrics_and_readyz_until_one_verifies() {
     let (_, ready) = app.get("/readyz").await;
     assert_eq!(ready.get("warnings"), None, "{ready}");
 }
+
+/// Secret rotation: with two secrets configured, a webhook signed with
+/// either passes the signature check (here it then names an unknown job:
+/// 404, not 401); one signed with neither is refused.
+#[actix_web::test]
+async fn during_a_rotation_a_webhook_signed_with_any_configured_secret_is_accepted() {
+    let app = spawn_app_with(AppOptions {
+        camber_uri: format!("http://127.0.0.1:{}", free_port()),
+        extra: vec!["--webhook-secret".into(), "the-older-secret".into()],
+        ..AppOptions::default()
+    })
+    .await;
+    let body = success_body("cmb_x", "00000000-0000-4000-8000-000000000000");
+    for (secret, want) in [
+        (SECRET, 404),
+        ("the-older-secret", 404),
+        ("neither-of-them", 401),
+    ] {
+        let sig = shared::signing::sign_hex(secret.as_bytes(), &body);
+        let (code, reply) = app.post_webhook(body.clone(), Some(sig)).await;
+        assert_eq!(code, want, "signed with {secret}: {reply}");
+    }
+}

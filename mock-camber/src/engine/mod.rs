@@ -62,7 +62,8 @@ pub enum AdminAction {
 }
 
 pub struct EngineSettings {
-    pub webhook_secret: String,
+    /// The current secret first (see `Settings::webhook_secrets`).
+    pub webhook_secrets: Vec<String>,
     pub retry_schedule: Schedule,
     pub delivery_timeout: Duration,
     pub ids: Ids,

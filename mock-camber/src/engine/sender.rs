@@ -10,7 +10,7 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use shared::headers as h;
 use shared::retry::parse_retry_after;
-use shared::signing::{sign_hex, sign_standard};
+use shared::signing::{sign_hex, sign_standard_all};
 use shared::wire::rfc3339;
 use shared::WebhookEvent;
 use tokio::time::Instant;
@@ -70,15 +70,20 @@ pub(super) async fn send(
 ) -> AttemptResult {
     let at = Utc::now();
     let ts = at.timestamp();
-    let secret = if req.bad_signature {
-        format!("{}-not-the-secret", settings.webhook_secret)
+    let mangled: Vec<String>;
+    let secrets = if req.bad_signature {
+        mangled = (settings.webhook_secrets.iter())
+            .map(|s| format!("{s}-not-the-secret"))
+            .collect();
+        &mangled
     } else {
-        settings.webhook_secret.clone()
+        &settings.webhook_secrets
     };
+    let current = secrets.first().map_or("", String::as_str);
     let mut r = client
         .post(&req.url)
         .insert_header((CONTENT_TYPE, "application/json"))
-        .insert_header((h::WEBHOOK_SECRET, sign_hex(secret.as_bytes(), &req.body)))
+        .insert_header((h::WEBHOOK_SECRET, sign_hex(current.as_bytes(), &req.body)))
         .insert_header((h::DELIVERY_ID, req.delivery_id.as_str()))
         .insert_header((h::ATTEMPT, req.n.to_string()))
         .insert_header((h::EVENT, req.event.as_str()))
@@ -86,7 +91,7 @@ pub(super) async fn send(
         .insert_header((h::STD_WEBHOOK_TIMESTAMP, ts.to_string()))
         .insert_header((
             h::STD_WEBHOOK_SIGNATURE,
-            sign_standard(&secret, &req.delivery_id, ts, &req.body),
+            sign_standard_all(secrets, &req.delivery_id, ts, &req.body),
         ));
     // The caller's headers win over ours (clients sharing a static secret).
     for (k, v) in req.headers.iter() {

@@ -208,7 +208,7 @@ pub struct TestApp {
 
 pub fn test_settings() -> Settings {
     let mut s = Settings::for_tests();
-    s.webhook_secret = SECRET.into();
+    s.webhook_secrets = vec![SECRET.into()];
     s
 }
 

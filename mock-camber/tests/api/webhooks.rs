@@ -102,6 +102,42 @@ async fn both_signature_schemes_verify_over_the_raw_body() {
     ));
 }
 
+/// Secret rotation (Standard Webhooks): the first secret is current and
+/// keys X-Webhook-Secret; webhook-signature carries one entry per secret, so
+/// a receiver still on the old one verifies during the overlap.
+#[actix_web::test]
+async fn during_a_rotation_receivers_on_either_secret_verify() {
+    const OLD: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    let app = spawn_app_with(|s| s.webhook_secrets = vec![SECRET.into(), OLD.into()]).await;
+    let mut rx = Receiver::start().await;
+    app.client.create(job_to(&rx.url)).await;
+    let hook = rx.next().await;
+
+    let sig = hook.header("x-webhook-secret");
+    assert!(
+        verify_hex(SECRET.as_bytes(), &hook.body, sig),
+        "keyed with the current secret"
+    );
+    assert!(!verify_hex(OLD.as_bytes(), &hook.body, sig));
+    let ts: i64 = hook.header("webhook-timestamp").parse().unwrap();
+    let std = hook.header("webhook-signature");
+    assert_eq!(std.split(' ').count(), 2, "{std}");
+    assert!(std.split(' ').all(|e| e.starts_with("v1,")), "{std}");
+    for secret in [SECRET, OLD] {
+        assert!(
+            verify_standard(secret, hook.header("webhook-id"), ts, &hook.body, std),
+            "{secret} verifies"
+        );
+    }
+    assert!(!verify_standard(
+        "whsec_AAAA",
+        hook.header("webhook-id"),
+        ts,
+        &hook.body,
+        std
+    ));
+}
+
 #[actix_web::test]
 async fn failure_webhook_carries_the_error_code_stage_and_reason() {
     let app = spawn_app().await;
