@@ -31,6 +31,8 @@ pub struct CamberConfig {
     /// Where Camber should send the webhook: PUBLIC_URL + /internal/webhooks/camber.
     pub callback_url: String,
     pub timeout: Duration,
+    /// TLS for https endpoints: the public roots plus `--camber-ca-cert`.
+    pub tls: Arc<rustls::ClientConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,10 +68,9 @@ pub struct CamberClient {
 
 impl CamberClient {
     pub fn new(cfg: Arc<CamberConfig>) -> Self {
-        // rustls needs one process-wide crypto provider; an Err only means
-        // one is already installed.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let connector = awc::Connector::new().timeout(cfg.timeout.min(MAX_CONNECT_TIMEOUT));
+        let connector = awc::Connector::new()
+            .rustls_0_23(cfg.tls.clone())
+            .timeout(cfg.timeout.min(MAX_CONNECT_TIMEOUT));
         let http = awc::Client::builder()
             .connector(connector)
             .timeout(cfg.timeout)

@@ -155,6 +155,12 @@ pub struct Settings {
     /// How long an upload_url stays valid.
     #[arg(long, env = "API_UPLOAD_URL_TTL", default_value = "1h", value_parser = parse_duration, global = true)]
     pub upload_url_ttl: Duration,
+
+    /// PEM file of extra CA certificates trusted for an https Camber
+    /// endpoint, besides the public roots (e.g. a mock-camber serving a
+    /// self-signed or private-CA certificate).
+    #[arg(long, env = "CAMBER_CA_CERT", global = true)]
+    pub camber_ca_cert: Option<PathBuf>,
 }
 
 impl Settings {
@@ -212,6 +218,7 @@ impl fmt::Debug for Settings {
             .field("worker_interval", &self.worker_interval)
             .field("camber_timeout", &self.camber_timeout)
             .field("upload_url_ttl", &self.upload_url_ttl)
+            .field("camber_ca_cert", &self.camber_ca_cert)
             .finish()
     }
 }

@@ -18,9 +18,10 @@ fn main() -> std::process::ExitCode {
     match actix_web::rt::System::new().block_on(serve(cli.settings)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            // Once, on stderr (the logger writes there too).
+            // Once, on stderr (the logger writes there too); 2 as for a
+            // bad command line: nothing started.
             eprintln!("api: {e}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(2)
         }
     }
 }

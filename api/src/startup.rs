@@ -117,7 +117,11 @@ impl Application {
             submit_lease: settings.camber_timeout * 2 + Duration::from_secs(5),
             reconcile_after: settings.reconcile_after,
         };
+        let tls =
+            shared::tls::client_config(settings.camber_ca_cert.as_deref(), "--camber-ca-cert")
+                .map_err(StartupError::Config)?;
         let camber = Arc::new(CamberConfig {
+            tls: Arc::new(tls),
             endpoint: settings.camber_endpoint.trim_end_matches('/').to_owned(),
             api_key: settings.camber_api_key.clone(),
             app: settings.camber_app.clone(),

@@ -65,6 +65,14 @@ pub struct Settings {
     )]
     pub webhook_secrets: Vec<String>,
 
+    /// Serve HTTPS with this PEM certificate (chain); needs --tls-key.
+    #[arg(long, env = "MOCK_CAMBER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "MOCK_CAMBER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
     /// Callback URL for jobs submitted without `webhook.url`. None = such
     /// jobs run and are pollable but send no webhook.
     #[arg(long, env = "MOCK_CAMBER_WEBHOOK_URL")]
@@ -167,6 +175,8 @@ impl std::fmt::Debug for Settings {
                 &format_args!("{} secret(s), redacted", self.webhook_secrets.len()),
             )
             .field("webhook_url", &self.webhook_url)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
             .field("db", &self.db)
             .field("stage_ms", &self.stage_ms)
             .field("seed", &self.seed)

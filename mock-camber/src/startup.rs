@@ -46,6 +46,7 @@ pub enum StartupError {
 }
 
 pub struct Application {
+    scheme: &'static str,
     host: String,
     port: u16,
     server: Server,
@@ -65,6 +66,13 @@ impl Application {
                     .to_owned(),
             ));
         }
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                shared::tls::server_config(cert, "--tls-cert", key, "--tls-key")
+                    .map_err(StartupError::Config)?,
+            ),
+            _ => None,
+        };
         let rules = match &settings.scenarios {
             None => Vec::new(),
             Some(path) => {
@@ -173,10 +181,15 @@ impl Application {
         .on_connect(crate::wait::on_connect)
         .workers(workers)
         .disable_signals()
-        .shutdown_timeout(5)
-        .listen(listener)?
+        .shutdown_timeout(5);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        }
         .run();
         Ok(Self {
+            scheme,
             host,
             port,
             server,
@@ -189,9 +202,9 @@ impl Application {
         self.port
     }
 
-    /// `http://HOST:PORT` as bound.
+    /// `http://HOST:PORT` (or `https://` with --tls-cert) as bound.
     pub fn address(&self) -> String {
-        format!("http://{}:{}", self.host, self.port)
+        format!("{}://{}:{}", self.scheme, self.host, self.port)
     }
 
     pub fn handle(&self) -> ServerHandle {

@@ -1,46 +1,71 @@
 //! The `healthcheck [--url …]` subcommand both binaries share (SPEC §7): a
-//! plain HTTP/1.1 GET over std's TcpStream, so minimal images without curl
-//! can declare a container healthcheck.
+//! plain HTTP/1.1 GET over std's TcpStream (through rustls for https), so
+//! minimal images without curl can declare a container healthcheck.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// True when `url` (http only) answers 200.
+/// True when `url` (http or https) answers 200. Over https the certificate
+/// chain is not checked (see `tls::probe_config`): a self-signed mock passes.
 pub fn check(url: &str) -> Result<bool, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("`{url}` is not an http:// URL"))?;
+    let (tls, rest) = if let Some(rest) = url.strip_prefix("http://") {
+        (false, rest)
+    } else if let Some(rest) = url.strip_prefix("https://") {
+        (true, rest)
+    } else {
+        return Err(format!("`{url}` is not an http:// or https:// URL"));
+    };
     let (authority, path) = match rest.find('/') {
         Some(i) => rest.split_at(i),
         None => (rest, "/"),
     };
-    let with_port = if authority
+    let has_port = authority
         .rsplit(':')
         .next()
         .is_some_and(|p| p.parse::<u16>().is_ok())
-        && !authority.ends_with(']')
-    {
+        && !authority.ends_with(']');
+    let with_port = if has_port {
         authority.to_owned()
     } else {
-        format!("{authority}:80")
+        format!("{authority}:{}", if tls { 443 } else { 80 })
     };
     let addr = with_port
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {authority}: {e}"))?
         .next()
         .ok_or_else(|| format!("{authority} resolves to nothing"))?;
-    let mut stream =
+    let stream =
         TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| format!("connect {addr}: {e}"))?;
     stream.set_read_timeout(Some(TIMEOUT)).ok();
     stream.set_write_timeout(Some(TIMEOUT)).ok();
-    write!(
-        stream,
+    let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: healthcheck\r\n\r\n"
-    )
-    .map_err(|e| format!("send: {e}"))?;
+    );
+    if !tls {
+        return status_is_200(stream, &request);
+    }
+    let host = authority
+        .rsplit_once(':')
+        .filter(|_| has_port)
+        .map_or(authority, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|e| format!("`{host}` is not a TLS server name: {e}"))?;
+    let conn = rustls::ClientConnection::new(Arc::new(crate::tls::probe_config()), name)
+        .map_err(|e| format!("tls: {e}"))?;
+    status_is_200(rustls::StreamOwned::new(conn, stream), &request)
+}
+
+fn status_is_200(mut stream: impl Read + Write, request: &str) -> Result<bool, String> {
+    stream
+        .write_all(request.as_bytes())
+        .and_then(|()| stream.flush())
+        .map_err(|e| format!("send: {e}"))?;
     let mut head = [0u8; 64];
     let mut n = 0;
     while n < 12 {

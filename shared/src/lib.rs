@@ -9,6 +9,7 @@ pub mod healthcheck;
 pub mod paths;
 pub mod retry;
 pub mod signing;
+pub mod tls;
 pub mod wire;
 
 pub use error::ErrorBody;

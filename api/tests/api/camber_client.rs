@@ -30,6 +30,7 @@ async fn an_https_endpoint_is_spoken_to_over_tls() {
         app: "app".into(),
         callback_url: "http://127.0.0.1:1/internal/webhooks/camber".into(),
         timeout: Duration::from_secs(5),
+        tls: Arc::new(shared::tls::client_config(None, "--camber-ca-cert").unwrap()),
     }));
     let err = client.job_state("cmb_1").await.unwrap_err();
     assert!(matches!(err, CamberError::Unavailable { .. }), "{err}");

@@ -9,6 +9,7 @@ mod process;
 mod reconciler;
 mod routes;
 mod submitter;
+mod tls;
 mod uploads;
 mod validation;
 mod webhooks;

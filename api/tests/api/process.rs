@@ -57,7 +57,7 @@ fn open_and_bind_errors_name_the_path_and_suggest_another_port_once() {
         .env("RUST_LOG", "error")
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!("cannot open the database {}", db.display())),
@@ -78,4 +78,35 @@ fn open_and_bind_errors_name_the_path_and_suggest_another_port_once() {
     assert!(err.contains("Address already in use"), "{err}");
     assert!(err.contains("--port or API_PORT"), "{err}");
     assert_eq!(err.matches("cannot bind").count(), 1, "said once: {err}");
+}
+
+#[test]
+fn an_unreadable_ca_file_or_empty_secret_is_one_line_naming_the_flag_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.pem");
+    for (args, flag) in [
+        (
+            vec!["--camber-ca-cert", missing.to_str().unwrap()],
+            "--camber-ca-cert",
+        ),
+        (vec!["--webhook-secret", "new,"], "WEBHOOK_SECRET"),
+        (vec!["--camber-timeout", "soon"], "--camber-timeout"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["--port", "0"])
+            .args(["--db", dir.path().join("api.db").to_str().unwrap()])
+            .args(["--artifact-dir", dir.path().join("arts").to_str().unwrap()])
+            .args(&args)
+            .env("RUST_LOG", "error")
+            .env_remove("WEBHOOK_SECRET")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(flag), "{args:?}: {err}");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("listening on"),
+            "{args:?}: nothing started"
+        );
+    }
 }

@@ -10,6 +10,7 @@ mod process;
 mod restart;
 mod seed;
 mod tenancy;
+mod tls;
 mod validation;
 mod waits;
 mod webhooks;
