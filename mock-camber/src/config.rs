@@ -117,6 +117,12 @@ pub struct Settings {
     #[arg(long, env = "MOCK_CAMBER_DELIVERY_TIMEOUT", default_value = "5s", value_parser = parse_millis)]
     pub delivery_timeout: Duration,
 
+    /// Finished jobs older than this (by their end) are deleted with their
+    /// deliveries, attempts and idempotency records; running or held jobs
+    /// and pending webhooks never are. 0 = keep everything.
+    #[arg(long, env = "MOCK_CAMBER_RETENTION", default_value = "7d", value_parser = parse_millis)]
+    pub retention: Duration,
+
     /// Token guarding /_mock/ (as `Authorization: Bearer <token>`). None =
     /// admin API open.
     #[arg(long, env = "MOCK_CAMBER_ADMIN_TOKEN", hide_env_values = true)]
@@ -184,6 +190,7 @@ impl std::fmt::Debug for Settings {
             .field("submit_error_rate", &self.submit_error_rate)
             .field("retry_schedule", &self.retry_schedule)
             .field("delivery_timeout", &self.delivery_timeout)
+            .field("retention", &self.retention)
             .field(
                 "admin_token",
                 &format_args!("{}", redacted(self.admin_token.is_some())),

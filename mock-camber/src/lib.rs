@@ -9,6 +9,7 @@ pub use shared::healthcheck;
 pub mod journal;
 pub mod metrics;
 pub mod middleware;
+pub mod retention;
 pub mod routes;
 pub mod scenario;
 pub mod startup;

@@ -25,6 +25,8 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
+    /// Rows removed by retention: jobs, deliveries, attempts, idempotency.
+    retention_removed: [AtomicU64; 4],
 }
 
 fn status_index(s: JobStatus) -> usize {
@@ -32,6 +34,16 @@ fn status_index(s: JobStatus) -> usize {
 }
 
 impl Metrics {
+    pub fn swept(&self, s: &crate::store::Swept) {
+        for (c, n) in
+            self.retention_removed
+                .iter()
+                .zip([s.jobs, s.deliveries, s.attempts, s.idempotency])
+        {
+            c.fetch_add(n as u64, Relaxed);
+        }
+    }
+
     pub fn job_entered(&self, s: JobStatus) {
         self.jobs_by_status[status_index(s)].fetch_add(1, Relaxed);
     }
@@ -108,6 +120,20 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "mock_camber_webhook_attempts_total{{outcome=\"{outcome}\"}} {}",
+                v.load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP mock_camber_retention_removed_total Rows removed by --retention.\n# TYPE mock_camber_retention_removed_total counter"
+        );
+        for (kind, v) in ["jobs", "deliveries", "attempts", "idempotency"]
+            .iter()
+            .zip(&self.retention_removed)
+        {
+            let _ = writeln!(
+                out,
+                "mock_camber_retention_removed_total{{kind=\"{kind}\"}} {}",
                 v.load(Relaxed)
             );
         }

@@ -46,6 +46,8 @@ pub enum StartupError {
 }
 
 pub struct Application {
+    /// The retention sweeper, stopped with the server.
+    sweeper: Option<tokio::task::JoinHandle<()>>,
     scheme: &'static str,
     host: String,
     port: u16,
@@ -145,6 +147,7 @@ impl Application {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         });
         let host = settings.host.clone();
+        let sweeper = crate::retention::spawn(store.clone(), metrics.clone(), settings.retention);
         let state = web::Data::new(AppState {
             journal: Journal::new(settings.journal_size, changes.clone()),
             changes: changes.clone(),
@@ -189,6 +192,7 @@ impl Application {
         }
         .run();
         Ok(Self {
+            sweeper,
             scheme,
             host,
             port,
@@ -215,7 +219,11 @@ impl Application {
     /// sure every queued write is committed. Pending deliveries stay in the
     /// store and resume at the next start.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await?;
+        let served = self.server.await;
+        if let Some(sweeper) = &self.sweeper {
+            sweeper.abort();
+        }
+        served?;
         self.engine.shutdown().await;
         if let Err(e) = self.store.write(|_| Ok(())).await {
             log::error!("final flush failed: {e}");

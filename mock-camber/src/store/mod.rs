@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, seq);
 CREATE INDEX IF NOT EXISTS jobs_active ON jobs (status) WHERE status IN ('pending', 'running');
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS idempotency (
     tenant TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -51,6 +52,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     created_unix INTEGER NOT NULL,
     PRIMARY KEY (tenant, key)
 );
+CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (created_unix);
 CREATE TABLE IF NOT EXISTS deliveries (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -215,9 +217,11 @@ impl Store {
 
 mod deliveries;
 mod jobs;
+mod retention;
 
 pub use deliveries::*;
 pub use jobs::*;
+pub use retention::*;
 
 /// Forgets jobs, deliveries and idempotency records; keeps the id sequence
 /// so ids are never reused.

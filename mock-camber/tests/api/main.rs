@@ -8,6 +8,7 @@ mod jobs;
 mod openapi;
 mod process;
 mod restart;
+mod retention;
 mod seed;
 mod tenancy;
 mod tls;

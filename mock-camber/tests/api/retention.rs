@@ -1,0 +1,110 @@
+//! `--retention`: with a 1 s window, finished jobs go with their deliveries,
+//! attempts and idempotency records; held jobs and pending webhooks stay.
+//! Observed by polling with a deadline, never by sleeping.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use shared::retry::Schedule;
+
+use crate::helpers::*;
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+#[actix_web::test]
+async fn finished_jobs_go_after_the_window_and_held_or_undelivered_ones_stay() {
+    let app = spawn_app_with(|s| {
+        s.retention = Duration::from_secs(1);
+        // The undelivered webhook must stay pending through the test.
+        s.retry_schedule = Schedule(vec![Duration::from_secs(600)]);
+    })
+    .await;
+    let mut rx = Receiver::start().await;
+
+    // Older than the job that will be removed: a held (running) job, and
+    // one that finished first but whose webhook is still pending. The sweep
+    // that removes the later job has seen both past the window.
+    let held = app
+        .client
+        .create(json!({"app": "x", "input": {}, "metadata": {"mock": {"hold": true}}}))
+        .await;
+    let undelivered = app
+        .client
+        .create(job_to("http://127.0.0.1:1/nobody-listens"))
+        .await;
+    app.client.wait_status(&undelivered, "completed").await;
+
+    let key = [("Idempotency-Key", "retention-1")];
+    let done = app.client.submit_with(job_to(&rx.url), &key).await;
+    assert_eq!(done.status, 201, "{}", done.text);
+    let done = done.body["id"].as_str().unwrap().to_owned();
+    rx.next().await;
+    app.client.wait_delivery(&done, "delivered").await;
+
+    wait_for("the finished job to be removed", 10, || async {
+        (app.client.get(&format!("/jobs/{done}")).await.status == 404).then_some(())
+    })
+    .await;
+    let deliveries = app
+        .client
+        .get(&format!("/_mock/deliveries?job_id={done}"))
+        .await;
+    assert_eq!(
+        deliveries.body["deliveries"],
+        json!([]),
+        "{}",
+        deliveries.text
+    );
+
+    // Its idempotency record goes too (by its own age, whole seconds): then
+    // the same key makes a new job.
+    wait_for("the idempotency record to be removed", 10, || async {
+        let metrics = app.client.get("/metrics").await.text;
+        (metric(
+            &metrics,
+            "mock_camber_retention_removed_total{kind=\"idempotency\"}",
+        ) >= 1)
+            .then_some(())
+    })
+    .await;
+    let again = app.client.submit_with(job_to(&rx.url), &key).await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert!(!again.headers.contains_key("idempotent-replayed"));
+    assert_ne!(again.body["id"], Value::from(done.as_str()));
+
+    // The held job and the one whose webhook is pending stay.
+    assert_eq!(app.client.job(&held).await["status"], "running");
+    let pending = app.client.wait_delivery(&undelivered, "pending").await;
+    assert_eq!(pending["state"], "pending");
+    assert_eq!(app.client.job(&undelivered).await["status"], "completed");
+
+    let metrics = app.client.get("/metrics").await.text;
+    assert!(
+        metric(
+            &metrics,
+            "mock_camber_retention_removed_total{kind=\"jobs\"}"
+        ) >= 1
+    );
+    assert!(
+        metric(
+            &metrics,
+            "mock_camber_retention_removed_total{kind=\"deliveries\"}"
+        ) >= 1
+    );
+    assert!(
+        metric(
+            &metrics,
+            "mock_camber_retention_removed_total{kind=\"attempts\"}"
+        ) >= 1
+    );
+    assert!(
+        metric(
+            &metrics,
+            "mock_camber_retention_removed_total{kind=\"idempotency\"}"
+        ) >= 1
+    );
+}
