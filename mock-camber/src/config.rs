@@ -123,6 +123,17 @@ pub struct Settings {
     #[arg(long, env = "MOCK_CAMBER_RETENTION", default_value = "7d", value_parser = parse_millis)]
     pub retention: Duration,
 
+    /// Most pending webhook deliveries held in memory; the others wait in
+    /// SQLite and are paged in by due time, so a dead receiver with a
+    /// million queued webhooks costs disk, not RAM.
+    #[arg(
+        long,
+        env = "MOCK_CAMBER_MAX_LOADED_DELIVERIES",
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(1..),
+    )]
+    pub max_loaded_deliveries: u64,
+
     /// Token guarding /_mock/ (as `Authorization: Bearer <token>`). None =
     /// admin API open.
     #[arg(long, env = "MOCK_CAMBER_ADMIN_TOKEN", hide_env_values = true)]
@@ -191,6 +202,7 @@ impl std::fmt::Debug for Settings {
             .field("retry_schedule", &self.retry_schedule)
             .field("delivery_timeout", &self.delivery_timeout)
             .field("retention", &self.retention)
+            .field("max_loaded_deliveries", &self.max_loaded_deliveries)
             .field(
                 "admin_token",
                 &format_args!("{}", redacted(self.admin_token.is_some())),

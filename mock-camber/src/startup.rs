@@ -99,14 +99,15 @@ impl Application {
         log::info!("database: {}{}", db.path, db.note);
         let last_seq = store.read_now(store::max_job_seq).map_err(store_err)?;
         let resume_jobs = store.read_now(store::active_jobs).map_err(store_err)?;
+        let max_loaded = settings.max_loaded_deliveries as usize;
         let resume_deliveries = store
-            .read_now(store::pending_deliveries)
+            .read_now(move |c| store::pending_page(c, None, max_loaded + 1))
             .map_err(store_err)?;
-        if !resume_jobs.is_empty() || !resume_deliveries.is_empty() {
+        let pending_total = store.read_now(store::count_pending).map_err(store_err)?;
+        if !resume_jobs.is_empty() || pending_total > 0 {
             log::info!(
-                "resuming {} unfinished job(s) and {} pending webhook(s)",
+                "resuming {} unfinished job(s) and {pending_total} pending webhook(s)",
                 resume_jobs.len(),
-                resume_deliveries.len()
             );
         }
         let seed = settings.seed.unwrap_or_else(rand::random);
@@ -125,10 +126,12 @@ impl Application {
                 retry_schedule: settings.retry_schedule.clone(),
                 delivery_timeout: settings.delivery_timeout,
                 ids,
+                max_loaded_deliveries: settings.max_loaded_deliveries as usize,
             },
             last_seq.clone(),
             resume_jobs,
             resume_deliveries,
+            pending_total,
         );
         warn_about(&settings);
         let addr = format!("{}:{}", settings.host, settings.port);

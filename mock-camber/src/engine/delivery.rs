@@ -2,6 +2,7 @@
 //! flight, and what happens after each one. The retry decision is a pure
 //! function, [`next_attempt`], that the unit tests below call directly.
 
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -13,10 +14,14 @@ use tokio::time::Instant;
 
 use super::sender::{self, AttemptRequest, AttemptResult};
 use super::{now_ms, Command, Due, Engine};
-use crate::store::{self, AttemptRow, DeliveryRow, Headers};
+use crate::store::{self, due_key, AttemptRow, DeliveryRow, DueKey, Headers};
 
 /// One pending delivery as the engine holds it.
 pub(super) struct ActiveDelivery {
+    seq: i64,
+    /// Unix ms of the next attempt while one is scheduled (its outbox key
+    /// is `(due_ms, seq)`).
+    due_ms: i64,
     id: String,
     job_id: String,
     event: WebhookEvent,
@@ -35,6 +40,8 @@ pub(super) struct ActiveDelivery {
 impl ActiveDelivery {
     fn from_row(row: &DeliveryRow) -> Self {
         Self {
+            seq: row.seq,
+            due_ms: row.next_attempt_ms,
             id: row.id.clone(),
             job_id: row.job_id.clone(),
             event: row.event,
@@ -89,26 +96,161 @@ pub fn next_attempt(
     }
 }
 
+/// The outbox in memory is bounded: it holds the pending deliveries due
+/// first, at most `max_loaded` of them; the others stay in SQLite only
+/// ("parked": every key from `parked_from` on) and are paged in, in due
+/// order, when the memory half empties. Whatever is parked has its current
+/// state stored, so dropping it from memory loses nothing.
+#[derive(Default)]
+pub(super) struct Outbox {
+    /// Scheduled (not in flight) deliveries in memory, by outbox key.
+    loaded: BTreeMap<DueKey, String>,
+    /// Pending deliveries with a key from here on live in SQLite only.
+    pub(super) parked_from: Option<DueKey>,
+    /// How many are parked (for the queue-depth gauge).
+    pub(super) parked: i64,
+    /// A page is being read.
+    refilling: bool,
+    /// Deliveries that changed while a page was being read: finished
+    /// (`None`) or parked at a new key. The page shows their old state, so
+    /// it must not load them.
+    changed: HashMap<String, Option<DueKey>>,
+    /// Attempts on the wire (a graceful stop waits for their results).
+    pub(super) sending: usize,
+}
+
 impl Engine {
+    /// A delivery to send (new, resumed or paged in): held in memory, or
+    /// parked when it is due after what is held and memory is full.
     pub(super) fn enqueue_delivery(&mut self, row: &DeliveryRow) {
         self.metrics.queue_depth.fetch_add(1, Relaxed);
+        if self.outbox.parked_from.is_some_and(|p| due_key(row) >= p) {
+            self.outbox.parked += 1;
+            return;
+        }
+        self.load_delivery(row);
+    }
+
+    fn load_delivery(&mut self, row: &DeliveryRow) {
         self.deliveries
             .insert(row.id.clone(), ActiveDelivery::from_row(row));
         self.schedule_delivery(&row.id, row.next_attempt_ms);
+        self.evict_over_cap();
     }
 
-    /// (Re)sets the delivery's timer to `due_ms` (unix ms; past = now).
+    /// Parks the latest-due deliveries while memory holds too many.
+    fn evict_over_cap(&mut self) {
+        while self.deliveries.len() > self.max_loaded {
+            let Some((key, id)) = self.outbox.loaded.pop_last() else {
+                return; // all in flight
+            };
+            self.park(key, &id);
+        }
+    }
+
+    /// Drops a scheduled delivery from memory; it is due at `key`, at or
+    /// after everything still held, so the parked range starts there.
+    fn park(&mut self, key: DueKey, id: &str) {
+        if let Some(d) = self.deliveries.remove(id) {
+            if let Some(at) = d.due {
+                self.timers.remove(at, Due::Delivery(id.to_owned()));
+            }
+        }
+        self.outbox.loaded.remove(&key);
+        self.outbox.parked_from = Some(self.outbox.parked_from.map_or(key, |p| p.min(key)));
+        self.outbox.parked += 1;
+        if self.outbox.refilling {
+            self.outbox.changed.insert(id.to_owned(), Some(key));
+        }
+    }
+
+    /// Reads the next page of parked deliveries once memory is half empty.
+    /// The read goes through the writer, after every write queued before
+    /// it, so it sees each delivery's latest state.
+    pub(super) fn refill_outbox(&mut self) {
+        let Some(from) = self.outbox.parked_from else {
+            return;
+        };
+        if self.outbox.refilling || self.deliveries.len() > self.max_loaded / 2 {
+            return;
+        }
+        self.outbox.refilling = true;
+        let limit = self.max_loaded - self.deliveries.len();
+        let tx = self.tx.clone();
+        self.store.write_then(
+            move |c| store::pending_page(c, Some(from), limit + 1),
+            move |rows| {
+                let _ = tx.send(Command::Refilled {
+                    from,
+                    limit,
+                    rows: rows.map_err(|e| e.to_string()),
+                });
+            },
+        );
+    }
+
+    pub(super) fn refilled(
+        &mut self,
+        from: DueKey,
+        limit: usize,
+        rows: Result<Vec<DeliveryRow>, String>,
+    ) {
+        self.outbox.refilling = false;
+        let changed = std::mem::take(&mut self.outbox.changed);
+        let mut rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                log::error!("cannot page the webhook outbox in (retried): {e}");
+                return;
+            }
+        };
+        if self.outbox.parked_from != Some(from) {
+            return; // parked meanwhile from an earlier key: read again
+        }
+        self.outbox.parked_from = if rows.len() > limit {
+            rows.truncate(limit + 1);
+            rows.pop().map(|r| due_key(&r))
+        } else {
+            None
+        };
+        // Parked meanwhile at a key this page passed over: the parked
+        // range must still start at or before it.
+        for key in changed.values().flatten() {
+            let p = self.outbox.parked_from.map_or(*key, |p| p.min(*key));
+            self.outbox.parked_from = Some(p);
+        }
+        for row in &rows {
+            if !self.deliveries.contains_key(&row.id) && !changed.contains_key(&row.id) {
+                self.outbox.parked -= 1;
+                self.load_delivery(row);
+            }
+        }
+        if self.outbox.parked_from.is_none() {
+            self.outbox.parked = 0;
+        }
+    }
+
+    /// (Re)sets the delivery's timer to `due_ms` (unix ms; past = now), or
+    /// parks it when that is after what memory holds.
     fn schedule_delivery(&mut self, id: &str, due_ms: i64) {
         let Some(d) = self.deliveries.get_mut(id) else {
             return;
         };
         if let Some(at) = d.due.take() {
             self.timers.remove(at, Due::Delivery(id.to_owned()));
+            self.outbox.loaded.remove(&(d.due_ms, d.seq));
+        }
+        d.due_ms = due_ms;
+        let key = (due_ms, d.seq);
+        if self.outbox.parked_from.is_some_and(|p| key >= p) {
+            self.park(key, id);
+            return;
         }
         let wait = Duration::from_millis((due_ms - now_ms()).max(0) as u64);
         let at = Instant::now() + wait;
         d.due = Some(at);
         self.timers.insert(at, Due::Delivery(id.to_owned()));
+        self.outbox.loaded.insert(key, id.to_owned());
     }
 
     pub(super) fn delivery_due(&mut self, id: &str) {
@@ -116,10 +258,12 @@ impl Engine {
             return;
         };
         d.due = None;
+        self.outbox.loaded.remove(&(d.due_ms, d.seq));
         if d.in_flight {
             return;
         }
         d.in_flight = true;
+        self.outbox.sending += 1;
         let req = AttemptRequest {
             url: d.url.clone(),
             delivery_id: d.id.clone(),
@@ -148,6 +292,7 @@ impl Engine {
             return;
         };
         d.in_flight = false;
+        self.outbox.sending -= 1;
         d.attempts = r.n;
         let m = &self.metrics;
         m.observe_latency(r.latency.as_secs_f64());
@@ -206,6 +351,9 @@ impl Engine {
         if state == DeliveryState::Pending {
             self.schedule_delivery(id, next_ms);
         } else {
+            if self.outbox.refilling {
+                self.outbox.changed.insert(id.to_owned(), None);
+            }
             self.deliveries.remove(id);
             self.metrics.queue_depth.fetch_sub(1, Relaxed);
         }
@@ -217,6 +365,16 @@ impl Engine {
             if !d.in_flight {
                 self.schedule_delivery(&row.id, 0);
             }
+            return;
+        }
+        if row.state == DeliveryState::Pending {
+            // Parked (pending, not in memory): bring it in, due now, with
+            // its own place in the retry schedule.
+            self.outbox.parked = (self.outbox.parked - 1).max(0);
+            self.deliveries
+                .insert(row.id.clone(), ActiveDelivery::from_row(row));
+            self.schedule_delivery(&row.id, 0);
+            self.evict_over_cap();
             return;
         }
         let mut d = ActiveDelivery::from_row(row);

@@ -25,13 +25,13 @@ use shared::retry::Schedule;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
-use self::delivery::ActiveDelivery;
 pub use self::delivery::{next_attempt, Next};
+use self::delivery::{ActiveDelivery, Outbox};
 pub use self::jobs::{caller_job_id, ActiveJob};
 pub use self::sender::AttemptResult;
 use crate::metrics::Metrics;
 use crate::scenario::FailSpec;
-use crate::store::{self, DeliveryRow, JobRow, Store};
+use crate::store::{self, DeliveryRow, DueKey, JobRow, Store};
 use crate::tenant::Ids;
 
 /// Most webhook attempts in flight at once.
@@ -67,6 +67,8 @@ pub struct EngineSettings {
     pub retry_schedule: Schedule,
     pub delivery_timeout: Duration,
     pub ids: Ids,
+    /// Most pending deliveries held in memory; the rest wait in SQLite.
+    pub max_loaded_deliveries: usize,
 }
 
 enum Command {
@@ -94,6 +96,12 @@ enum Command {
     Redeliver {
         row: Box<DeliveryRow>,
         reply: oneshot::Sender<()>,
+    },
+    /// A page of parked deliveries, read from `from` on.
+    Refilled {
+        from: DueKey,
+        limit: usize,
+        rows: Result<Vec<DeliveryRow>, String>,
     },
     Reset {
         reply: oneshot::Sender<()>,
@@ -209,6 +217,8 @@ pub struct Engine {
     in_flight: Rc<Semaphore>,
     jobs: HashMap<String, ActiveJob>,
     deliveries: HashMap<String, ActiveDelivery>,
+    outbox: Outbox,
+    max_loaded: usize,
     timers: Timers,
     /// Jobs whose progress is not yet written. Flushed as one write when the
     /// command queue runs dry (or every `FLUSH_EVERY` commands under
@@ -216,6 +226,8 @@ pub struct Engine {
     /// two flushes costs one row update, and one that finishes costs none.
     dirty: HashSet<String>,
     since_flush: usize,
+    /// A graceful stop was asked for: answered once nothing is on the wire.
+    stopping: Option<oneshot::Sender<()>>,
 }
 
 impl Engine {
@@ -228,10 +240,14 @@ impl Engine {
         last_seq: Arc<AtomicI64>,
         resume_jobs: Vec<JobRow>,
         resume_deliveries: Vec<DeliveryRow>,
+        pending_total: i64,
     ) -> EngineHandle {
         let (tx, rx) = mpsc::unbounded_channel();
         let client = sender::client(settings.delivery_timeout, MAX_IN_FLIGHT);
+        let max_loaded = settings.max_loaded_deliveries.max(1);
         let mut engine = Engine {
+            outbox: Outbox::default(),
+            max_loaded,
             tx: tx.clone(),
             store,
             metrics,
@@ -244,12 +260,24 @@ impl Engine {
             timers: Timers::default(),
             dirty: HashSet::new(),
             since_flush: 0,
+            stopping: None,
         };
         for row in resume_jobs {
             match ActiveJob::from_row(&row) {
                 Ok(job) => engine.start_job(job),
                 Err(e) => log::error!("cannot resume job {}: {e}", row.id),
             }
+        }
+        // The first page of the outbox (what is due first); past it, the
+        // rest stays parked in SQLite until memory has room.
+        let mut resume_deliveries = resume_deliveries;
+        if resume_deliveries.len() > max_loaded {
+            resume_deliveries.truncate(max_loaded + 1);
+            let first_parked = resume_deliveries.pop().map(|r| store::due_key(&r));
+            engine.outbox.parked_from = first_parked;
+            let parked = pending_total - max_loaded as i64;
+            engine.outbox.parked = parked;
+            engine.metrics.queue_depth.fetch_add(parked, Relaxed);
         }
         for row in resume_deliveries {
             engine.enqueue_delivery(&row);
@@ -264,10 +292,12 @@ impl Engine {
             let cmd = match rx.try_recv() {
                 Ok(cmd) => cmd,
                 Err(mpsc::error::TryRecvError::Empty) => {
-                    // Idle: write what progressed, then wait for a command
-                    // or the next deadline, whichever comes first.
+                    // Idle: write what progressed, page parked webhooks
+                    // in if memory has room, then wait for a command or
+                    // the next deadline, whichever comes first.
                     self.flush_progress();
-                    let next = self.timers.next();
+                    self.refill_outbox();
+                    let next = self.timers.next().filter(|_| self.stopping.is_none());
                     tokio::select! {
                         cmd = rx.recv() => match cmd {
                             Some(cmd) => cmd,
@@ -279,11 +309,20 @@ impl Engine {
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
             };
             if let Command::Shutdown { reply } = cmd {
+                self.stopping = Some(reply);
+            } else {
+                self.handle(cmd);
+            }
+            // A graceful stop starts no new attempt and waits for the
+            // results of those on the wire (each bounded by the delivery
+            // timeout), so every attempt made is also recorded.
+            if self.stopping.is_some() && self.outbox.sending == 0 {
                 self.flush_progress();
-                let _ = reply.send(());
+                if let Some(reply) = self.stopping.take() {
+                    let _ = reply.send(());
+                }
                 break;
             }
-            self.handle(cmd);
             self.since_flush += 1;
             if self.since_flush >= FLUSH_EVERY {
                 self.flush_progress();
@@ -295,6 +334,9 @@ impl Engine {
     /// they schedule for "now" waits for the next round, so a stream of
     /// zero-length stages cannot starve the command channel.
     fn fire_due(&mut self) {
+        if self.stopping.is_some() {
+            return;
+        }
         let now = Instant::now();
         while let Some(due) = self.timers.pop_due(now) {
             match due {
@@ -329,6 +371,7 @@ impl Engine {
                 self.redeliver(&row);
                 let _ = reply.send(());
             }
+            Command::Refilled { from, limit, rows } => self.refilled(from, limit, rows),
             Command::Reset { reply } => self.reset(reply),
             Command::Shutdown { .. } => unreachable!("handled by the loop"),
         }
@@ -340,9 +383,10 @@ impl Engine {
             .fetch_sub(self.jobs.len() as i64, Relaxed);
         self.metrics
             .queue_depth
-            .fetch_sub(self.deliveries.len() as i64, Relaxed);
+            .fetch_sub(self.deliveries.len() as i64 + self.outbox.parked, Relaxed);
         self.jobs.clear();
         self.deliveries.clear();
+        self.outbox = Outbox::default();
         self.timers = Timers::default();
         self.dirty.clear();
         let last = self.last_seq.load(std::sync::atomic::Ordering::SeqCst);

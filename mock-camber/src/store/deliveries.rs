@@ -143,12 +143,36 @@ pub fn get_delivery(conn: &Connection, id: &str) -> rusqlite::Result<Option<Deli
     .optional()
 }
 
-pub fn pending_deliveries(conn: &Connection) -> rusqlite::Result<Vec<DeliveryRow>> {
-    conn.prepare(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' ORDER BY seq"
+/// The outbox order: next attempt first, then creation.
+pub type DueKey = (i64, i64);
+
+/// A delivery's place in the outbox order.
+pub fn due_key(d: &DeliveryRow) -> DueKey {
+    (d.next_attempt_ms, d.seq)
+}
+
+/// Up to `limit` pending deliveries from `from` (inclusive) on, in outbox
+/// order: how the engine pages the outbox into memory.
+pub fn pending_page(
+    conn: &Connection,
+    from: Option<DueKey>,
+    limit: usize,
+) -> rusqlite::Result<Vec<DeliveryRow>> {
+    let (due, seq) = from.unwrap_or((i64::MIN, i64::MIN));
+    conn.prepare_cached(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE state = 'pending' \
+         AND (next_attempt_ms, seq) >= (?1, ?2) ORDER BY next_attempt_ms, seq LIMIT ?3"
     ))?
-    .query_map([], delivery_from_row)?
+    .query_map(params![due, seq, limit as i64], delivery_from_row)?
     .collect()
+}
+
+pub fn count_pending(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'",
+        [],
+        |r| r.get(0),
+    )
 }
 
 #[derive(Debug, Clone, Default)]

@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_job ON deliveries (job_id);
 CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (state) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_ms, seq) WHERE state = 'pending';
 CREATE TABLE IF NOT EXISTS attempts (
     delivery_id TEXT NOT NULL,
     n INTEGER NOT NULL,

@@ -6,6 +6,7 @@ mod helpers;
 mod idempotency;
 mod jobs;
 mod openapi;
+mod outbox;
 mod process;
 mod restart;
 mod retention;
