@@ -133,6 +133,10 @@ impl Db {
         };
         conn.pragma_update(None, "synchronous", sync)
             .map_err(Error::from)?;
+        // The per-write savepoints keep their statement journals in memory
+        // instead of a temporary file.
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(Error::from)?;
         setup(&mut conn)?;
         let (tx, rx) = mpsc::channel::<Queued>();
         let (max_batch, on_commit) = (opts.max_batch.max(1), opts.on_commit);

@@ -70,8 +70,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_job ON deliveries (job_id);
-CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (state) WHERE state = 'pending';
+-- Pending deliveries in outbox order (it also serves `state = 'pending'`
+-- lookups, which had an index of their own before).
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_ms, seq) WHERE state = 'pending';
+DROP INDEX IF EXISTS deliveries_pending;
 CREATE TABLE IF NOT EXISTS attempts (
     delivery_id TEXT NOT NULL,
     n INTEGER NOT NULL,
