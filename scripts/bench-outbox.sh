@@ -69,7 +69,7 @@ def jobs():
 def deliveries():
     for i in range(n):
         yield (f"dlv_bench{i:012x}", f"cmb_bench{i:012x}", "job.completed", "http://127.0.0.1:9/refused",
-               "{}", body, "pending", 1, 1, 1, 0, due, now)
+               "{}", body, "pending", 0, 1, 0, 0, due, now)
 t0 = time.time()
 c.executemany("INSERT INTO jobs (id, tenant, tenant_mask, app, status, metadata, input, plan, webhook_headers, "
               "created_at, updated_at, started_at, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", jobs())
