@@ -28,6 +28,12 @@ impl ArtifactStore {
         Ok(Self { root })
     }
 
+    /// Writes and syncs a small file in the root: readiness means the
+    /// artifact store takes files (a full disk or a lost mount does not).
+    pub fn probe(&self) -> std::io::Result<()> {
+        write_atomically(&self.root, ".ready-probe", b"ok")
+    }
+
     /// A `JobId` is a canonical UUID by construction, so it can never
     /// climb out of the root.
     fn job_dir(&self, job_id: &JobId) -> PathBuf {

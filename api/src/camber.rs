@@ -133,6 +133,12 @@ impl CamberClient {
 
     /// `GET /jobs/{id}` mapped to what the api cares about.
     pub async fn job_state(&self, camber_job_id: &str) -> Result<RemoteState, CamberError> {
+        self.job_view(camber_job_id).await.map(|v| remote_state(&v))
+    }
+
+    /// `GET /jobs/{id}` under this api's key: Camber scopes it to our
+    /// tenant, so another tenant's job is `NotFound`.
+    pub async fn job_view(&self, camber_job_id: &str) -> Result<JobView, CamberError> {
         let res = self
             .http
             .get(self.url(&format!("/jobs/{camber_job_id}")))
@@ -146,9 +152,8 @@ impl CamberClient {
         if !status.is_success() {
             return Err(classify(status, retry_after, &bytes));
         }
-        let view: JobView = serde_json::from_slice(&bytes)
-            .map_err(|e| CamberError::BadResponse(format!("not a Camber job view: {e}")))?;
-        Ok(remote_state(&view))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| CamberError::BadResponse(format!("not a Camber job view: {e}")))
     }
 }
 

@@ -155,6 +155,11 @@ pub struct Settings {
     /// Most API requests kept in the in-memory request journal.
     #[arg(long, env = "MOCK_CAMBER_JOURNAL_SIZE", default_value_t = 10_000)]
     pub journal_size: usize,
+
+    /// Most memory the request journal holds (bytes, roughly); the oldest
+    /// entries go first. Each body is kept raw, at most 16 KiB of it.
+    #[arg(long, env = "MOCK_CAMBER_JOURNAL_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub journal_bytes: u64,
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -211,6 +216,7 @@ impl std::fmt::Debug for Settings {
             .field("scenarios", &self.scenarios)
             .field("workers", &self.workers)
             .field("journal_size", &self.journal_size)
+            .field("journal_bytes", &self.journal_bytes)
             .finish()
     }
 }

@@ -1,5 +1,7 @@
 //! The in-memory journal of API requests (`GET /_mock/requests`), newest
-//! first, bounded; secrets in headers are masked before they are kept.
+//! first, bounded by entries and by bytes; secrets in headers are masked
+//! before they are kept, and bodies are kept raw (at most
+//! [`BODY_KEEP`] bytes of each), parsed only when a page is read.
 
 use std::collections::VecDeque;
 
@@ -19,18 +21,76 @@ pub struct Entry {
     pub path: String,
     pub tenant: Option<String>,
     pub headers: serde_json::Map<String, Value>,
-    pub body: Value,
+    pub body: JournalBody,
     pub status: u16,
 }
 
-/// The parsed body of a request, left in its extensions by the handler
-/// that read it, for the journal.
-pub struct JournalBody(pub Value);
+/// Most bytes of one request body the journal keeps.
+pub const BODY_KEEP: usize = 16 * 1024;
+
+/// A request body as the journal keeps it: its first [`BODY_KEEP`] bytes
+/// and its whole length. Shown as the JSON it is when kept whole, else as
+/// text, or as `{"truncated": true, "bytes": N, "excerpt": …}`.
+#[derive(Debug, Clone, Default)]
+pub struct JournalBody {
+    kept: actix_web::web::Bytes,
+    len: usize,
+}
+
+impl JournalBody {
+    /// What the handler that read `body` leaves in the request's extensions.
+    pub fn new(body: &[u8]) -> Self {
+        Self {
+            kept: actix_web::web::Bytes::copy_from_slice(&body[..body.len().min(BODY_KEEP)]),
+            len: body.len(),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.kept.len()
+    }
+
+    pub fn to_value(&self) -> Value {
+        if self.len == 0 {
+            return Value::Null;
+        }
+        if self.len > self.kept.len() {
+            let excerpt = String::from_utf8_lossy(&self.kept[..self.kept.len().min(1024)]);
+            return serde_json::json!({"truncated": true, "bytes": self.len, "excerpt": excerpt});
+        }
+        serde_json::from_slice(&self.kept)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.kept).into_owned()))
+    }
+}
+
+impl Serialize for JournalBody {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(s)
+    }
+}
+
+impl Entry {
+    /// What the entry holds in memory, roughly.
+    fn bytes(&self) -> usize {
+        let headers: usize = (self.headers.iter())
+            .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len) + 48)
+            .sum();
+        256 + self.path.len() + headers + self.body.bytes()
+    }
+}
 
 pub struct Journal {
     cap: usize,
-    inner: Mutex<(u64, VecDeque<Entry>)>,
+    max_bytes: usize,
+    inner: Mutex<Inner>,
     changes: Changes,
+}
+
+#[derive(Default)]
+struct Inner {
+    seq: u64,
+    bytes: usize,
+    entries: VecDeque<(Entry, usize)>,
 }
 
 /// `GET /_mock/requests` filters: `method=`, `path=` (exact, the query
@@ -95,11 +155,14 @@ pub fn mask_header(name: &str, value: &str) -> String {
 }
 
 impl Journal {
-    /// Every entry recorded bumps `changes`, which wakes long-poll waits.
-    pub fn new(cap: usize, changes: Changes) -> Self {
+    /// At most `cap` entries and about `max_bytes` of memory; the oldest
+    /// go first. Every entry recorded bumps `changes`, which wakes
+    /// long-poll waits.
+    pub fn new(cap: usize, max_bytes: usize, changes: Changes) -> Self {
         Self {
             cap,
-            inner: Mutex::new((0, VecDeque::with_capacity(cap.min(1024)))),
+            max_bytes,
+            inner: Mutex::new(Inner::default()),
             changes,
         }
     }
@@ -108,15 +171,27 @@ impl Journal {
         if self.cap == 0 {
             return;
         }
+        let size = e.bytes();
         let mut g = self.inner.lock();
-        g.0 += 1;
-        e.seq = g.0;
-        if g.1.len() == self.cap {
-            g.1.pop_back();
+        g.seq += 1;
+        e.seq = g.seq;
+        g.bytes += size;
+        g.entries.push_front((e, size));
+        while g.entries.len() > self.cap || (g.bytes > self.max_bytes && g.entries.len() > 1) {
+            if let Some((_, n)) = g.entries.pop_back() {
+                g.bytes -= n;
+            }
         }
-        g.1.push_front(e);
+        if g.entries.capacity() > 4 * g.entries.len().max(256) {
+            g.entries.shrink_to_fit();
+        }
         drop(g);
         self.changes.bump();
+    }
+
+    /// Bytes held (roughly), for `/metrics`.
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().bytes
     }
 
     /// A page, newest first, of entries older than `before` (a sequence
@@ -128,10 +203,10 @@ impl Journal {
         limit: usize,
     ) -> (Vec<Entry>, Option<u64>) {
         let g = self.inner.lock();
-        let mut it =
-            g.1.iter()
-                .filter(|e| before.is_none_or(|b| e.seq < b) && filter.matches(e))
-                .cloned();
+        let mut it = (g.entries.iter())
+            .map(|(e, _)| e)
+            .filter(|e| before.is_none_or(|b| e.seq < b) && filter.matches(e))
+            .cloned();
         let items: Vec<Entry> = it.by_ref().take(limit).collect();
         let next = if it.next().is_some() {
             items.last().map(|e| e.seq)
@@ -142,7 +217,10 @@ impl Journal {
     }
 
     pub fn clear(&self) {
-        self.inner.lock().1.clear();
+        let mut g = self.inner.lock();
+        g.entries = VecDeque::new();
+        g.bytes = 0;
+        drop(g);
         self.changes.bump();
     }
 }
@@ -159,14 +237,14 @@ mod tests {
             path: path.into(),
             tenant: None,
             headers: Default::default(),
-            body: Value::Null,
+            body: JournalBody::default(),
             status: 200,
         }
     }
 
     #[test]
     fn pages_newest_first_and_drops_the_oldest_past_capacity() {
-        let j = Journal::new(3, Changes::new());
+        let j = Journal::new(3, usize::MAX, Changes::new());
         for p in ["/a", "/b", "/c", "/d"] {
             j.record(entry(p));
         }
@@ -197,7 +275,7 @@ mod tests {
 
     #[test]
     fn filters_by_method_path_and_status() {
-        let j = Journal::new(10, Changes::new());
+        let j = Journal::new(10, usize::MAX, Changes::new());
         for (m, p, st) in [
             ("POST", "/jobs", 201),
             ("GET", "/jobs/cmb_1?x=1", 200),

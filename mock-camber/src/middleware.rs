@@ -68,7 +68,7 @@ pub async fn journal_and_request_id(
             actix_rt::time::sleep(Duration::from_millis(latency)).await;
         }
         entry.status = res.status().as_u16();
-        if let Some(JournalBody(body)) = res.request().extensions_mut().remove::<JournalBody>() {
+        if let Some(body) = res.request().extensions_mut().remove::<JournalBody>() {
             entry.body = body;
         }
         state.journal.record(entry);
@@ -109,7 +109,7 @@ fn started_entry(req: &ServiceRequest) -> Entry {
         path,
         tenant: bearer(req.request()).map(mask),
         headers,
-        body: Value::Null,
+        body: JournalBody::default(),
         status: 0,
     }
 }

@@ -152,7 +152,11 @@ impl Application {
         let host = settings.host.clone();
         let sweeper = crate::retention::spawn(store.clone(), metrics.clone(), settings.retention);
         let state = web::Data::new(AppState {
-            journal: Journal::new(settings.journal_size, changes.clone()),
+            journal: Journal::new(
+                settings.journal_size,
+                settings.journal_bytes as usize,
+                changes.clone(),
+            ),
             changes: changes.clone(),
             config: Mutex::new(RuntimeConfig {
                 stage_ms: settings.stage_ms,
@@ -212,6 +216,11 @@ impl Application {
     /// `http://HOST:PORT` (or `https://` with --tls-cert) as bound.
     pub fn address(&self) -> String {
         format!("{}://{}:{}", self.scheme, self.host, self.port)
+    }
+
+    /// The daemon's store (tests use it to inject storage faults).
+    pub fn store(&self) -> Store {
+        self.store.clone()
     }
 
     pub fn handle(&self) -> ServerHandle {

@@ -1,4 +1,4 @@
-//! `/healthz` (process up), `/readyz` (store writable), `/metrics`
+//! `/healthz` (process up), `/readyz` (database and artifacts writable), `/metrics`
 //! (Prometheus text), `/openapi.yaml` (this service's contract).
 
 use actix_web::http::StatusCode;
@@ -16,10 +16,24 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// Ready = a no-op round trip through the writer thread succeeds. Still
+/// Ready = a file written and synced in the artifact directory, and a real
+/// write committed through the writer thread (a full disk fails both). Still
 /// ready, but said under `warnings`: the last webhooks were all refused for
 /// their signature (a `WEBHOOK_SECRET` that differs from Camber's).
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let artifacts = state.lifecycle.artifacts.clone();
+    match web::block(move || artifacts.probe()).await {
+        Ok(Ok(())) => {}
+        failed => {
+            let e = failed.map_or_else(|e| e.to_string(), |r| r.unwrap_err().to_string());
+            log::error!("readyz: the artifact directory takes no files: {e}");
+            return error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::SERVICE_UNAVAILABLE,
+                "the artifact directory is not writable",
+            );
+        }
+    }
     match state.lifecycle.store.write(store::ping).await {
         Ok(()) => {
             let refused = state.lifecycle.metrics.signatures.refused_in_a_row();

@@ -160,7 +160,9 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(BodyError::TooLarge(limit));
     }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit) as usize);
+    // Never reserve what a header merely claims: grow with what arrives.
+    let mut body =
+        web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit).min(64 * 1024) as usize);
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| BodyError::Broken(e.to_string()))?;
         if (body.len() + chunk.len()) as u64 > limit {

@@ -14,12 +14,15 @@ use shared::WebhookBody;
 use super::{
     body_error_response, error_response, read_body, store_error_response, AppState, BodyError,
 };
+use crate::camber::{CamberClient, CamberError};
 use crate::domain::{JobId, Outcome, Source};
 use crate::metrics::inc;
-use crate::store::{Finish, StoreError};
+use crate::store::{self, Finish, StoreError};
 
-/// Largest webhook body (results can be large).
-const MAX_WEBHOOK_BODY: u64 = 16 * 1024 * 1024;
+/// Largest webhook body. Camber's webhooks are small (an id, a status and a
+/// result of a few KB); the body is read before its signature can be
+/// checked, so an unsigned sender must not make us hold megabytes.
+pub const MAX_WEBHOOK_BODY: u64 = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -37,6 +40,10 @@ pub enum WebhookError {
     NotFound,
     #[error("camber_job_id does not match the job's Camber id")]
     CamberIdMismatch,
+    #[error("camber_job_id is not a Camber job of this api (GET /jobs/{{id}} under its key: {0})")]
+    NotOurCamberJob(String),
+    #[error("cannot confirm camber_job_id with Camber now ({0}); send it again later")]
+    CannotConfirm(String),
     #[error("store: {0}")]
     Store(#[from] StoreError),
 }
@@ -49,7 +56,10 @@ impl ResponseError for WebhookError {
             WebhookError::InvalidJson => StatusCode::BAD_REQUEST,
             WebhookError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
             WebhookError::NotFound => StatusCode::NOT_FOUND,
-            WebhookError::CamberIdMismatch => StatusCode::CONFLICT,
+            WebhookError::CamberIdMismatch | WebhookError::NotOurCamberJob(_) => {
+                StatusCode::CONFLICT
+            }
+            WebhookError::CannotConfirm(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebhookError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -61,7 +71,8 @@ impl ResponseError for WebhookError {
             WebhookError::InvalidJson => codes::INVALID_JSON,
             WebhookError::InvalidRequest(_) => codes::INVALID_REQUEST,
             WebhookError::NotFound => codes::NOT_FOUND,
-            WebhookError::CamberIdMismatch => codes::CONFLICT,
+            WebhookError::CamberIdMismatch | WebhookError::NotOurCamberJob(_) => codes::CONFLICT,
+            WebhookError::CannotConfirm(_) => codes::SERVICE_UNAVAILABLE,
             WebhookError::Store(e) => return store_error_response("webhook route", e),
         };
         error_response(self.status_code(), code, self.to_string())
@@ -76,9 +87,10 @@ pub async fn camber_webhook(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+    camber: web::Data<CamberClient>,
 ) -> Result<HttpResponse, WebhookError> {
     let metrics = &state.lifecycle.metrics;
-    let result = handle(&req, payload, &state).await;
+    let result = handle(&req, payload, &state, &camber).await;
     match &result {
         Ok((_, true)) => inc(&metrics.webhooks_duplicate),
         Ok((_, false)) => inc(&metrics.webhooks_applied),
@@ -122,6 +134,7 @@ async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
+    camber: &CamberClient,
 ) -> Result<(HttpResponse, bool), WebhookError> {
     let signature = req
         .headers()
@@ -136,10 +149,23 @@ async fn handle(
     let body = parse_body(&raw)?;
     let outcome = Outcome::try_from(&body).map_err(WebhookError::InvalidRequest)?;
     let id = JobId::parse(&body.job_id).ok_or(WebhookError::NotFound)?;
+    let read = id.clone();
+    let known = (state.lifecycle.store)
+        .read(move |c| store::get_job(c, &read))
+        .await?;
+    if let Some(job) = known.as_ref().filter(|j| j.camber_job_id.is_none()) {
+        confirm_camber_job(camber, &job.id, &body.camber_job_id).await?;
+    }
     let to = outcome.status();
     match state
         .lifecycle
-        .finish(&id, None, body.camber_job_id, outcome, Source::Webhook)
+        .finish(
+            &id,
+            known.as_ref(),
+            body.camber_job_id,
+            outcome,
+            Source::Webhook,
+        )
         .await?
     {
         Finish::Applied(from) => {
@@ -149,6 +175,33 @@ async fn handle(
         Finish::Duplicate => Ok((acknowledged(true), true)),
         Finish::NotFound => Err(WebhookError::NotFound),
         Finish::CamberIdMismatch => Err(WebhookError::CamberIdMismatch),
+    }
+}
+
+/// A webhook for a job with no recorded Camber id (its submit answer has
+/// not arrived yet) names a Camber id we cannot check against our own
+/// record. Every tenant of a shared Camber (or mock) may sign with the same
+/// secret, so the id is confirmed with Camber itself, under this api's key:
+/// the job must be ours (tenant-scoped: another tenant's is a 404) and
+/// carry our job id in its metadata.
+async fn confirm_camber_job(
+    camber: &CamberClient,
+    job_id: &JobId,
+    camber_job_id: &str,
+) -> Result<(), WebhookError> {
+    match camber.job_view(camber_job_id).await {
+        Ok(view)
+            if view.metadata.get("job_id").and_then(Value::as_str) == Some(job_id.as_str()) =>
+        {
+            Ok(())
+        }
+        Ok(_) => Err(WebhookError::NotOurCamberJob(format!(
+            "{camber_job_id} belongs to another job"
+        ))),
+        Err(CamberError::NotFound) => Err(WebhookError::NotOurCamberJob(format!(
+            "{camber_job_id} is unknown"
+        ))),
+        Err(e) => Err(WebhookError::CannotConfirm(e.to_string())),
     }
 }
 

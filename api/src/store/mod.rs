@@ -28,7 +28,8 @@ pub enum StoreError {
 }
 
 /// Each migration runs once, in order; `PRAGMA user_version` counts them.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE jobs (
     seq                INTEGER PRIMARY KEY AUTOINCREMENT,
     id                 TEXT NOT NULL UNIQUE,
@@ -59,7 +60,12 @@ CREATE TABLE job_events (
     source      TEXT NOT NULL
 );
 CREATE INDEX job_events_job ON job_events (job_id, id);
-"#];
+"#,
+    r#"
+-- /readyz proves a real write here.
+CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+"#,
+];
 
 /// A file kept by the artifact store, as recorded on the job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

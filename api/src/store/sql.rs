@@ -350,8 +350,9 @@ pub fn release_pending(conn: &Connection) -> Result<usize, StoreError> {
 }
 
 /// Proves the writer is alive and the database writable (for /readyz).
+/// A real (small) write: readiness means the database takes writes.
 pub fn ping(conn: &Connection) -> Result<(), StoreError> {
-    conn.prepare_cached("PRAGMA user_version")?
-        .query_row([], |_| Ok(()))?;
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (k, v) VALUES ('ready_probe', ?1)")?
+        .execute([now_ms().to_string()])?;
     Ok(())
 }

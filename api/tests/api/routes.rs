@@ -137,3 +137,25 @@ async fn the_development_webhook_secret_is_refused_in_prod() {
         .expect("refused");
     assert!(err.to_string().contains("WEBHOOK_SECRET"), "{err}");
 }
+
+/// `/readyz` proves writes: when the artifact directory cannot take a file
+/// (here: it was replaced by a plain file, as a lost mount or a full disk
+/// would refuse it), api is not ready; when it can again, it is.
+#[actix_web::test]
+async fn readyz_is_503_while_the_artifact_directory_takes_no_files() {
+    let app = spawn_app(&format!("http://127.0.0.1:{}", free_port())).await;
+    let (code, _) = app.get("/readyz").await;
+    assert_eq!(code, 200);
+
+    let dir = app.artifact_dir();
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::write(&dir, b"not a directory").unwrap();
+    let (code, body) = app.get("/readyz").await;
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE");
+
+    std::fs::remove_file(&dir).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    let (code, _) = app.get("/readyz").await;
+    assert_eq!(code, 200);
+}

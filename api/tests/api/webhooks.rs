@@ -142,26 +142,46 @@ async fn a_webhook_with_an_unknown_status_is_422() {
 }
 
 /// A Camber stand-in whose submit answer waits until the test releases it,
-/// so the webhook can arrive first. It reports each submitted job id.
+/// so the webhook can arrive first. It reports each submitted job id, and
+/// answers `GET /jobs/cmb_race` (how api confirms a Camber id it has not
+/// recorded yet) with that job's metadata.
 async fn slow_camber(release: Arc<Notify>, seen: mpsc::UnboundedSender<String>) -> String {
+    let submitted = Arc::new(std::sync::Mutex::new(String::new()));
     let server = HttpServer::new(move || {
         let release = release.clone();
         let seen = seen.clone();
-        App::new().route(
-            "/jobs",
-            web::post().to(move |body: web::Json<Value>| {
-                let release = release.clone();
-                let seen = seen.clone();
-                async move {
-                    let _ = seen.send(body["metadata"]["job_id"].as_str().unwrap_or("").to_owned());
-                    release.notified().await;
-                    HttpResponse::Created().json(json!({
-                        "id": "cmb_race", "job_id": "cmb_race", "status": "pending",
-                        "app": APP_NAME, "created_at": "2026-01-26T10:30:45.123456Z"
-                    }))
-                }
-            }),
-        )
+        let (on_post, on_get) = (submitted.clone(), submitted.clone());
+        App::new()
+            .route(
+                "/jobs",
+                web::post().to(move |body: web::Json<Value>| {
+                    let release = release.clone();
+                    let seen = seen.clone();
+                    let submitted = on_post.clone();
+                    async move {
+                        let id = body["metadata"]["job_id"].as_str().unwrap_or("").to_owned();
+                        *submitted.lock().unwrap() = id.clone();
+                        let _ = seen.send(id);
+                        release.notified().await;
+                        HttpResponse::Created().json(json!({
+                            "id": "cmb_race", "job_id": "cmb_race", "status": "pending",
+                            "app": APP_NAME, "created_at": "2026-01-26T10:30:45.123456Z"
+                        }))
+                    }
+                }),
+            )
+            .route(
+                "/jobs/cmb_race",
+                web::get().to(move || {
+                    let job_id = on_get.lock().unwrap().clone();
+                    async move {
+                        HttpResponse::Ok().json(json!({
+                            "id": "cmb_race", "job_id": "cmb_race", "status": "completed",
+                            "metadata": {"job_id": job_id}
+                        }))
+                    }
+                }),
+            )
     })
     .workers(1)
     .bind("127.0.0.1:0")
@@ -264,4 +284,109 @@ async fn during_a_rotation_a_webhook_signed_with_any_configured_secret_is_accept
         let (code, reply) = app.post_webhook(body.clone(), Some(sig)).await;
         assert_eq!(code, want, "signed with {secret}: {reply}");
     }
+}
+
+/// Webhooks are small; their body is read before the signature can be
+/// checked, so an unsigned sender gets 413 past 1 MiB instead of making api
+/// hold up to 16 MiB per request.
+#[actix_web::test]
+async fn a_webhook_body_over_1_mib_is_413_before_any_signature_check() {
+    let app = spawn_app(&format!("http://127.0.0.1:{}", free_port())).await;
+    let big = vec![b' '; 2 * 1024 * 1024];
+    let (code, body) = app.post_webhook(big, Some("00".repeat(32))).await;
+    assert_eq!(code, 413, "{body}");
+    assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE");
+    let (code, _) = app.get("/readyz").await;
+    assert_eq!(code, 200, "still serving");
+}
+
+/// Camber as api sees it while its submit answer is slow: `POST /jobs` is
+/// held until `release`, and `GET /jobs/{id}` is passed to the real mock
+/// with api's own key (so the mock's tenant scoping decides).
+async fn held_submits_in_front_of(mock_uri: String, release: Arc<Notify>) -> String {
+    let server = HttpServer::new(move || {
+        let release = release.clone();
+        let mock = mock_uri.clone();
+        App::new()
+            .route(
+                "/jobs",
+                web::post().to(move || {
+                    let release = release.clone();
+                    async move {
+                        release.notified().await;
+                        HttpResponse::ServiceUnavailable().finish()
+                    }
+                }),
+            )
+            .route(
+                "/jobs/{id}",
+                web::get().to(move |req: actix_web::HttpRequest, id: web::Path<String>| {
+                    let url = format!("{mock}/jobs/{id}");
+                    async move {
+                        let auth = req.headers().get("authorization").cloned();
+                        let mut get = client().get(url);
+                        if let Some(auth) = auth {
+                            get = get.insert_header(("Authorization", auth));
+                        }
+                        let mut res = get.send().await.unwrap();
+                        let body = res.body().await.unwrap();
+                        HttpResponse::build(res.status())
+                            .content_type("application/json")
+                            .body(body)
+                    }
+                }),
+            )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = server.addrs()[0].port();
+    actix_rt::spawn(server.run());
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Tenants of a shared Camber (or mock) may sign with the same secret.
+/// While our job has no Camber id yet, another tenant's job that names our
+/// job id and our webhook URL must not finish it: api confirms the Camber
+/// id under its own key first, and another tenant's job is a 404 there.
+#[actix_web::test]
+async fn another_tenants_job_cannot_finish_ours_while_it_has_no_camber_id() {
+    let mock = MockCamber::start_with(MockOptions {
+        extra: vec!["--api-key".into(), "tenant-b".into()],
+        ..MockOptions::default()
+    });
+    let release = Arc::new(Notify::new());
+    let camber = held_submits_in_front_of(mock.uri.clone(), release.clone()).await;
+    let app = spawn_app(&camber).await;
+    let id = app.create_job("forged.pdf").await;
+
+    // Tenant B runs a job in our name, called back to our api.
+    let mut res = client()
+        .post(format!("{}/jobs", mock.uri))
+        .insert_header(("Authorization", "Bearer tenant-b"))
+        .send_json(&json!({
+            "app": APP_NAME, "input": {},
+            "metadata": {"job_id": id},
+            "webhook": {"url": format!("{}/internal/webhooks/camber", app.address)}
+        }))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let forged: Value = res.json().await.unwrap();
+    let forged_id = forged["id"].as_str().unwrap().to_owned();
+    let attempts = wait_until(
+        Duration::from_secs(10),
+        "the forged webhook's attempt",
+        || async {
+            let d = mock.deliveries(&forged_id).await;
+            let attempts = d.first()?["attempts"].as_array()?.clone();
+            (!attempts.is_empty()).then_some(attempts)
+        },
+    )
+    .await;
+    assert_eq!(attempts[0]["status"], 409, "{attempts:?}");
+    let (_, job) = app.get_job(&id).await;
+    assert_eq!(job["status"], "pending", "{job}");
+    assert_eq!(job["camber_job_id"], Value::Null, "{job}");
+    release.notify_waiters();
 }

@@ -17,6 +17,9 @@ use super::{now_ms, AdminAction, Command, Control, Due, Engine};
 use crate::scenario::{Outcome, Plan, WebhookMode, STAGES};
 use crate::store::{self, DeliveryRow, Headers, JobRow, Progress};
 
+/// Longest wait between two tries of a job's terminal write.
+const FINAL_RETRY_MAX: Duration = Duration::from_secs(5);
+
 /// A job that is pending or running, as the engine holds it.
 #[derive(Debug)]
 pub struct ActiveJob {
@@ -36,6 +39,12 @@ pub struct ActiveJob {
     due: Option<Instant>,
     finishing: bool,
     waiting: Vec<oneshot::Sender<Control>>,
+    /// The terminal write (final progress and the webhook's delivery),
+    /// kept until it commits: a failed write (disk full, read-only file)
+    /// is retried with backoff, so the job never stays `running` in the
+    /// store while the engine has forgotten it.
+    final_write: Option<(Progress, Option<DeliveryRow>)>,
+    final_failures: u32,
 }
 
 pub fn caller_job_id(metadata: &Value, camber_id: &str) -> String {
@@ -73,6 +82,8 @@ impl ActiveJob {
             due: None,
             finishing: false,
             waiting: Vec::new(),
+            final_write: None,
+            final_failures: 0,
         }
     }
 
@@ -323,7 +334,19 @@ impl Engine {
                 next_attempt_ms: now_ms() + job.plan.delay_ms as i64,
                 created_at: now_s.clone(),
             });
-        let (tx, id) = (self.tx.clone(), job.id.clone());
+        job.final_write = Some((progress, delivery));
+        // Remember the status for metrics when the commit lands.
+        job.status = status;
+        self.write_final(id);
+    }
+
+    /// (Re)issues a finishing job's terminal write.
+    pub(super) fn write_final(&mut self, id: &str) {
+        let Some((progress, delivery)) = self.jobs.get(id).and_then(|j| j.final_write.clone())
+        else {
+            return;
+        };
+        let (tx, id) = (self.tx.clone(), id.to_owned());
         self.store.write_then(
             move |c| {
                 store::update_job(c, &progress)?;
@@ -340,14 +363,37 @@ impl Engine {
                 });
             },
         );
-        // Remember the status for metrics when the commit lands.
-        job.status = status;
     }
 
     pub(super) fn finished(&mut self, id: &str, outcome: Result<Option<DeliveryRow>, String>) {
+        if let Err(e) = &outcome {
+            // Not committed (disk full, read-only database…): keep the job
+            // and write its end again, 100 ms doubling up to 5 s, until it
+            // commits. Waiting admin calls answer then.
+            let Some(job) = self.jobs.get_mut(id) else {
+                return;
+            };
+            job.final_failures += 1;
+            let wait = Duration::from_millis(100 << job.final_failures.min(6)).min(FINAL_RETRY_MAX);
+            if job.final_failures == 1 || job.final_failures % 20 == 0 {
+                log::error!(
+                    "could not record the end of job {id} ({} tries): {e}; retrying every {wait:?} at most",
+                    job.final_failures
+                );
+            }
+            self.timers
+                .insert(Instant::now() + wait, Due::FinalWrite(id.to_owned()));
+            return;
+        }
         let Some(job) = self.jobs.remove(id) else {
             return;
         };
+        if job.final_failures > 0 {
+            log::info!(
+                "recorded the end of job {id} after {} failed tries",
+                job.final_failures
+            );
+        }
         self.metrics.active_jobs.fetch_sub(1, Relaxed);
         match outcome {
             Ok(delivery) => {
@@ -356,8 +402,7 @@ impl Engine {
                     self.enqueue_delivery(&row);
                 }
             }
-            // The job stays unfinished in the store; a restart resumes it.
-            Err(e) => log::error!("could not record the end of job {id}: {e}"),
+            Err(_) => unreachable!("handled above"),
         }
         for w in job.waiting {
             let _ = w.send(Control::Done);

@@ -177,6 +177,8 @@ enum Due {
     Stage(String),
     /// The delivery's next attempt.
     Delivery(String),
+    /// A job's terminal write, again (the last one did not commit).
+    FinalWrite(String),
 }
 
 /// Every deadline of the engine, earliest first. Each job and delivery
@@ -342,6 +344,7 @@ impl Engine {
             match due {
                 Due::Stage(id) => self.stage_due(&id),
                 Due::Delivery(id) => self.delivery_due(&id),
+                Due::FinalWrite(id) => self.write_final(&id),
             }
         }
     }

@@ -24,7 +24,8 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
+    // Never reserve what a header merely claims: grow with what arrives.
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit).min(64 * 1024));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::InvalidRequest(format!("bad body: {e}")))?;
         if body.len() + chunk.len() > limit {
@@ -147,17 +148,8 @@ pub fn check_url(url: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Bodies larger than this are journaled as a size note, so a journal of
-/// thousands of entries stays a few MiB.
-const JOURNAL_BODY_MAX: usize = 64 * 1024;
-
-/// Stored in the request so the journal can record what was sent.
+/// Stored in the request so the journal can record what was sent (raw,
+/// truncated: see `JournalBody`).
 pub fn journal_body(req: &HttpRequest, body: &[u8]) {
-    let v = if body.len() > JOURNAL_BODY_MAX {
-        json!({"truncated": true, "bytes": body.len()})
-    } else {
-        serde_json::from_slice(body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
-    };
-    req.extensions_mut().insert(JournalBody(v));
+    req.extensions_mut().insert(JournalBody::new(body));
 }

@@ -26,9 +26,13 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(format!(
             "{}# HELP mock_camber_waiting_requests Long-poll requests parked right now (wait_ms, wait_for).\n\
              # TYPE mock_camber_waiting_requests gauge\n\
-             mock_camber_waiting_requests {}\n",
+             mock_camber_waiting_requests {}\n\
+             # HELP mock_camber_journal_bytes Memory held by the request journal (roughly; --journal-bytes bounds it).\n\
+             # TYPE mock_camber_journal_bytes gauge\n\
+             mock_camber_journal_bytes {}\n",
             state.metrics.render(),
-            state.changes.waiting()
+            state.changes.waiting(),
+            state.journal.bytes()
         ))
 }
 

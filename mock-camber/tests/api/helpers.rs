@@ -204,6 +204,8 @@ impl Client {
 pub struct TestApp {
     pub client: Client,
     pub handle: actix_web::dev::ServerHandle,
+    /// The daemon's own store, for injecting storage faults.
+    pub store: mock_camber::store::Store,
 }
 
 pub fn test_settings() -> Settings {
@@ -223,10 +225,12 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let app = Application::build(settings).await.expect("build app");
     let address = app.address();
     let handle = app.handle();
+    let store = app.store();
     actix_rt::spawn(app.run_until_stopped());
     TestApp {
         client: Client::new(&address, &key),
         handle,
+        store,
     }
 }
 
