@@ -47,7 +47,10 @@ pub struct Settings {
     pub port: u16,
 
     /// API key accepted as `Authorization: Bearer <key>`; repeat for several
-    /// tenants. None = every non-empty token is accepted as its own tenant.
+    /// tenants. `KEY=SECRET` gives that tenant a webhook secret of its own
+    /// (its webhooks are signed with it, not --webhook-secret), so tenants
+    /// of a shared mock cannot sign for each other. None = every non-empty
+    /// token is accepted as its own tenant.
     #[arg(long = "api-key", env = "CAMBER_API_KEYS", value_delimiter = ',')]
     pub api_keys: Vec<String>,
 

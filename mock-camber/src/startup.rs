@@ -123,6 +123,7 @@ impl Application {
             metrics.clone(),
             EngineSettings {
                 webhook_secrets: settings.webhook_secrets.clone(),
+                tenant_secrets: crate::auth::tenant_secrets(&settings.api_keys),
                 retry_schedule: settings.retry_schedule.clone(),
                 delivery_timeout: settings.delivery_timeout,
                 ids,

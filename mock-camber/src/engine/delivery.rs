@@ -24,6 +24,7 @@ pub(super) struct ActiveDelivery {
     due_ms: i64,
     id: String,
     job_id: String,
+    tenant: String,
     event: WebhookEvent,
     url: String,
     headers: Headers,
@@ -44,6 +45,7 @@ impl ActiveDelivery {
             due_ms: row.next_attempt_ms,
             id: row.id.clone(),
             job_id: row.job_id.clone(),
+            tenant: row.tenant.clone(),
             event: row.event,
             url: row.url.clone(),
             headers: row.headers.clone(),
@@ -267,6 +269,7 @@ impl Engine {
         let req = AttemptRequest {
             url: d.url.clone(),
             delivery_id: d.id.clone(),
+            tenant: d.tenant.clone(),
             event: d.event,
             headers: d.headers.clone(),
             body: d.body.clone(),

@@ -333,6 +333,7 @@ impl Engine {
                 bad_signature: job.plan.bad_signature,
                 next_attempt_ms: now_ms() + job.plan.delay_ms as i64,
                 created_at: now_s.clone(),
+                tenant: job.tenant.clone(),
             });
         job.final_write = Some((progress, delivery));
         // Remember the status for metrics when the commit lands.

@@ -64,6 +64,8 @@ pub enum AdminAction {
 pub struct EngineSettings {
     /// The current secret first (see `Settings::webhook_secrets`).
     pub webhook_secrets: Vec<String>,
+    /// Tenant id → that tenant's own webhook secret (`--api-key KEY=SECRET`).
+    pub tenant_secrets: HashMap<String, Vec<String>>,
     pub retry_schedule: Schedule,
     pub delivery_timeout: Duration,
     pub ids: Ids,

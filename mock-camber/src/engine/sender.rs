@@ -37,6 +37,8 @@ pub(super) fn client(timeout: Duration, max_in_flight: usize) -> awc::Client {
 pub(super) struct AttemptRequest {
     pub url: String,
     pub delivery_id: String,
+    /// Whose secret signs it (see `EngineSettings::tenant_secrets`).
+    pub tenant: String,
     pub event: WebhookEvent,
     pub headers: Headers,
     pub body: Bytes,
@@ -70,14 +72,18 @@ pub(super) async fn send(
 ) -> AttemptResult {
     let at = Utc::now();
     let ts = at.timestamp();
+    // A tenant with a secret of its own signs with it alone, so tenants
+    // of a shared mock cannot sign webhooks for each other.
+    let own = settings.tenant_secrets.get(&req.tenant);
+    let secrets = own.unwrap_or(&settings.webhook_secrets);
     let mangled: Vec<String>;
     let secrets = if req.bad_signature {
-        mangled = (settings.webhook_secrets.iter())
+        mangled = (secrets.iter())
             .map(|s| format!("{s}-not-the-secret"))
             .collect();
         &mangled
     } else {
-        &settings.webhook_secrets
+        secrets
     };
     let current = secrets.first().map_or("", String::as_str);
     let mut r = client

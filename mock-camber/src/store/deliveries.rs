@@ -22,10 +22,13 @@ pub struct DeliveryRow {
     pub bad_signature: bool,
     pub next_attempt_ms: i64,
     pub created_at: String,
+    /// The tenant id of the job: a tenant with its own webhook secret
+    /// (`--api-key KEY=SECRET`) has its webhooks signed with it.
+    pub tenant: String,
 }
 
 const DELIVERY_COLUMNS: &str = "seq, id, job_id, event, url, headers, body, state, attempts, \
-     sends_remaining, bad_signature, next_attempt_ms, created_at, failures";
+     sends_remaining, bad_signature, next_attempt_ms, created_at, failures, tenant";
 
 fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
     Ok(DeliveryRow {
@@ -43,14 +46,15 @@ fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
         next_attempt_ms: r.get(11)?,
         created_at: r.get(12)?,
         failures: r.get(13)?,
+        tenant: r.get(14)?,
     })
 }
 
 pub fn insert_delivery(conn: &Connection, d: &DeliveryRow) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO deliveries (id, job_id, event, url, headers, body, state, attempts, \
-         sends_remaining, bad_signature, next_attempt_ms, created_at, failures) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         sends_remaining, bad_signature, next_attempt_ms, created_at, failures, tenant) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         d.id,
@@ -65,7 +69,8 @@ pub fn insert_delivery(conn: &Connection, d: &DeliveryRow) -> rusqlite::Result<(
         d.bad_signature,
         d.next_attempt_ms,
         d.created_at,
-        d.failures
+        d.failures,
+        d.tenant
     ])?;
     Ok(())
 }

@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     failures INTEGER NOT NULL DEFAULT 0,
     bad_signature INTEGER NOT NULL,
     next_attempt_ms INTEGER NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    tenant TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_job ON deliveries (job_id);
 -- Pending deliveries in outbox order (it also serves `state = 'pending'`
@@ -87,10 +88,12 @@ CREATE TABLE IF NOT EXISTS attempts (
 "#;
 
 /// Schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Creates the schema, or brings an older database up to date:
-/// v1 → v2 added `deliveries.failures` (the position in the retry schedule).
+/// v1 → v2 added `deliveries.failures` (the position in the retry schedule),
+/// v2 → v3 `deliveries.tenant` (whose webhook secret signs it; '' = the
+/// global secrets).
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(MIGRATIONS)?;
     let has_failures: bool = conn.query_row(
@@ -104,6 +107,14 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
             "ALTER TABLE deliveries ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
              UPDATE deliveries SET failures = attempts WHERE state = 'pending';",
         )?;
+    }
+    let has_tenant: bool = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'tenant'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_tenant {
+        conn.execute_batch("ALTER TABLE deliveries ADD COLUMN tenant TEXT NOT NULL DEFAULT '';")?;
     }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     Ok(())

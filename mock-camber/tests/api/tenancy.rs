@@ -1,6 +1,7 @@
 //! Authentication and tenancy (SPEC §2): a key sees only its own jobs.
 
 use serde_json::json;
+use shared::signing::{verify_hex, verify_standard};
 
 use crate::helpers::*;
 
@@ -56,4 +57,54 @@ async fn with_no_key_configured_any_token_is_its_own_tenant() {
     assert_eq!(one.get(&format!("/jobs/{id}")).await.status, 200);
     assert_eq!(two.get(&format!("/jobs/{id}")).await.status, 404);
     assert_eq!(app.client.with_key("").get("/jobs").await.status, 401);
+}
+
+/// `--api-key KEY=SECRET`: that tenant's webhooks are signed with its own
+/// secret (both schemes), never the global one, so tenants of a shared mock
+/// cannot sign for each other; a tenant without one keeps the global secret.
+#[actix_web::test]
+async fn a_tenant_with_its_own_secret_has_its_webhooks_signed_with_it() {
+    let app = spawn_app_with(|s| {
+        s.api_keys = vec!["key-a=secret-of-a".into(), "key-b".into()];
+    })
+    .await;
+    let mut rx = Receiver::start().await;
+
+    app.client.with_key("key-a").create(job_to(&rx.url)).await;
+    let hook = rx.next().await;
+    let sig = hook.header("x-webhook-secret");
+    assert!(verify_hex(b"secret-of-a", &hook.body, sig));
+    assert!(!verify_hex(SECRET.as_bytes(), &hook.body, sig));
+    let ts: i64 = hook.header("webhook-timestamp").parse().unwrap();
+    let std = hook.header("webhook-signature");
+    assert!(verify_standard(
+        "secret-of-a",
+        hook.header("webhook-id"),
+        ts,
+        &hook.body,
+        std
+    ));
+    assert!(!verify_standard(
+        SECRET,
+        hook.header("webhook-id"),
+        ts,
+        &hook.body,
+        std
+    ));
+
+    app.client.with_key("key-b").create(job_to(&rx.url)).await;
+    let hook = rx.next().await;
+    assert!(verify_hex(
+        SECRET.as_bytes(),
+        &hook.body,
+        hook.header("x-webhook-secret")
+    ));
+
+    // The key is the part before `=`: the whole entry is not a key.
+    let r = app
+        .client
+        .with_key("key-a=secret-of-a")
+        .submit(json!({"app": "x", "input": {}}))
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
 }
