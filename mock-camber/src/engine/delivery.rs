@@ -111,7 +111,8 @@ pub(super) struct Outbox {
     pub(super) parked_from: Option<DueKey>,
     /// How many are parked (for the queue-depth gauge).
     pub(super) parked: i64,
-    /// A page is being read.
+    /// A page is being read, or reading failed and is tried again later
+    /// (at the `Due::Refill` timer).
     refilling: bool,
     /// Deliveries that changed while a page was being read: finished
     /// (`None`) or parked at a new key. The page shows their old state, so
@@ -169,6 +170,12 @@ impl Engine {
     /// Reads the next page of parked deliveries once memory is half empty.
     /// The read goes through the writer, after every write queued before
     /// it, so it sees each delivery's latest state.
+    /// `Due::Refill`: the wait after a failed page read is over.
+    pub(super) fn refill_due(&mut self) {
+        self.outbox.refilling = false;
+        self.refill_outbox();
+    }
+
     pub(super) fn refill_outbox(&mut self) {
         let Some(from) = self.outbox.parked_from else {
             return;
@@ -202,7 +209,12 @@ impl Engine {
         let mut rows = match rows {
             Ok(rows) => rows,
             Err(e) => {
-                log::error!("cannot page the webhook outbox in (retried): {e}");
+                // Not at once (the idle loop would spin on a broken disk):
+                // the timer tries again in a second.
+                log::error!("cannot page the webhook outbox in (retried in 1 s): {e}");
+                self.outbox.refilling = true;
+                self.timers
+                    .insert(Instant::now() + Duration::from_secs(1), Due::Refill);
                 return;
             }
         };

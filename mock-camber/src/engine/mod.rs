@@ -181,6 +181,8 @@ enum Due {
     Delivery(String),
     /// A job's terminal write, again (the last one did not commit).
     FinalWrite(String),
+    /// Reading a page of parked deliveries, again (the last read failed).
+    Refill,
 }
 
 /// Every deadline of the engine, earliest first. Each job and delivery
@@ -347,6 +349,7 @@ impl Engine {
                 Due::Stage(id) => self.stage_due(&id),
                 Due::Delivery(id) => self.delivery_due(&id),
                 Due::FinalWrite(id) => self.write_final(&id),
+                Due::Refill => self.refill_due(),
             }
         }
     }
