@@ -31,7 +31,7 @@ where
     }
 }
 
-fn mock_binary() -> PathBuf {
+pub fn mock_binary() -> PathBuf {
     // target/debug/deps/api-… → target/debug/mock-camber
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_api");
 
@@ -107,6 +108,109 @@ fn an_unreadable_ca_file_or_empty_secret_is_one_line_naming_the_flag_and_exit_2(
         assert!(
             !String::from_utf8_lossy(&out.stdout).contains("listening on"),
             "{args:?}: nothing started"
+        );
+    }
+}
+
+/// No secret reaches a log line, even at `RUST_LOG=trace`: both real
+/// binaries run a job end to end (submit, webhook, admin and tenant reads)
+/// with distinctive secrets, and their whole stderr is searched for them.
+#[actix_web::test]
+async fn no_secret_is_logged_even_at_trace_level() {
+    const KEY: &str = "sk_live_tenantkey_5551234";
+    const SECRET: &str = "whsec_topsecretvalue_777";
+    const ADMIN: &str = "admintok_9876543";
+    let dir = tempfile::tempdir().unwrap();
+    let mock_err = dir.path().join("mock.err");
+    let api_err = dir.path().join("api.err");
+    let spawn = |cmd: &mut Command, err: &std::path::Path| {
+        cmd.env("RUST_LOG", "trace")
+            .env_remove("WEBHOOK_SECRET")
+            .env_remove("CAMBER_API_KEYS")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(err).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let first_line = |child: &mut std::process::Child| {
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        line.trim().trim_start_matches("listening on ").to_owned()
+    };
+    let mut mock = spawn(
+        Command::new(crate::helpers::mock_binary())
+            .args(["--port", "0", "--db", ":memory:", "--stage-ms", "0"])
+            .args([
+                "--api-key",
+                KEY,
+                "--webhook-secret",
+                SECRET,
+                "--admin-token",
+                ADMIN,
+            ])
+            .env("TMPDIR", dir.path()),
+        &mock_err,
+    );
+    let mock_url = first_line(&mut mock);
+    let mut api = spawn(
+        Command::new(BIN)
+            .args(["--port", "0", "--camber-endpoint", &mock_url])
+            .args(["--camber-api-key", KEY, "--webhook-secret", SECRET])
+            .args(["--db", dir.path().join("api.db").to_str().unwrap()])
+            .args(["--artifact-dir", dir.path().join("arts").to_str().unwrap()])
+            .args(["--worker-interval", "10ms"]),
+        &api_err,
+    );
+    let api_url = first_line(&mut api);
+
+    let http = crate::helpers::client();
+    let mut res = http
+        .post(format!("{api_url}/jobs"))
+        .send_json(&crate::helpers::job_body("secret-check.pdf"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let job: serde_json::Value = res.json().await.unwrap();
+    let id = job["job_id"].as_str().unwrap().to_owned();
+    crate::helpers::wait_until(Duration::from_secs(10), "the job to complete", || async {
+        let mut r = http.get(format!("{api_url}/jobs/{id}")).send().await.ok()?;
+        let v: serde_json::Value = r.json().await.ok()?;
+        (v["status"] == "completed").then_some(())
+    })
+    .await;
+    for (url, token) in [
+        (format!("{mock_url}/_mock/jobs"), ADMIN),
+        (format!("{mock_url}/jobs"), KEY),
+        (format!("{mock_url}/_mock/requests"), ADMIN),
+    ] {
+        let r = http.get(url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let _ = http
+        .get(format!("{mock_url}/jobs"))
+        .bearer_auth("wrong-key")
+        .send()
+        .await;
+    for child in [&mut mock, &mut api] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    for (name, path) in [("mock-camber", &mock_err), ("api", &api_err)] {
+        let log = std::fs::read_to_string(path).unwrap();
+        assert!(log.lines().count() > 20, "{name} logged at trace level");
+        for secret in [KEY, SECRET, ADMIN, "topsecretvalue", "tenantkey_5551234"] {
+            assert!(
+                !log.contains(secret),
+                "{name} logged a secret ({secret}): {}",
+                log.lines().find(|l| l.contains(secret)).unwrap_or_default()
+            );
+        }
+        assert!(
+            !log.contains("signature="),
+            "{name} logged an upload URL's signature"
         );
     }
 }
