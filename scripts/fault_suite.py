@@ -1,0 +1,313 @@
+#!/usr/bin/env python3
+"""Fault suite: api -> mock-camber under faults, each scenario ending with an audit.
+
+Every scenario starts both real binaries on fresh file databases (fixed
+loopback ports, so a restarted process is found again), creates JOBS jobs
+through api from 16 threads, injects its fault in the middle of the load,
+waits until every api job is terminal (or the deadline passes), then audits:
+
+  lost        api jobs not terminal at the deadline
+  failed      api jobs that ended `failed` (none of these scenarios should fail a job)
+  duplicated  api jobs with more than one Camber job (the mock's admin list)
+  orphaned    api jobs that reached Camber but have no Camber job recorded
+  undelivered the mock's deliveries still pending at the end
+  max s       longest create -> terminal time (the api job's own events)
+  peak RSS    the highest VmHWM of each process (restarts included)
+
+Exit status 0 only when every scenario has 0 lost, 0 failed, 0 duplicated
+and 0 undelivered. Usage: scripts/fault_suite.py [--bin-dir target/debug]
+[--jobs 200] [--only NAME]. stdlib only.
+"""
+
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime
+
+KEY = "fault-key"
+SECRET = "fault-secret"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, headers=None, timeout=10):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            return e.code, json.loads(raw or b"null")
+        except ValueError:
+            return e.code, raw.decode(errors="replace")
+
+
+def vmhwm_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Proc:
+    """A daemon on a fixed port; remembers its peak RSS across restarts."""
+
+    def __init__(self, name, argv, port, log):
+        self.name, self.argv, self.port, self.log = name, argv, port, log
+        self.p = None
+        self.peak = 0
+        self.url = f"http://127.0.0.1:{port}"
+
+    def start(self):
+        self.p = subprocess.Popen(
+            self.argv,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "a"),
+            env={**os.environ, "RUST_LOG": "warn"},
+        )
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                if http("GET", f"{self.url}/readyz", timeout=1)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError(f"{self.name} did not become ready; see {self.log}")
+
+    def sample(self):
+        if self.p and self.p.poll() is None:
+            self.peak = max(self.peak, vmhwm_kib(self.p.pid))
+
+    def kill9(self):
+        self.sample()
+        self.p.send_signal(signal.SIGKILL)
+        self.p.wait()
+
+    def stop(self):
+        if self.p and self.p.poll() is None:
+            self.sample()
+            self.p.terminate()
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+
+
+def iso(s):
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def run(name, fault, args, bin_dir, setup=None):
+    slug = "".join(c if c.isalnum() else "-" for c in name)
+    work = tempfile.mkdtemp(prefix=f"fault-{slug}-")
+    mport, aport = free_port(), free_port()
+    mock = Proc(
+        "mock-camber",
+        [f"{bin_dir}/mock-camber", "--port", str(mport), "--db", f"{work}/mock.db",
+         "--stage-ms", "20", "--api-key", KEY, "--webhook-secret", SECRET,
+         "--retry-schedule", "200ms,400ms,800ms,1s,2s,2s,4s,4s,8s,8s"],
+        mport, f"{work}/mock.log")
+    api = Proc(
+        "api",
+        [f"{bin_dir}/api", "--port", str(aport), "--db", f"{work}/api.db",
+         "--artifact-dir", f"{work}/artifacts", "--camber-endpoint", mock.url,
+         "--camber-api-key", KEY, "--webhook-secret", SECRET,
+         "--submit-retry-schedule", "200ms,400ms,800ms,1s,2s,2s,4s,4s,8s,8s",
+         "--reconcile-after", "3s", "--worker-interval", "50ms", "--camber-timeout", "3s"],
+        aport, f"{work}/api.log")
+    mock.start()
+    api.start()
+    if setup:
+        setup(mock)
+
+    created, lock = [], threading.Lock()
+    fault_at = args.jobs // 2
+    fired = threading.Event()
+
+    def create(i):
+        body = {"portal_schema_name": "invoice", "filename": f"f{i}.pdf",
+                "mime_type": "application/pdf", "file_size_bytes": 1000}
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                status, job = http("POST", f"{api.url}/jobs", body, timeout=5)
+                if status == 201:
+                    with lock:
+                        created.append(job["job_id"])
+                        n = len(created)
+                    if n == fault_at and not fired.is_set():
+                        fired.set()
+                        threading.Thread(target=fault, args=(mock, api), daemon=True).start()
+                    return
+            except OSError:
+                pass  # api being restarted: the client tries again
+            time.sleep(0.1)
+        raise RuntimeError("could not create a job for 60 s")
+
+    t0 = time.time()
+    with cf.ThreadPoolExecutor(16) as ex:
+        list(ex.map(create, range(args.jobs)))
+    fired.wait(60)
+    time.sleep(0.1)
+
+    # Wait until every api job is terminal (api may be restarting).
+    pending = set(created)
+    final = {}
+    deadline = time.time() + args.deadline
+    while pending and time.time() < deadline:
+        for jid in list(pending):
+            try:
+                status, job = http("GET", f"{api.url}/jobs/{jid}", timeout=5)
+            except OSError:
+                break
+            if status == 200 and job["status"] in ("completed", "failed"):
+                final[jid] = job
+                pending.discard(jid)
+        mock.sample()
+        api.sample()
+        if pending:
+            time.sleep(0.2)
+
+    # Audit against the mock's own lists (admin API, all tenants).
+    camber_jobs, cursor = [], None
+    while True:
+        q = f"{mock.url}/_mock/jobs?limit=500" + (f"&cursor={cursor}" if cursor else "")
+        _, page = http("GET", q)
+        camber_jobs += page["jobs"]
+        cursor = page.get("next")
+        if not cursor:
+            break
+    per_job = {}
+    for cj in camber_jobs:
+        per_job.setdefault((cj.get("metadata") or {}).get("job_id"), []).append(cj["id"])
+    undelivered = 0
+    deadline = time.time() + 30
+    while True:
+        _, d = http("GET", f"{mock.url}/_mock/deliveries?state=pending&limit=500")
+        undelivered = len(d["deliveries"])
+        if undelivered == 0 or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    duplicated = sum(1 for j in created if len(per_job.get(j, [])) > 1)
+    orphaned = sum(1 for j in created if j in final and final[j].get("camber_job_id")
+                   and final[j]["camber_job_id"] not in per_job.get(j, []))
+    failed = sum(1 for j in final.values() if j["status"] == "failed")
+    longest = 0.0
+    for j in final.values():
+        ev = j.get("events") or []
+        if ev:
+            longest = max(longest, (iso(ev[-1]["at"]) - iso(ev[0]["at"])).total_seconds())
+    mock.stop()
+    api.stop()
+    row = {
+        "scenario": name, "jobs": len(created), "lost": len(pending), "failed": failed,
+        "duplicated": duplicated, "orphaned": orphaned, "undelivered": undelivered,
+        "max_s": round(longest, 1), "wall_s": round(time.time() - t0, 1),
+        "rss_mock_mib": round(mock.peak / 1024, 1), "rss_api_mib": round(api.peak / 1024, 1),
+        "dir": work,
+    }
+    ok = not (row["lost"] or row["failed"] or row["duplicated"] or row["undelivered"] or row["orphaned"])
+    if ok and not args.keep:
+        subprocess.run(["rm", "-rf", work])
+    return row, ok
+
+
+def kill_mock_and_restart(mock, api):
+    mock.kill9()
+    time.sleep(1)
+    mock.start()
+
+
+def kill_api_and_restart(mock, api):
+    api.kill9()
+    time.sleep(1)
+    api.start()
+
+
+def api_down_10s(mock, api):
+    api.kill9()
+    time.sleep(10)
+    api.start()
+
+
+def refuse_30_percent(mock):
+    http("PUT", f"{mock.url}/_mock/config", {"submit_error_rate": 0.3})
+
+
+def duplicate_and_delay(mock):
+    rules = {"rules": [
+        {"match": {"/input/filename": "/[13579][.]pdf$/"},
+         "scenario": {"webhook": {"mode": "duplicate", "count": 3}}},
+        {"match": {"/input/filename": "/[02468][.]pdf$/"},
+         "scenario": {"webhook": {"mode": "delay", "delay_ms": 1500}}},
+    ]}
+    status, body = http("PUT", f"{mock.url}/_mock/config", rules)
+    assert status == 200, body
+
+
+def nothing(mock, api):
+    pass
+
+
+SCENARIOS = [
+    ("baseline", nothing, None),
+    ("kill -9 mock, restart", kill_mock_and_restart, None),
+    ("kill -9 api, restart", kill_api_and_restart, None),
+    ("api down 10 s", api_down_10s, None),
+    ("30 % of submits 503/429", nothing, refuse_30_percent),
+    ("webhooks duplicated x3 / delayed 1.5 s", nothing, duplicate_and_delay),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin-dir", default="target/debug")
+    ap.add_argument("--jobs", type=int, default=200)
+    ap.add_argument("--deadline", type=float, default=120)
+    ap.add_argument("--only")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    rows, all_ok = [], True
+    for name, fault, setup in SCENARIOS:
+        if args.only and args.only not in name:
+            continue
+        row, ok = run(name, fault, args, args.bin_dir, setup)
+        all_ok &= ok
+        rows.append(row)
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: {json.dumps(row)}", flush=True)
+    print()
+    print("| scenario | jobs | lost | failed | duplicated | orphaned | undelivered | max create->terminal | peak RSS mock / api |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['scenario']} | {r['jobs']} | {r['lost']} | {r['failed']} | {r['duplicated']} | "
+              f"{r['orphaned']} | {r['undelivered']} | {r['max_s']} s | {r['rss_mock_mib']} / {r['rss_api_mib']} MiB |")
+    print(f"\nreproduce: scripts/fault_suite.py --bin-dir {args.bin_dir} --jobs {args.jobs}")
+    sys.exit(0 if all_ok else 1)
+
+
+if __name__ == "__main__":
+    main()
