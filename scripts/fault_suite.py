@@ -124,13 +124,26 @@ def iso(s):
 def run(name, fault, args, bin_dir, setup=None):
     slug = "".join(c if c.isalnum() else "-" for c in name)
     work = tempfile.mkdtemp(prefix=f"fault-{slug}-")
+    mock_dir = work
+    if setup == "tmpfs":
+        # The mock's database on its own small tmpfs (root only).
+        mock_dir = os.path.join(work, "tmpfs")
+        os.mkdir(mock_dir)
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", mock_dir],
+                                 capture_output=True, text=True)
+        if mounted.returncode != 0:
+            print(f"skip {name}: cannot mount a tmpfs here ({mounted.stderr.strip()})", flush=True)
+            return None, True
+        setup = None
     mport, aport = free_port(), free_port()
     mock = Proc(
         "mock-camber",
-        [f"{bin_dir}/mock-camber", "--port", str(mport), "--db", f"{work}/mock.db",
+        [f"{bin_dir}/mock-camber", "--port", str(mport), "--db", f"{mock_dir}/mock.db",
          "--stage-ms", "20", "--api-key", KEY, "--webhook-secret", SECRET,
          "--retry-schedule", "200ms,400ms,800ms,1s,2s,2s,4s,4s,8s,8s"],
         mport, f"{work}/mock.log")
+    mock.db = f"{mock_dir}/mock.db"
+    mock.readyz_while_full = "-"
     api = Proc(
         "api",
         [f"{bin_dir}/api", "--port", str(aport), "--db", f"{work}/api.db",
@@ -223,14 +236,21 @@ def run(name, fault, args, bin_dir, setup=None):
             longest = max(longest, (iso(ev[-1]["at"]) - iso(ev[0]["at"])).total_seconds())
     mock.stop()
     api.stop()
+    integrity = subprocess.run(
+        ["python3", "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])", mock.db],
+        capture_output=True, text=True).stdout.strip()
+    if mock_dir != work:
+        subprocess.run(["umount", mock_dir])
     row = {
         "scenario": name, "jobs": len(created), "lost": len(pending), "failed": failed,
         "duplicated": duplicated, "orphaned": orphaned, "undelivered": undelivered,
         "max_s": round(longest, 1), "wall_s": round(time.time() - t0, 1),
         "rss_mock_mib": round(mock.peak / 1024, 1), "rss_api_mib": round(api.peak / 1024, 1),
+        "readyz_while_full": mock.readyz_while_full, "integrity": integrity,
         "dir": work,
     }
-    ok = not (row["lost"] or row["failed"] or row["duplicated"] or row["undelivered"] or row["orphaned"])
+    ok = not (row["lost"] or row["failed"] or row["duplicated"] or row["undelivered"]
+              or row["orphaned"] or integrity != "ok" or row["readyz_while_full"] not in ("-", 503))
     if ok and not args.keep:
         subprocess.run(["rm", "-rf", work])
     return row, ok
@@ -273,6 +293,27 @@ def nothing(mock, api):
     pass
 
 
+def disk_full_3s(mock, api):
+    """Fills the mock's tmpfs for 3 s, checks /readyz says so, frees it."""
+    fill = os.path.join(os.path.dirname(mock.db), "filler")
+    with open(fill, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    seen = set()
+    for _ in range(10):
+        time.sleep(0.3)
+        try:
+            seen.add(http("GET", f"{mock.url}/readyz", timeout=5)[0])
+        except OSError:
+            seen.add(None)
+    mock.readyz_while_full = 503 if seen == {503} else "/".join(map(str, sorted(seen, key=str)))
+    os.remove(fill)
+
+
 SCENARIOS = [
     ("baseline", nothing, None),
     ("kill -9 mock, restart", kill_mock_and_restart, None),
@@ -280,6 +321,7 @@ SCENARIOS = [
     ("api down 10 s", api_down_10s, None),
     ("30 % of submits 503/429", nothing, refuse_30_percent),
     ("webhooks duplicated x3 / delayed 1.5 s", nothing, duplicate_and_delay),
+    ("mock disk full 3 s (tmpfs)", disk_full_3s, "tmpfs"),
 ]
 
 
@@ -297,14 +339,17 @@ def main():
             continue
         row, ok = run(name, fault, args, args.bin_dir, setup)
         all_ok &= ok
+        if row is None:
+            continue
         rows.append(row)
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {json.dumps(row)}", flush=True)
     print()
-    print("| scenario | jobs | lost | failed | duplicated | orphaned | undelivered | max create->terminal | peak RSS mock / api |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| scenario | jobs | lost | failed | duplicated | orphaned | undelivered | max create->terminal | peak RSS mock / api | mock /readyz while full | integrity_check |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['scenario']} | {r['jobs']} | {r['lost']} | {r['failed']} | {r['duplicated']} | "
-              f"{r['orphaned']} | {r['undelivered']} | {r['max_s']} s | {r['rss_mock_mib']} / {r['rss_api_mib']} MiB |")
+              f"{r['orphaned']} | {r['undelivered']} | {r['max_s']} s | {r['rss_mock_mib']} / {r['rss_api_mib']} MiB | "
+              f"{r['readyz_while_full']} | {r['integrity']} |")
     print(f"\nreproduce: scripts/fault_suite.py --bin-dir {args.bin_dir} --jobs {args.jobs}")
     sys.exit(0 if all_ok else 1)
 

@@ -98,6 +98,18 @@ pub fn next_attempt(
     }
 }
 
+/// An attempt's record and the delivery state it led to, kept until it is
+/// written: a write that fails (disk full) is tried again every second, so
+/// a delivered webhook is never left `pending` in the store.
+#[derive(Clone)]
+pub(super) struct AttemptWrite {
+    row: AttemptRow,
+    state: DeliveryState,
+    remaining: i64,
+    failures: i64,
+    next_ms: i64,
+}
+
 /// The outbox in memory is bounded: it holds the pending deliveries due
 /// first, at most `max_loaded` of them; the others stay in SQLite only
 /// ("parked": every key from `parked_from` on) and are paged in, in due
@@ -120,9 +132,46 @@ pub(super) struct Outbox {
     changed: HashMap<String, Option<DueKey>>,
     /// Attempts on the wire (a graceful stop waits for their results).
     pub(super) sending: usize,
+    /// Attempt records whose write failed, waiting for `Due::AttemptWrites`.
+    unwritten: Vec<AttemptWrite>,
 }
 
 impl Engine {
+    fn write_attempt(&mut self, w: AttemptWrite) {
+        let (tx, again) = (self.tx.clone(), w.clone());
+        self.store.write_then(
+            move |c| store::record_attempt(c, &w.row, w.state, w.remaining, w.failures, w.next_ms),
+            move |res| {
+                if let Err(e) = res {
+                    let _ = tx.send(Command::AttemptNotWritten {
+                        write: Box::new(again),
+                        error: e.to_string(),
+                    });
+                }
+            },
+        );
+    }
+
+    pub(super) fn attempt_not_written(&mut self, w: AttemptWrite, error: &str) {
+        if self.outbox.unwritten.is_empty() {
+            log::error!(
+                "could not record webhook attempt {} of {} ({error}); retrying every second",
+                w.row.n,
+                w.row.delivery_id
+            );
+            self.timers
+                .insert(Instant::now() + Duration::from_secs(1), Due::AttemptWrites);
+        }
+        self.outbox.unwritten.push(w);
+    }
+
+    /// `Due::AttemptWrites`: the failed attempt records, written again.
+    pub(super) fn rewrite_attempts(&mut self) {
+        for w in std::mem::take(&mut self.outbox.unwritten) {
+            self.write_attempt(w);
+        }
+    }
+
     /// A delivery to send (new, resumed or paged in): held in memory, or
     /// parked when it is due after what is held and memory is full.
     pub(super) fn enqueue_delivery(&mut self, row: &DeliveryRow) {
@@ -359,10 +408,14 @@ impl Engine {
             error: r.error,
             response_excerpt: r.excerpt,
         };
-        let (remaining, failures) = (d.sends_remaining as i64, d.failures as i64);
-        self.store.write_bg("webhook attempt", move |c| {
-            store::record_attempt(c, &row, state, remaining, failures, next_ms)
-        });
+        let write = AttemptWrite {
+            row,
+            state,
+            remaining: d.sends_remaining as i64,
+            failures: d.failures as i64,
+            next_ms,
+        };
+        self.write_attempt(write);
         if state == DeliveryState::Pending {
             self.schedule_delivery(id, next_ms);
         } else {

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
 pub use self::delivery::{next_attempt, Next};
-use self::delivery::{ActiveDelivery, Outbox};
+use self::delivery::{ActiveDelivery, AttemptWrite, Outbox};
 pub use self::jobs::{caller_job_id, ActiveJob};
 pub use self::sender::AttemptResult;
 use crate::metrics::Metrics;
@@ -98,6 +98,11 @@ enum Command {
     Redeliver {
         row: Box<DeliveryRow>,
         reply: oneshot::Sender<()>,
+    },
+    /// An attempt record did not commit (it is written again later).
+    AttemptNotWritten {
+        write: Box<AttemptWrite>,
+        error: String,
     },
     /// A page of parked deliveries, read from `from` on.
     Refilled {
@@ -183,6 +188,8 @@ enum Due {
     FinalWrite(String),
     /// Reading a page of parked deliveries, again (the last read failed).
     Refill,
+    /// Attempt records whose write failed, again.
+    AttemptWrites,
 }
 
 /// Every deadline of the engine, earliest first. Each job and delivery
@@ -350,6 +357,7 @@ impl Engine {
                 Due::Delivery(id) => self.delivery_due(&id),
                 Due::FinalWrite(id) => self.write_final(&id),
                 Due::Refill => self.refill_due(),
+                Due::AttemptWrites => self.rewrite_attempts(),
             }
         }
     }
@@ -380,6 +388,7 @@ impl Engine {
                 let _ = reply.send(());
             }
             Command::Refilled { from, limit, rows } => self.refilled(from, limit, rows),
+            Command::AttemptNotWritten { write, error } => self.attempt_not_written(*write, &error),
             Command::Reset { reply } => self.reset(reply),
             Command::Shutdown { .. } => unreachable!("handled by the loop"),
         }

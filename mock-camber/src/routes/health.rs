@@ -10,8 +10,30 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// Ready when a write goes through the store's writer.
+/// Bytes the readiness probe writes next to the database.
+const PROBE_BYTES: usize = 16 * 1024;
+
+/// Ready when a write goes through the store's writer and the database's
+/// directory takes a new file. The second catches a full disk that the
+/// first may not: SQLite reuses the WAL file's space, so a small write can
+/// commit while nothing can grow.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let db = state.settings.db.clone();
+    if db != ":memory:" {
+        let dir = std::path::Path::new(&db)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(
+                || std::path::PathBuf::from("."),
+                std::path::Path::to_path_buf,
+            );
+        web::block(move || probe(&dir))
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?
+            .map_err(|e| {
+                ApiError::Unavailable(format!("the database's directory takes no new data: {e}"))
+            })?;
+    }
     state
         .store
         .write(crate::store::ping)
@@ -40,4 +62,15 @@ pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/yaml")
         .body(include_str!("../../openapi.yaml"))
+}
+
+fn probe(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = dir.join(".mock-camber-ready-probe");
+    let result = std::fs::File::create(&path).and_then(|mut f| {
+        f.write_all(&[0u8; PROBE_BYTES])?;
+        f.sync_data()
+    });
+    let _ = std::fs::remove_file(&path);
+    result
 }

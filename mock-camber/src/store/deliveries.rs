@@ -110,8 +110,10 @@ pub fn record_attempt(
         a.response_excerpt
     ])?;
     conn.prepare_cached(
+        // Monotone: a record written again after a failed write (see the
+        // engine) never undoes a later attempt's state.
         "UPDATE deliveries SET state = ?2, attempts = ?3, sends_remaining = ?4, next_attempt_ms = ?5, \
-         failures = ?6 WHERE id = ?1",
+         failures = ?6 WHERE id = ?1 AND attempts <= ?3",
     )?
     .execute(params![
         a.delivery_id,
