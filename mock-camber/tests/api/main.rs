@@ -9,6 +9,7 @@ mod jobs;
 mod openapi;
 mod outbox;
 mod process;
+mod receivers;
 mod restart;
 mod retention;
 mod seed;
