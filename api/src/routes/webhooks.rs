@@ -110,7 +110,7 @@ pub async fn camber_webhook(
 /// is 400 `INVALID_JSON`; JSON that is not the contract (a missing field,
 /// an unknown `status`) is 422 naming what is wrong. Unknown fields are
 /// ignored, as real Camber may add some.
-fn parse_body(raw: &[u8]) -> Result<WebhookBody, WebhookError> {
+pub fn parse_body(raw: &[u8]) -> Result<WebhookBody, WebhookError> {
     let value: Value = serde_json::from_slice(raw).map_err(|_| WebhookError::InvalidJson)?;
     if !value.is_object() {
         return Err(WebhookError::InvalidJson);
