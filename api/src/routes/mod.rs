@@ -64,18 +64,26 @@ pub fn routes() -> Vec<(&'static str, Method, Route)> {
 /// Registers `routes()`, one resource per path; a known path with another
 /// method answers 405 and an unknown path 404, both as JSON.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let mut by_path: Vec<(&'static str, Vec<Route>)> = Vec::new();
-    for (path, _method, route) in routes() {
-        match by_path.iter_mut().find(|(p, _)| *p == path) {
-            Some((_, list)) => list.push(route),
-            None => by_path.push((path, vec![route])),
+    let mut by_path: Vec<(&'static str, Vec<Method>, Vec<Route>)> = Vec::new();
+    for (path, method, route) in routes() {
+        match by_path.iter_mut().find(|(p, _, _)| *p == path) {
+            Some((_, methods, list)) => {
+                methods.push(method);
+                list.push(route);
+            }
+            None => by_path.push((path, vec![method], vec![route])),
         }
     }
-    for (path, list) in by_path {
+    for (path, methods, list) in by_path {
+        let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
+        let allow = allow.join(", ");
         let resource = list
             .into_iter()
             .fold(web::resource(path), |res, route| res.route(route))
-            .default_service(web::to(method_not_allowed));
+            .default_service(web::to(move || {
+                let allow = allow.clone();
+                async move { method_not_allowed(&allow) }
+            }));
         cfg.service(resource);
     }
     cfg.default_service(web::to(not_found));
@@ -85,12 +93,17 @@ async fn not_found() -> HttpResponse {
     error_response(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such route")
 }
 
-async fn method_not_allowed() -> HttpResponse {
-    error_response(
+/// 405 with the JSON error body and the `Allow` header (RFC 9110).
+fn method_not_allowed(allow: &str) -> HttpResponse {
+    let mut res = error_response(
         StatusCode::METHOD_NOT_ALLOWED,
         codes::METHOD_NOT_ALLOWED,
         "this route does not accept that method",
-    )
+    );
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(allow) {
+        res.headers_mut().insert(actix_web::http::header::ALLOW, v);
+    }
+    res
 }
 
 /// The contract's error body with `status`.

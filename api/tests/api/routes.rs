@@ -75,6 +75,13 @@ async fn unknown_routes_and_methods_answer_json_errors() {
     let (code, body) = app.get("/internal/webhooks/camber").await;
     assert_eq!(code, 405);
     assert_eq!(body["error"]["code"], "METHOD_NOT_ALLOWED");
+    // RFC 9110: a 405 says what is allowed.
+    let res = client()
+        .get(format!("{}/internal/webhooks/camber", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers().get("allow").unwrap(), "POST");
 }
 
 #[actix_web::test]

@@ -80,28 +80,41 @@ pub fn routes() -> Vec<(&'static str, Method, Route)> {
 /// Registers the table: one resource per path, whose other methods answer
 /// 405 with the JSON error body.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let mut by_path: Vec<(&'static str, Vec<Route>)> = Vec::new();
-    for (path, _, route) in routes() {
-        match by_path.iter_mut().find(|(p, _)| *p == path) {
-            Some((_, list)) => list.push(route),
-            None => by_path.push((path, vec![route])),
+    let mut by_path: Vec<(&'static str, Vec<Method>, Vec<Route>)> = Vec::new();
+    for (path, method, route) in routes() {
+        match by_path.iter_mut().find(|(p, _, _)| *p == path) {
+            Some((_, methods, list)) => {
+                methods.push(method);
+                list.push(route);
+            }
+            None => by_path.push((path, vec![method], vec![route])),
         }
     }
-    for (path, list) in by_path {
+    for (path, methods, list) in by_path {
+        let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
+        let allow = allow.join(", ");
         let mut resource = web::resource(path);
         for route in list {
             resource = resource.route(route);
         }
-        cfg.service(resource.default_service(web::to(method_not_allowed)));
+        cfg.service(resource.default_service(web::to(move |req: HttpRequest| {
+            let allow = allow.clone();
+            async move { method_not_allowed(&req, &allow) }
+        })));
     }
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed(format!(
+/// 405 with the JSON error body and the `Allow` header (RFC 9110).
+fn method_not_allowed(req: &HttpRequest, allow: &str) -> HttpResponse {
+    let mut res = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed(format!(
         "{} is not allowed on {}",
         req.method(),
         req.path()
-    )))
+    )));
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(allow) {
+        res.headers_mut().insert(actix_web::http::header::ALLOW, v);
+    }
+    res
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -292,6 +292,10 @@ async fn unknown_routes_and_methods_answer_json_errors() {
     let r = app.client.send("DELETE", "/jobs", &[], None).await;
     assert_eq!(r.status, 405);
     assert_eq!(r.body["error"]["code"], "METHOD_NOT_ALLOWED");
+    assert_eq!(
+        r.headers["allow"], "POST, GET",
+        "RFC 9110: a 405 says what is allowed"
+    );
     let r = app.client.get("/jobs/cmb_missing").await;
     assert_eq!(r.status, 404);
 }
