@@ -117,10 +117,10 @@ impl Lifecycle {
     /// transition), and Camber's webhook retry or the reconciler rewrites
     /// them and commits. So a committed job always has its files.
     ///
-    /// `known` is the job as the caller last read it, if it did; otherwise
-    /// it is read here. Either way that snapshot only decides whether to
-    /// write artifact files at all: whether the transition applies is
-    /// decided once, by `store::finish_job` in its transaction.
+    /// `known` is the job as the caller just read it (`None`: no such job).
+    /// That snapshot only decides whether to write artifact files at all:
+    /// whether the transition applies is decided once, by
+    /// `store::finish_job` in its transaction.
     pub async fn finish(
         &self,
         id: &JobId,
@@ -129,14 +129,7 @@ impl Lifecycle {
         outcome: Outcome,
         source: Source,
     ) -> Result<Finish, StoreError> {
-        let snapshot = match known {
-            Some(job) => Some(job.clone()),
-            None => {
-                let lookup = id.as_str().to_owned();
-                self.store.read(move |c| store::get_job(c, &lookup)).await?
-            }
-        };
-        if let Some(refused) = store::refuse_finish(snapshot.as_ref(), &camber_job_id) {
+        if let Some(refused) = store::refuse_finish(known, &camber_job_id) {
             return Ok(refused);
         }
         let artifacts = self.artifacts.clone();

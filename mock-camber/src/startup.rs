@@ -127,7 +127,7 @@ impl Application {
                 retry_schedule: settings.retry_schedule.clone(),
                 delivery_timeout: settings.delivery_timeout,
                 ids,
-                max_loaded_deliveries: settings.max_loaded_deliveries as usize,
+                max_loaded_deliveries: max_loaded,
             },
             last_seq.clone(),
             resume_jobs,
