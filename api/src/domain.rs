@@ -301,7 +301,9 @@ impl NewJob {
                     "`file_size_bytes` is required",
                 ))
             }
-            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| {
+            // JSON does not tell 1000 from 1000.0; JSON Schema's `integer`
+            // accepts both, and so do we (1e30 is "too large", not "not a number").
+            Some(Value::Number(n)) => shared::number::whole_u64(n).ok_or_else(|| {
                 field_err(
                     "file_size_bytes",
                     "`file_size_bytes` must be a positive whole number",
@@ -348,6 +350,10 @@ mod tests {
         let job = parse(good()).unwrap();
         assert_eq!(job.filename, "a.pdf");
         assert_eq!(job.file_size_bytes, 10);
+        // JSON Schema's `integer` includes 10.0; so does the parser.
+        let mut body = good();
+        body["file_size_bytes"] = json!(10.0);
+        assert_eq!(parse(body).unwrap().file_size_bytes, 10);
     }
 
     #[test]
@@ -365,6 +371,9 @@ mod tests {
             ("file_size_bytes", json!(1001), "between"),
             ("file_size_bytes", json!(-1), "positive"),
             ("file_size_bytes", json!(1.5), "positive"),
+            ("file_size_bytes", json!(-1.0), "positive"),
+            ("file_size_bytes", json!(0.0), "between"),
+            ("file_size_bytes", json!(1e300), "between"),
             ("file_size_bytes", json!("10"), "integer"),
         ];
         for (field, value, needle) in cases {

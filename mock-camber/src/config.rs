@@ -87,8 +87,9 @@ pub struct Settings {
     pub db: String,
 
     /// Duration of each simulated stage (FETCH, OCR, NORMALIZE) in ms; 0 =
-    /// as fast as the machine allows.
-    #[arg(long, env = "MOCK_CAMBER_STAGE_MS", default_value_t = 25)]
+    /// as fast as the machine allows; at most a day (86400000).
+    #[arg(long, env = "MOCK_CAMBER_STAGE_MS", default_value_t = 25,
+          value_parser = clap::value_parser!(u64).range(..=crate::scenario::MAX_SCENARIO_MS))]
     pub stage_ms: u64,
 
     /// Seed for ids, outcomes and results: the same seed and the same

@@ -165,6 +165,18 @@ impl Drop for Parked<'_> {
     }
 }
 
+/// A `wait_ms` value: whole milliseconds, 0 to [`MAX_WAIT_MS`].
+pub fn parse_wait_ms(ms: &str) -> Result<u64, ApiError> {
+    ms.parse::<u64>()
+        .ok()
+        .filter(|n| *n <= MAX_WAIT_MS)
+        .ok_or_else(|| {
+            ApiError::InvalidRequest(format!(
+                "`wait_ms` must be a whole number of milliseconds from 0 to {MAX_WAIT_MS}"
+            ))
+        })
+}
+
 /// `wait_ms` and `min_count` of a list request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Wait {
@@ -173,34 +185,28 @@ pub struct Wait {
 }
 
 impl Wait {
-    /// `None` without `wait_ms`: answer at once, as before. `min_count`
-    /// alone is refused, since it would mean nothing.
+    /// `None` without `wait_ms` or `min_count`: answer at once, as before.
     pub fn parse(wait_ms: Option<&str>, min_count: Option<&str>) -> Result<Option<Self>, ApiError> {
-        let min_count = match min_count {
-            None => 1,
-            Some(s) => s.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                ApiError::InvalidRequest("`min_count` must be a whole number of at least 1".into())
-            })?,
+        let count = min_count
+            .map(|s| {
+                s.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    ApiError::InvalidRequest(
+                        "`min_count` must be a whole number of at least 1".into(),
+                    )
+                })
+            })
+            .transpose()?;
+        // `min_count` alone is a wait of 0 ms: the items if there are that
+        // many now, else 408 with what there is.
+        let ms = match (wait_ms, count) {
+            (None, None) => return Ok(None),
+            (None, Some(_)) => "0",
+            (Some(ms), _) => ms,
         };
-        let Some(ms) = wait_ms else {
-            return if min_count == 1 {
-                Ok(None)
-            } else {
-                Err(ApiError::InvalidRequest(
-                    "`min_count` needs `wait_ms` (how long to wait for that many)".into(),
-                ))
-            };
-        };
-        let ms = ms
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n <= MAX_WAIT_MS)
-            .ok_or_else(|| {
-                ApiError::InvalidRequest(format!(
-                    "`wait_ms` must be a whole number of milliseconds from 0 to {MAX_WAIT_MS}"
-                ))
-            })?;
-        Ok(Some(Self { ms, min_count }))
+        Ok(Some(Self {
+            ms: parse_wait_ms(ms)?,
+            min_count: count.unwrap_or(1),
+        }))
     }
 
     pub fn deadline(&self) -> Instant {
@@ -238,7 +244,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wait_parameters_parse_and_refuse_what_means_nothing() {
+    fn wait_parameters_parse_and_refuse_bad_values() {
         assert_eq!(Wait::parse(None, None).unwrap(), None);
         assert_eq!(
             Wait::parse(Some("250"), None).unwrap(),
@@ -260,10 +266,18 @@ mod tests {
             (Some("1.5"), None),
             (Some("soon"), None),
             (Some("10"), Some("0")),
-            (None, Some("2")),
+            (None, Some("0")),
         ] {
             assert!(Wait::parse(w, m).is_err(), "{w:?} {m:?}");
         }
+        // `min_count` alone is a wait of 0 ms.
+        assert_eq!(
+            Wait::parse(None, Some("2")).unwrap(),
+            Some(Wait {
+                ms: 0,
+                min_count: 2
+            })
+        );
     }
 
     #[actix_rt::test]

@@ -6,6 +6,8 @@
 pub mod error;
 pub mod headers;
 pub mod healthcheck;
+pub mod number;
+pub mod paging;
 pub mod paths;
 pub mod retry;
 pub mod signing;

@@ -186,9 +186,13 @@ pub async fn list_jobs(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, JobsError> {
-    let params = web::Query::<ListParams>::from_query(req.query_string())
+    let mut params = web::Query::<ListParams>::from_query(req.query_string())
         .map_err(|e| JobsError::InvalidRequest(format!("bad query string: {e}")))?
         .into_inner();
+    // An empty value is "not given", as on mock-camber's lists.
+    for p in [&mut params.status, &mut params.limit, &mut params.cursor] {
+        p.take_if(|v| v.is_empty());
+    }
     let status = params
         .status
         .map(|s| {
@@ -211,14 +215,8 @@ pub async fn list_jobs(
                 ))
             })?,
     };
-    let before = params
-        .cursor
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| {
-                JobsError::InvalidRequest("`cursor` is not a cursor this API gave".into())
-            })
-        })
-        .transpose()?;
+    let before = shared::paging::parse_cursor(params.cursor.as_deref())
+        .map_err(|e| JobsError::InvalidRequest(e.into()))?;
 
     let artifacts = state.lifecycle.artifacts.clone();
     let public_url = state.public_url.clone();

@@ -185,9 +185,14 @@ async fn jobs_are_listed_newest_first_in_pages_and_filtered_by_status() {
         "/jobs?limit=0",
         "/jobs?limit=501",
         "/jobs?cursor=zz",
+        "/jobs?cursor=-5",
     ] {
         let (code, body) = app.get(bad).await;
         assert_eq!(code, 422, "{bad}: {body}");
         assert_eq!(body["error"]["code"], "INVALID_REQUEST");
     }
+    // An empty cursor is the first page, as on the mock.
+    let (code, first) = app.get("/jobs?cursor=&limit=&status=").await;
+    assert_eq!(code, 200, "{first}");
+    assert_eq!(first["jobs"].as_array().unwrap().len(), 5);
 }

@@ -170,13 +170,18 @@ impl Engine {
     }
 
     pub(super) fn admin(&mut self, id: &str, action: AdminAction, reply: oneshot::Sender<Control>) {
-        let Some(job) = self.jobs.get(id).filter(|j| !j.finishing) else {
+        let Some(job) = self.jobs.get_mut(id).filter(|j| !j.finishing) else {
             let _ = reply.send(Control::NotActive);
             return;
         };
         match action {
             AdminAction::Advance => self.advance(id, Some(reply)),
-            AdminAction::Complete => self.finish(id, JobStatus::Completed, None, Some(reply)),
+            AdminAction::Complete(result) => {
+                if let Some(r) = result {
+                    job.plan.result = Some(Value::Object(r));
+                }
+                self.finish(id, JobStatus::Completed, None, Some(reply))
+            }
             AdminAction::Fail(spec) => {
                 let err = spec.resolve(job.stage());
                 self.finish(id, JobStatus::Failed, Some(err), Some(reply))

@@ -56,7 +56,8 @@ pub enum Control {
 #[derive(Debug)]
 pub enum AdminAction {
     Advance,
-    Complete,
+    /// Complete now, with this `result` when given (else the planned one).
+    Complete(Option<serde_json::Map<String, serde_json::Value>>),
     /// Fail now; what the request left out comes from the job's stage.
     Fail(FailSpec),
 }

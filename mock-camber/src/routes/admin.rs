@@ -7,13 +7,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{job_view, page, parse_cursor, parse_limit, parse_status};
+use super::{job_view, page, parse_cursor, parse_limit, parse_status, MAX_LIMIT};
 use crate::auth::Admin;
 use crate::engine::{AdminAction, Control};
 use crate::error::ApiError;
 use crate::journal;
 use crate::routes::body::read_body;
-use crate::scenario::{parse_rules, FailSpec};
+use crate::scenario::{parse_rules, FailSpec, MAX_SCENARIO_MS};
 use crate::state::AppState;
 use crate::store::{self, DeliveryFilter, JobFilter};
 use crate::tenant::tenant_id;
@@ -27,16 +27,19 @@ fn q<'a>(query: &'a Query, k: &str) -> Option<&'a str> {
     query.get(k).map(String::as_str).filter(|s| !s.is_empty())
 }
 
-/// `wait_ms` / `min_count` of a list; `min_count` cannot exceed the page.
-fn wait_params(query: &Query, limit: usize) -> Result<Option<Wait>, ApiError> {
+/// `limit` and `wait_ms` / `min_count` of a list. A `min_count` above
+/// `limit` raises the page to `min_count` items, so the page can hold what
+/// was waited for; both are at most [`MAX_LIMIT`].
+fn page_and_wait(query: &Query) -> Result<(usize, Option<Wait>), ApiError> {
+    let limit = parse_limit(q(query, "limit"))?;
     let wait = Wait::parse(q(query, "wait_ms"), q(query, "min_count"))?;
-    if let Some(w) = wait.filter(|w| w.min_count > limit) {
+    let min_count = wait.map_or(0, |w| w.min_count);
+    if min_count > MAX_LIMIT {
         return Err(ApiError::InvalidRequest(format!(
-            "`min_count` ({}) is more than `limit` ({limit}): one page could never hold them",
-            w.min_count
+            "`min_count` must be at most {MAX_LIMIT} (one page)"
         )));
     }
-    Ok(wait)
+    Ok((limit.max(min_count), wait))
 }
 
 /// Runs `list` (which answers the page and its `next`) once, or, with
@@ -85,7 +88,7 @@ pub async fn jobs(
     query: Query,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = parse_limit(q(&query, "limit"))?;
+    let (limit, wait) = page_and_wait(&query)?;
     let filter = Arc::new(JobFilter {
         // A raw key or its masked form.
         tenant: q(&query, "tenant").map(|t| (tenant_id(t), t.to_owned())),
@@ -94,7 +97,6 @@ pub async fn jobs(
         before_seq: parse_cursor(q(&query, "cursor"))?,
         limit,
     });
-    let wait = wait_params(&query, limit)?;
     list_or_wait(&req, &state, wait, "jobs", || {
         let (state, filter) = (state.clone(), filter.clone());
         async move {
@@ -152,12 +154,46 @@ pub async fn advance(
     control(&state, id.into_inner(), AdminAction::Advance).await
 }
 
+/// An optional JSON object body (empty = `T::default()`); it and its
+/// `nested` fields must be objects, since serde also reads structs from
+/// arrays.
+fn optional_object_body<T: serde::de::DeserializeOwned + Default>(
+    raw: &[u8],
+    what: &str,
+    nested: &[&str],
+) -> Result<T, ApiError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let v: Value = serde_json::from_slice(raw)
+        .map_err(|e| ApiError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
+    let bad = |e: String| ApiError::InvalidRequest(format!("bad {what} body: {e}"));
+    crate::scenario::expect_object(&v, "the body").map_err(bad)?;
+    for field in nested {
+        if let Some(inner) = v.get(*field).filter(|i| !i.is_null()) {
+            crate::scenario::expect_object(inner, &format!("`{field}`")).map_err(bad)?;
+        }
+    }
+    serde_json::from_value(v).map_err(|e| bad(e.to_string()))
+}
+
+/// Body of `/complete`, optional: `{"result": {...}}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompleteBody {
+    result: Option<serde_json::Map<String, Value>>,
+}
+
 pub async fn complete(
+    req: HttpRequest,
     _: Admin,
     id: web::Path<String>,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    control(&state, id.into_inner(), AdminAction::Complete).await
+    let raw = read_body(&req, payload, state.settings.max_body_bytes).await?;
+    let body: CompleteBody = optional_object_body(&raw, "complete", &[])?;
+    control(&state, id.into_inner(), AdminAction::Complete(body.result)).await
 }
 
 /// Body of `/fail`, all optional: `{"code", "stage", "reason"}` or
@@ -179,16 +215,15 @@ pub async fn fail(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let raw = read_body(&req, payload, state.settings.max_body_bytes).await?;
-    let body: FailBody = if raw.iter().all(u8::is_ascii_whitespace) {
-        FailBody::default()
-    } else {
-        serde_json::from_slice(&raw)
-            .map_err(|e| ApiError::InvalidRequest(format!("bad fail body: {e}")))?
-    };
+    let body: FailBody = optional_object_body(&raw, "fail", &["error"])?;
     let body = match body.error {
         Some(inner) => *inner,
         None => body,
     };
+    if let Some(stage) = body.stage.as_deref() {
+        crate::scenario::check_stage(stage)
+            .map_err(|e| ApiError::InvalidRequest(format!("bad fail body: {e}")))?;
+    }
     let spec = FailSpec {
         code: body.code,
         stage: body.stage,
@@ -222,7 +257,7 @@ pub async fn deliveries(
     query: Query,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = parse_limit(q(&query, "limit"))?;
+    let (limit, wait) = page_and_wait(&query)?;
     let st = q(&query, "state")
         .map(|s| {
             DeliveryState::parse(s).ok_or_else(|| {
@@ -244,7 +279,6 @@ pub async fn deliveries(
         before_seq: parse_cursor(q(&query, "cursor"))?,
         limit,
     });
-    let wait = wait_params(&query, limit)?;
     list_or_wait(&req, &state, wait, "deliveries", || {
         let (state, filter) = (state.clone(), filter.clone());
         async move {
@@ -286,7 +320,7 @@ pub async fn requests(
     query: Query,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = parse_limit(q(&query, "limit"))?;
+    let (limit, wait) = page_and_wait(&query)?;
     let before = parse_cursor(q(&query, "cursor"))?.map(|c| c.max(0) as u64);
     let filter = journal::Filter {
         method: q(&query, "method").map(str::to_owned),
@@ -296,13 +330,17 @@ pub async fn requests(
             .map_err(ApiError::InvalidRequest)?,
         status: q(&query, "status")
             .map(|s| {
-                s.parse::<u16>().map_err(|_| {
-                    ApiError::InvalidRequest("`status` must be an HTTP status code".into())
-                })
+                s.parse::<u16>()
+                    .ok()
+                    .filter(|c| (100..=599).contains(c))
+                    .ok_or_else(|| {
+                        ApiError::InvalidRequest(
+                            "`status` must be an HTTP status code (100 to 599)".into(),
+                        )
+                    })
             })
             .transpose()?,
     };
-    let wait = wait_params(&query, limit)?;
     let page = || state.journal.page(&filter, before, limit);
     let (done, (items, next)) = match wait {
         None => (true, page()),
@@ -339,6 +377,9 @@ pub async fn get_config(_: Admin, state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(state.config.lock().view())
 }
 
+/// Most injected latency per request: a minute (clients time out long before).
+const MAX_LATENCY_MS: u64 = 60_000;
+
 /// Changes only the fields named; answers the whole new config.
 pub async fn put_config(
     req: HttpRequest,
@@ -361,19 +402,24 @@ pub async fn put_config(
                 ApiError::InvalidRequest(format!("`{name}` must be a number from 0 to 1"))
             })
     };
-    let ms = |name: &str, v: &Value| -> Result<u64, ApiError> {
-        v.as_u64().ok_or_else(|| {
-            ApiError::InvalidRequest(format!("`{name}` must be a whole number of ms"))
-        })
+    let ms = |name: &str, v: &Value, max: u64| -> Result<u64, ApiError> {
+        v.as_number()
+            .and_then(shared::number::whole_u64)
+            .filter(|n| *n <= max)
+            .ok_or_else(|| {
+                ApiError::InvalidRequest(format!(
+                    "`{name}` must be a whole number of ms from 0 to {max}"
+                ))
+            })
     };
     // Validate everything before changing anything.
     let stage_ms = fields
         .get("stage_ms")
-        .map(|v| ms("stage_ms", v))
+        .map(|v| ms("stage_ms", v, MAX_SCENARIO_MS))
         .transpose()?;
     let latency_ms = fields
         .get("latency_ms")
-        .map(|v| ms("latency_ms", v))
+        .map(|v| ms("latency_ms", v, MAX_LATENCY_MS))
         .transpose()?;
     let failure_rate = fields
         .get("failure_rate")

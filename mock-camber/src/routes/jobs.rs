@@ -86,7 +86,9 @@ async fn submit_inner(
             v.to_str()
                 .map_err(|_| invalid("X-Mock-Scenario is not text"))
         })
-        .transpose()?;
+        .transpose()?
+        // An empty header (as some proxies and clients send) is no scenario.
+        .filter(|v| !v.trim().is_empty());
     let submit = Submit::parse(&body, scenario_header)?;
     let idem_key = req
         .headers()
@@ -239,20 +241,19 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let q = |k: &str| query.get(k).map(String::as_str).filter(|s| !s.is_empty());
-    let Some(want) = q("wait_for").map(WaitFor::parse).transpose()? else {
-        if q("wait_ms").is_some() {
-            return Err(ApiError::InvalidRequest(
-                "`wait_ms` on a job needs `wait_for` (running, completed, failed or terminal)"
-                    .into(),
-            ));
+    // `wait_ms` alone waits for the end (`terminal`); `wait_for` alone is a
+    // wait of 0 ms: the view if the job is in that state now, else 408.
+    let want = match (q("wait_for"), q("wait_ms")) {
+        (None, None) => {
+            let row = own_job(&state, &tenant, id).await?;
+            return Ok(HttpResponse::Ok().json(job_view(&row)));
         }
-        let row = own_job(&state, &tenant, id).await?;
-        return Ok(HttpResponse::Ok().json(job_view(&row)));
+        (None, Some(_)) => WaitFor::Terminal,
+        (Some(w), _) => WaitFor::parse(w)?,
     };
-    let Some(wait) = Wait::parse(q("wait_ms"), None)? else {
-        return Err(ApiError::InvalidRequest(
-            "`wait_for` needs `wait_ms`: how long to wait, 0 to 60000".into(),
-        ));
+    let wait = Wait {
+        ms: wait::parse_wait_ms(q("wait_ms").unwrap_or("0"))?,
+        min_count: 1,
     };
     let (done, row) = state
         .changes
@@ -300,12 +301,14 @@ pub async fn list(
     query: web::Query<HashMap<String, String>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = parse_limit(query.get("limit").map(String::as_str))?;
+    // An empty value is "not given", as on the admin lists.
+    let q = |k: &str| query.get(k).map(String::as_str).filter(|s| !s.is_empty());
+    let limit = parse_limit(q("limit"))?;
     let filter = JobFilter {
         tenant: Some((tenant.id.clone(), tenant.id)),
-        status: parse_status(query.get("status").map(String::as_str))?,
-        app: query.get("app").filter(|a| !a.is_empty()).cloned(),
-        before_seq: parse_cursor(query.get("cursor").map(String::as_str))?,
+        status: parse_status(q("status"))?,
+        app: q("app").map(str::to_owned),
+        before_seq: parse_cursor(q("cursor"))?,
         limit,
     };
     let rows = state
@@ -344,9 +347,11 @@ pub async fn logs(
     let row = own_job(&state, &tenant, id.into_inner()).await?;
     let tail = query
         .get("tail")
-        .map(|t| {
-            t.parse::<usize>()
-                .map_err(|_| invalid("`tail` must be a whole number"))
+        .map(|t| match t.parse::<usize>() {
+            Ok(n) => Ok(n),
+            // More lines than any log has: all of them.
+            Err(_) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => Ok(usize::MAX),
+            Err(_) => Err(invalid("`tail` must be a whole number")),
         })
         .transpose()?;
     let lines: Vec<&str> = row.log.lines().collect();

@@ -148,14 +148,7 @@ pub fn parse_limit(limit: Option<&str>) -> Result<usize, ApiError> {
 }
 
 pub fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
-    cursor
-        .filter(|c| !c.is_empty())
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| {
-                ApiError::InvalidRequest("`cursor` is not a cursor this API returned".into())
-            })
-        })
-        .transpose()
+    shared::paging::parse_cursor(cursor).map_err(|e| ApiError::InvalidRequest(e.into()))
 }
 
 pub fn parse_status(status: Option<&str>) -> Result<Option<JobStatus>, ApiError> {

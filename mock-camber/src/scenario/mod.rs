@@ -67,9 +67,17 @@ pub enum WebhookMode {
 pub struct WebhookScenario {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<WebhookMode>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "shared::number::opt_whole_u64"
+    )]
     pub delay_ms: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "shared::number::opt_whole_u32"
+    )]
     pub count: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bad_signature: Option<bool>,
@@ -83,9 +91,14 @@ pub struct Scenario {
     pub outcome: Option<Outcome>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ScenarioError>,
+    /// An object, as Camber's results are (returned verbatim).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Map<String, Value>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "shared::number::opt_whole_u64"
+    )]
     pub stage_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<bool>,
@@ -93,9 +106,80 @@ pub struct Scenario {
     pub webhook: Option<WebhookScenario>,
 }
 
+/// Longest simulated stage and webhook delay a scenario (or the runtime
+/// config) may ask for: a day. Larger values would overflow due times.
+pub const MAX_SCENARIO_MS: u64 = 86_400_000;
+/// Most sends of one event a scenario may ask for (`webhook.count`).
+pub const MAX_SENDS: u32 = 100;
+
 impl Scenario {
     pub fn parse(v: &Value) -> Result<Self, String> {
-        serde_json::from_value(v.clone()).map_err(|e| e.to_string())
+        Self::check_shape(v)?;
+        let sc: Self = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+        sc.check()?;
+        Ok(sc)
+    }
+
+    /// serde reads a struct from a JSON array too (fields by position);
+    /// a scenario and its `error` and `webhook` must be objects.
+    pub fn check_shape(v: &Value) -> Result<(), String> {
+        expect_object(v, "the scenario")?;
+        for field in ["error", "webhook"] {
+            match v.get(field) {
+                None | Some(Value::Null) | Some(Value::Object(_)) => {}
+                Some(_) => return Err(format!("`{field}` must be an object")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Range checks serde cannot express.
+    pub fn check(&self) -> Result<(), String> {
+        let wh = self.webhook.as_ref();
+        if let Some(stage) = self.error.as_ref().and_then(|e| e.stage.as_deref()) {
+            check_stage(stage)?;
+        }
+        if self.stage_ms.is_some_and(|ms| ms > MAX_SCENARIO_MS) {
+            return Err(format!(
+                "`stage_ms` must be at most {MAX_SCENARIO_MS} (a day)"
+            ));
+        }
+        if wh
+            .and_then(|w| w.delay_ms)
+            .is_some_and(|ms| ms > MAX_SCENARIO_MS)
+        {
+            return Err(format!(
+                "`webhook.delay_ms` must be at most {MAX_SCENARIO_MS} (a day)"
+            ));
+        }
+        if wh
+            .and_then(|w| w.count)
+            .is_some_and(|n| n == 0 || n > MAX_SENDS)
+        {
+            return Err(format!("`webhook.count` must be from 1 to {MAX_SENDS}"));
+        }
+        Ok(())
+    }
+}
+
+/// A stage an error may name: one of [`STAGES`].
+pub fn check_stage(stage: &str) -> Result<(), String> {
+    if STAGES.contains(&stage) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`stage` must be one of {} (got `{stage}`)",
+            STAGES.join(", ")
+        ))
+    }
+}
+
+/// `what` must be a JSON object (serde would also read a struct from an array).
+pub fn expect_object(v: &Value, what: &str) -> Result<(), String> {
+    if v.is_object() {
+        Ok(())
+    } else {
+        Err(format!("{what} must be a JSON object"))
     }
 }
 
@@ -169,7 +253,11 @@ pub fn plan(
         };
         (Outcome::Failure, None, Some(error))
     } else {
-        (Outcome::Success, Some(sc.result.unwrap_or(generated)), None)
+        (
+            Outcome::Success,
+            Some(sc.result.map_or(generated, Value::Object)),
+            None,
+        )
     };
     let wh = sc.webhook.unwrap_or_default();
     let mode = wh.mode.unwrap_or_default();

@@ -6,7 +6,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::Scenario;
+use super::{expect_object, Scenario};
 
 /// A scenario rule of the runtime config, as the user wrote it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,7 +17,11 @@ pub struct Rule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
     pub scenario: Scenario,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "shared::number::opt_whole_u32"
+    )]
     pub times: Option<u32>,
 }
 
@@ -35,6 +39,7 @@ pub struct CompiledRule {
 
 impl CompiledRule {
     pub fn compile(rule: Rule) -> Result<Self, String> {
+        rule.scenario.check()?;
         if rule.times == Some(0) {
             return Err("`times` is 0, so the rule would never fire \
                  (leave `times` out for a rule without a limit)"
@@ -147,8 +152,9 @@ pub fn parse_rules(v: Value) -> Result<Vec<CompiledRule>, String> {
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
-            serde_json::from_value::<Rule>(item)
-                .map_err(|e| e.to_string())
+            expect_object(&item, "a rule")
+                .and_then(|()| Scenario::check_shape(item.get("scenario").unwrap_or(&Value::Null)))
+                .and_then(|()| serde_json::from_value::<Rule>(item).map_err(|e| e.to_string()))
                 .and_then(CompiledRule::compile)
                 .map_err(|e| format!("rule {i}: {e}"))
         })

@@ -164,6 +164,50 @@ async fn rules_load_from_a_scenarios_file_at_start() {
 }
 
 #[actix_web::test]
+async fn complete_returns_the_given_result_and_refuses_a_bad_body() {
+    let app = spawn_app().await;
+    let held = json!({"app": "x", "input": {}, "metadata": {"mock": {"hold": true}}});
+    let id = app.client.create(held.clone()).await;
+    app.client.wait_status(&id, "running").await;
+    let path = format!("/_mock/jobs/{id}/complete");
+    for bad in [json!({"result": 0}), json!({"extra": 1}), json!([1])] {
+        let r = app.client.post(&path, bad.clone()).await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.text);
+    }
+    let r = app
+        .client
+        .post(&path, json!({"result": {"invoice_total": 42}}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let job = app.client.get(&format!("/jobs/{id}")).await.body;
+    assert_eq!(job["result"], json!({"invoice_total": 42}), "{job}");
+
+    // Fail bodies too: serde would read a struct from an array; we do not.
+    let id = app.client.create(held).await;
+    app.client.wait_status(&id, "running").await;
+    let path = format!("/_mock/jobs/{id}/fail");
+    for bad in [
+        json!(["OCR_FAILURE"]),
+        json!({"error": ["OCR_FAILURE"]}),
+        json!({"x": 1}),
+    ] {
+        let r = app.client.post(&path, bad.clone()).await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.text);
+        assert_eq!(r.body["error"]["code"], "INVALID_REQUEST");
+    }
+    let r = app
+        .client
+        .send("POST", &path, &[], Some(b"{oops".to_vec()))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "INVALID_JSON");
+    assert_eq!(
+        app.client.get(&format!("/jobs/{id}")).await.body["status"],
+        "running"
+    );
+}
+
+#[actix_web::test]
 async fn fail_ends_a_job_with_the_given_error() {
     let app = spawn_app().await;
     let id = app

@@ -100,6 +100,17 @@ async fn logs_have_a_line_per_stage_start_and_end_and_tail_cuts_them() {
     let tail = app.client.get(&format!("/jobs/{id}/logs?tail=2")).await;
     assert_eq!(tail.text.lines().count(), 2);
     assert!(tail.text.ends_with("job completed\n"));
+    // A tail longer than any log (even past usize) is the whole log.
+    let all = app
+        .client
+        .get(&format!("/jobs/{id}/logs?tail=99999999999999999999999"))
+        .await;
+    assert_eq!(all.status, 200, "{}", all.text);
+    assert_eq!(all.text.lines().count(), 7);
+    for bad in ["-1", "x", "1.5"] {
+        let r = app.client.get(&format!("/jobs/{id}/logs?tail={bad}")).await;
+        assert_eq!(r.status, 422, "tail={bad}: {}", r.text);
+    }
 }
 
 #[actix_web::test]
@@ -181,6 +192,7 @@ async fn list_is_newest_first_with_cursor_paging_and_filters() {
         "/jobs?limit=0",
         "/jobs?limit=501",
         "/jobs?cursor=abc",
+        "/jobs?cursor=-5",
     ] {
         let r = app.client.get(bad).await;
         assert_eq!(r.status, 422, "{bad}: {}", r.text);

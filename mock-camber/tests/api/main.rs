@@ -4,6 +4,7 @@
 mod admin;
 mod faults;
 mod helpers;
+mod hostile;
 mod idempotency;
 mod jobs;
 mod openapi;

@@ -17,6 +17,13 @@ async fn each_bad_submit_gets_its_status_and_code_and_nothing_is_created() {
         ("input not an object", br#"{"app": "x", "input": "file.pdf"}"#.to_vec(), 422, "INVALID_REQUEST", "`input`"),
         ("metadata not an object", br#"{"app": "x", "input": {}, "metadata": []}"#.to_vec(), 422, "INVALID_REQUEST", "`metadata`"),
         ("bad scenario", br#"{"app": "x", "input": {}, "metadata": {"mock": {"outcome": "maybe"}}}"#.to_vec(), 422, "INVALID_REQUEST", "metadata.mock"),
+        ("scenario webhook an array", br#"{"app": "x", "input": {}, "metadata": {"mock": {"webhook": [true]}}}"#.to_vec(), 422, "INVALID_REQUEST", "metadata.mock"),
+        ("scenario an array", br#"{"app": "x", "input": {}, "metadata": {"mock": ["success"]}}"#.to_vec(), 422, "INVALID_REQUEST", "metadata.mock"),
+        ("absurd stage_ms", br#"{"app": "x", "input": {}, "metadata": {"mock": {"stage_ms": 1000000000000}}}"#.to_vec(), 422, "INVALID_REQUEST", "stage_ms"),
+        ("absurd count", br#"{"app": "x", "input": {}, "metadata": {"mock": {"webhook": {"mode": "duplicate", "count": 1000000000}}}}"#.to_vec(), 422, "INVALID_REQUEST", "count"),
+        ("delay_ms 2^63-1", br#"{"app": "x", "input": {}, "metadata": {"mock": {"webhook": {"mode": "delay", "delay_ms": 9223372036854775807}}}}"#.to_vec(), 422, "INVALID_REQUEST", "delay_ms"),
+        ("delay_ms 2^64-1", br#"{"app": "x", "input": {}, "metadata": {"mock": {"webhook": {"mode": "delay", "delay_ms": 18446744073709551615}}}}"#.to_vec(), 422, "INVALID_REQUEST", "delay_ms"),
+        ("scenario result not an object", br#"{"app": "x", "input": {}, "metadata": {"mock": {"result": 0}}}"#.to_vec(), 422, "INVALID_REQUEST", "metadata.mock"),
         ("webhook not an object", br#"{"app": "x", "input": {}, "webhook": "http://a"}"#.to_vec(), 422, "INVALID_REQUEST", "`webhook`"),
         ("ftp webhook url", br#"{"app": "x", "input": {}, "webhook": {"url": "ftp://host/x"}}"#.to_vec(), 422, "INVALID_REQUEST", "webhook.url"),
         ("relative webhook url", br#"{"app": "x", "input": {}, "webhook": {"url": "/hook"}}"#.to_vec(), 422, "INVALID_REQUEST", "webhook.url"),
@@ -69,4 +76,10 @@ async fn a_bad_scenario_header_is_422_and_a_bad_idempotency_key_too() {
         .await;
     assert_eq!(r.status, 422);
     assert_eq!(app.client.get("/jobs").await.body["jobs"], json!([]));
+    // An empty X-Mock-Scenario (some clients send one) is no scenario.
+    let r = app
+        .client
+        .submit_with(json!({"app": "x", "input": {}}), &[("X-Mock-Scenario", "")])
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
 }

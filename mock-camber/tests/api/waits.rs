@@ -89,6 +89,57 @@ async fn a_request_wait_that_times_out_is_408_with_what_matched_so_far() {
 }
 
 #[actix_web::test]
+async fn one_wait_parameter_alone_has_a_default_for_the_other() {
+    let app = spawn_app().await;
+    let id = app.client.create(held()).await;
+    // `wait_for` alone waits 0 ms: the held job is not completed now.
+    let started = Instant::now();
+    let r = app
+        .client
+        .get(&format!("/jobs/{id}?wait_for=completed"))
+        .await;
+    assert_eq!(r.status, 408, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "WAIT_TIMEOUT");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let r = app
+        .client
+        .get(&format!("/jobs/{id}?wait_for=running"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // `wait_ms` alone waits for the end.
+    let r = app.client.get(&format!("/jobs/{id}?wait_ms=50")).await;
+    assert_eq!(r.status, 408, "{}", r.text);
+    assert_eq!(r.body["job"]["status"], "running");
+    let waiter = {
+        let client = app.client.clone();
+        let path = format!("/jobs/{id}?wait_ms=20000");
+        actix_web::rt::spawn(async move { client.get(&path).await })
+    };
+    let adv = app
+        .client
+        .post(&format!("/_mock/jobs/{id}/complete"), json!({}))
+        .await;
+    assert_eq!(adv.status, 200, "{}", adv.text);
+    let r = waiter.await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "completed");
+    // `min_count` alone on a list waits 0 ms.
+    let r = app.client.get("/_mock/jobs?min_count=2").await;
+    assert_eq!(r.status, 408, "{}", r.text);
+    assert_eq!(r.body["jobs"].as_array().unwrap().len(), 1);
+    let r = app.client.get("/_mock/jobs?min_count=1").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // A `min_count` above `limit` raises the page so it can hold them.
+    app.client.create(held()).await;
+    let r = app
+        .client
+        .get("/_mock/jobs?limit=1&min_count=2&wait_ms=10000")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["jobs"].as_array().unwrap().len(), 2);
+}
+
+#[actix_web::test]
 async fn bad_wait_parameters_are_422() {
     let app = spawn_app().await;
     for q in [
@@ -96,8 +147,8 @@ async fn bad_wait_parameters_are_422() {
         "wait_ms=-1",
         "wait_ms=soon",
         "wait_ms=10&min_count=0",
-        "min_count=2",
-        "wait_ms=10&min_count=5&limit=2",
+        "min_count=0",
+        "wait_ms=10&min_count=501",
         "path=/(/",
         "status=abc",
     ] {
@@ -183,8 +234,8 @@ async fn bad_job_waits_are_422_and_another_tenants_job_is_404() {
     let id = app.client.create(held()).await;
     for q in [
         "wait_for=done&wait_ms=10",
-        "wait_for=completed",
         "wait_for=completed&wait_ms=70000",
+        "wait_ms=70000",
     ] {
         let r = app.client.get(&format!("/jobs/{id}?{q}")).await;
         assert_eq!(r.status, 422, "{q}: {}", r.text);

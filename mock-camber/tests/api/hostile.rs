@@ -1,0 +1,134 @@
+//! Hostile input (issue 12): absurd numbers, deep or broken JSON, a
+//! catastrophic regex, bad paging. Each gets a clear 4xx (or, for the
+//! regex, a bounded match) and the daemon keeps serving everyone else.
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// The daemon still serves an ordinary tenant.
+async fn still_serving(app: &TestApp) {
+    let id = app.client.create(json!({"app": "x", "input": {}})).await;
+    let job = app.client.wait_status(&id, "completed").await;
+    assert_eq!(job["status"], "completed");
+}
+
+#[actix_web::test]
+async fn absurd_runtime_config_values_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let before = app.client.get("/_mock/config").await.body;
+    for bad in [
+        json!({"latency_ms": u64::MAX}),
+        json!({"latency_ms": 60_001}),
+        json!({"latency_ms": -1}),
+        json!({"stage_ms": 1_000_000_000_000u64}),
+        json!({"stage_ms": 0, "latency_ms": u64::MAX}),
+        json!({"failure_rate": 1e308}),
+        json!({"rules": [{"match": {"/app": "x"}, "scenario": {"stage_ms": 1_000_000_000_000u64}}]}),
+        json!({"rules": [{"match": {"/app": "x"}, "scenario": {"webhook": {"count": 1_000_000_000}}}]}),
+        json!({"rules": [[{"/app": "x"}, {}]]}),
+        json!({"rules": [{"match": {"/app": "x"}, "scenario": []}]}),
+    ] {
+        let r = app.client.put("/_mock/config", bad.clone()).await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.text);
+        assert_eq!(r.body["error"]["code"], "INVALID_REQUEST", "{bad}");
+    }
+    assert_eq!(app.client.get("/_mock/config").await.body, before);
+    still_serving(&app).await;
+}
+
+#[actix_web::test]
+async fn deep_broken_and_huge_json_are_400_and_the_daemon_keeps_serving() {
+    let app = spawn_app().await;
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let deep_obj = format!(
+        r#"{{"app": "x", "input": {}1{}}}"#,
+        r#"{"a":"#.repeat(100_000),
+        "}".repeat(100_000)
+    );
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("100,000-deep array", deep.into_bytes()),
+        ("100,000-deep object", deep_obj.into_bytes()),
+        (
+            "invalid UTF-8",
+            b"{\"app\": \"\xff\xfe\", \"input\": {}}".to_vec(),
+        ),
+        (
+            "lone surrogate",
+            br#"{"app": "\ud800", "input": {}}"#.to_vec(),
+        ),
+        ("NaN", br#"{"app": "x", "input": {"n": NaN}}"#.to_vec()),
+        (
+            "trailing garbage",
+            br#"{"app": "x", "input": {}} {}"#.to_vec(),
+        ),
+    ];
+    for (what, body) in cases {
+        let r = app.client.send("POST", "/jobs", &[], Some(body)).await;
+        assert_eq!(r.status, 400, "{what}: {}", r.text);
+        assert_eq!(r.body["error"]["code"], "INVALID_JSON", "{what}");
+        let r = app
+            .client
+            .send("PUT", "/_mock/config", &[], Some(b"[[[[".repeat(50_000)))
+            .await;
+        assert_eq!(r.status, 400, "config, {what}: {}", r.text);
+    }
+    assert_eq!(app.client.get("/jobs").await.body["jobs"], json!([]));
+    still_serving(&app).await;
+}
+
+#[actix_web::test]
+async fn a_catastrophic_regex_in_a_rule_matches_in_linear_time() {
+    let app = spawn_app().await;
+    // Exponential for a backtracking engine on "aaaa…!"; Rust's regex is not.
+    let rule = json!({"rules": [{"match": {"/input/name": "/^(a+)+$/"},
+                                 "scenario": {"outcome": "failure"}}]});
+    let r = app.client.put("/_mock/config", rule).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let evil = format!("{}!", "a".repeat(50_000));
+    let id = app
+        .client
+        .create(json!({"app": "x", "input": {"name": evil}}))
+        .await;
+    // No match (the "!"), so the job completes as usual.
+    let job = app.client.wait_status(&id, "completed").await;
+    assert_eq!(job["status"], "completed");
+    let id = app
+        .client
+        .create(json!({"app": "x", "input": {"name": "a".repeat(50_000)}}))
+        .await;
+    assert_eq!(
+        app.client.wait_status(&id, "failed").await["status"],
+        "failed"
+    );
+}
+
+#[actix_web::test]
+async fn bad_paging_is_422_on_every_list() {
+    let app = spawn_app().await;
+    for list in [
+        "/jobs",
+        "/_mock/jobs",
+        "/_mock/deliveries",
+        "/_mock/requests",
+    ] {
+        for q in [
+            "limit=0",
+            "limit=-1",
+            "limit=501",
+            "limit=99999999999999999999999",
+            "cursor=-5",
+            "cursor=abc",
+            "cursor=99999999999999999999999",
+            "cursor=%00",
+        ] {
+            let r = app.client.get(&format!("{list}?{q}")).await;
+            assert_eq!(r.status, 422, "{list}?{q}: {}", r.text);
+            let code: &Value = &r.body["error"]["code"];
+            assert_eq!(code, "INVALID_REQUEST", "{list}?{q}");
+        }
+        // Empty values are "not given".
+        let r = app.client.get(&format!("{list}?limit=&cursor=")).await;
+        assert_eq!(r.status, 200, "{list}: {}", r.text);
+    }
+}
