@@ -86,11 +86,27 @@ pub async fn jobs(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = parse_limit(q(&query, "limit"))?;
+    // A raw key or its masked form (what the console shows).
+    let tenants = match q(&query, "tenant").map(str::to_owned) {
+        None => None,
+        Some(t) => Some(
+            state
+                .store
+                .read(move |c| store::tenant_ids_matching(c, &t, &tenant_id(&t)))
+                .await?,
+        ),
+    };
+    let search = q(&query, "q").map(str::to_owned);
+    if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
+        return Err(ApiError::InvalidRequest(
+            "`q` is at most 200 characters".into(),
+        ));
+    }
     let filter = Arc::new(JobFilter {
-        // A raw key or its masked form.
-        tenant: q(&query, "tenant").map(|t| (tenant_id(t), t.to_owned())),
+        tenants,
         status: parse_status(q(&query, "status"))?,
         app: q(&query, "app").map(str::to_owned),
+        search,
         before_seq: parse_cursor(q(&query, "cursor"))?,
         limit,
     });
@@ -109,7 +125,7 @@ pub async fn jobs(
     .await
 }
 
-async fn control(
+pub(super) async fn control(
     state: &AppState,
     id: String,
     action: AdminAction,
@@ -138,7 +154,7 @@ async fn control(
 }
 
 /// A job view plus its tenant, masked: what the admin API shows of a job.
-fn admin_view(row: &store::JobRow) -> Value {
+pub(super) fn admin_view(row: &store::JobRow) -> Value {
     let mut v = serde_json::to_value(job_view(row)).unwrap_or_default();
     v["tenant"] = Value::String(row.tenant_mask.clone());
     v
@@ -197,7 +213,7 @@ pub async fn fail(
     control(&state, id.into_inner(), AdminAction::Fail(spec)).await
 }
 
-fn delivery_view(d: &store::DeliveryRow, attempts: &[store::AttemptRow]) -> Value {
+pub(super) fn delivery_view(d: &store::DeliveryRow, attempts: &[store::AttemptRow]) -> Value {
     json!({
         "id": d.id,
         "job_id": d.job_id,
@@ -223,10 +239,15 @@ pub async fn deliveries(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = parse_limit(q(&query, "limit"))?;
+    // `failing`: pending after at least one failed attempt.
+    let failing = q(&query, "state") == Some("failing");
     let st = q(&query, "state")
+        .filter(|_| !failing)
         .map(|s| {
             DeliveryState::parse(s).ok_or_else(|| {
-                ApiError::InvalidRequest("`state` must be one of pending, delivered, dead".into())
+                ApiError::InvalidRequest(
+                    "`state` must be one of pending, failing, delivered, dead".into(),
+                )
             })
         })
         .transpose()?;
@@ -240,6 +261,7 @@ pub async fn deliveries(
     let filter = Arc::new(DeliveryFilter {
         job_id: q(&query, "job_id").map(str::to_owned),
         state: st,
+        failing,
         event,
         before_seq: parse_cursor(q(&query, "cursor"))?,
         limit,

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod body;
+pub mod console;
 pub mod dashboard;
 pub mod health;
 pub mod jobs;
@@ -32,7 +33,30 @@ pub fn routes() -> Vec<(&'static str, Method, Route)> {
         ("/metrics", Method::GET, web::get().to(health::metrics)),
         ("/openapi.yaml", Method::GET, web::get().to(health::openapi)),
         ("/_mock/", Method::GET, web::get().to(dashboard::page)),
+        (
+            "/_mock/assets/{name}",
+            Method::GET,
+            web::get().to(dashboard::asset),
+        ),
+        (
+            "/_mock/session",
+            Method::GET,
+            web::get().to(console::session),
+        ),
+        ("/_mock/stats", Method::GET, web::get().to(console::stats)),
+        ("/_mock/events", Method::GET, web::get().to(console::events)),
         ("/_mock/jobs", Method::GET, web::get().to(admin::jobs)),
+        ("/_mock/jobs/{id}", Method::GET, web::get().to(console::job)),
+        (
+            "/_mock/jobs/{id}/cancel",
+            Method::POST,
+            web::post().to(console::cancel),
+        ),
+        (
+            "/_mock/jobs/{id}/redeliver",
+            Method::POST,
+            web::post().to(console::redeliver_dead),
+        ),
         (
             "/_mock/jobs/{id}/advance",
             Method::POST,
