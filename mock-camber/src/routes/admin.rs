@@ -13,7 +13,7 @@ use crate::engine::{AdminAction, Control};
 use crate::error::ApiError;
 use crate::journal;
 use crate::routes::body::read_body;
-use crate::scenario::{parse_rules, FailSpec};
+use crate::scenario::FailSpec;
 use crate::state::AppState;
 use crate::store::{self, DeliveryFilter, JobFilter};
 use crate::tenant::tenant_id;
@@ -355,90 +355,6 @@ pub async fn requests(
         "requests": items,
         "next": next.map(|n| n.to_string()),
     })))
-}
-
-pub async fn get_config(_: Admin, state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.config.lock().view())
-}
-
-/// Changes only the fields named; answers the whole new config.
-pub async fn put_config(
-    req: HttpRequest,
-    _: Admin,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let raw = read_body(&req, payload, state.settings.max_body_bytes).await?;
-    let body: Value = serde_json::from_slice(&raw)
-        .map_err(|e| ApiError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
-    let Value::Object(mut fields) = body else {
-        return Err(ApiError::InvalidRequest(
-            "the body must be a JSON object".into(),
-        ));
-    };
-    let rate = |name: &str, v: &Value| -> Result<f64, ApiError> {
-        v.as_f64()
-            .filter(|r| (0.0..=1.0).contains(r))
-            .ok_or_else(|| {
-                ApiError::InvalidRequest(format!("`{name}` must be a number from 0 to 1"))
-            })
-    };
-    let ms = |name: &str, v: &Value| -> Result<u64, ApiError> {
-        v.as_u64().ok_or_else(|| {
-            ApiError::InvalidRequest(format!("`{name}` must be a whole number of ms"))
-        })
-    };
-    // Validate everything before changing anything.
-    let stage_ms = fields
-        .get("stage_ms")
-        .map(|v| ms("stage_ms", v))
-        .transpose()?;
-    let latency_ms = fields
-        .get("latency_ms")
-        .map(|v| ms("latency_ms", v))
-        .transpose()?;
-    let failure_rate = fields
-        .get("failure_rate")
-        .map(|v| rate("failure_rate", v))
-        .transpose()?;
-    let submit_error_rate = fields
-        .get("submit_error_rate")
-        .map(|v| rate("submit_error_rate", v))
-        .transpose()?;
-    let rules = fields
-        .remove("rules")
-        .map(|v| parse_rules(v).map_err(ApiError::InvalidRequest))
-        .transpose()?;
-    if let Some(unknown) = fields.keys().find(|k| {
-        ![
-            "stage_ms",
-            "latency_ms",
-            "failure_rate",
-            "submit_error_rate",
-        ]
-        .contains(&k.as_str())
-    }) {
-        return Err(ApiError::InvalidRequest(format!(
-            "unknown config field `{unknown}`"
-        )));
-    }
-    let mut c = state.config.lock();
-    if let Some(v) = stage_ms {
-        c.stage_ms = v;
-    }
-    if let Some(v) = latency_ms {
-        c.latency_ms = v;
-    }
-    if let Some(v) = failure_rate {
-        c.failure_rate = v;
-    }
-    if let Some(v) = submit_error_rate {
-        c.submit_error_rate = v;
-    }
-    if let Some(v) = rules {
-        c.rules = v;
-    }
-    Ok(HttpResponse::Ok().json(c.view()))
 }
 
 pub async fn reset(_: Admin, state: web::Data<AppState>) -> HttpResponse {

@@ -7,6 +7,7 @@ pub mod console;
 pub mod dashboard;
 pub mod health;
 pub mod jobs;
+pub mod runtime;
 
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse, Route};
@@ -90,12 +91,17 @@ pub fn routes() -> Vec<(&'static str, Method, Route)> {
         (
             "/_mock/config",
             Method::GET,
-            web::get().to(admin::get_config),
+            web::get().to(runtime::get_config),
         ),
         (
             "/_mock/config",
             Method::PUT,
-            web::put().to(admin::put_config),
+            web::put().to(runtime::put_config),
+        ),
+        (
+            "/_mock/config/validate",
+            Method::POST,
+            web::post().to(runtime::validate_config),
         ),
         ("/_mock/reset", Method::POST, web::post().to(admin::reset)),
     ]
