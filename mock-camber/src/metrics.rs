@@ -76,8 +76,8 @@ impl Metrics {
     }
 
     pub fn sample(&self) -> Sample {
-        let failed = self.attempts_http_error.load(Relaxed)
-            + self.attempts_transport_error.load(Relaxed);
+        let failed =
+            self.attempts_http_error.load(Relaxed) + self.attempts_transport_error.load(Relaxed);
         Sample {
             submits: self.submits.load(Relaxed),
             attempts: self.attempts_delivered.load(Relaxed) + failed,

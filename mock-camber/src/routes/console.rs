@@ -97,10 +97,16 @@ fn timeline(log: &str) -> Vec<Value> {
             continue;
         }
         if verb == "started" {
-            stages.push(json!({"stage": subject, "started_at": at, "ended_at": null, "outcome": "running"}));
+            stages.push(
+                json!({"stage": subject, "started_at": at, "ended_at": null, "outcome": "running"}),
+            );
         } else if let Some(s) = stages.iter_mut().rev().find(|s| s["stage"] == subject) {
             s["ended_at"] = json!(at);
-            s["outcome"] = json!(if verb.starts_with("failed") { "failed" } else { "finished" });
+            s["outcome"] = json!(if verb.starts_with("failed") {
+                "failed"
+            } else {
+                "finished"
+            });
             if let Some(detail) = verb.strip_prefix("failed: ") {
                 s["detail"] = json!(detail);
             }
@@ -148,9 +154,13 @@ pub async fn job(
         .iter()
         .map(|(d, attempts)| {
             let mut v = delivery_view(d, attempts);
-            for (a, shown) in attempts.iter().zip(v["attempts"].as_array_mut().into_iter().flatten()) {
+            for (a, shown) in attempts
+                .iter()
+                .zip(v["attempts"].as_array_mut().into_iter().flatten())
+            {
                 let ts = DateTime::parse_from_rfc3339(&a.at).map_or(0, |t| t.timestamp());
-                let headers = shown_headers(&d.id, d.event, a.n as u32, ts, bad_signature, &d.headers);
+                let headers =
+                    shown_headers(&d.id, d.event, a.n as u32, ts, bad_signature, &d.headers);
                 shown["headers"] = json!(headers);
             }
             v
@@ -247,7 +257,10 @@ pub async fn events(_: Admin, state: web::Data<AppState>) -> HttpResponse {
                 if let ApiError::Internal(cause) = &e {
                     log::error!("console event stream: {cause}");
                 }
-                format!("event: problem\ndata: {}\n\n", json!({"message": e.to_string()}))
+                format!(
+                    "event: problem\ndata: {}\n\n",
+                    json!({"message": e.to_string()})
+                )
             }
         };
         Some((Ok::<_, actix_web::Error>(web::Bytes::from(event)), f))

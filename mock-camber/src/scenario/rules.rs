@@ -126,7 +126,8 @@ impl RuntimeConfig {
     /// The first rule matching the submit body, with one use taken off:
     /// its index and the rule as it was when it matched.
     pub fn take_rule(&mut self, body: &Value, tenant: &str) -> Option<(usize, Rule)> {
-        let (i, rule) = (self.rules.iter_mut().enumerate()).find(|(_, r)| r.matches(body, tenant))?;
+        let (i, rule) =
+            (self.rules.iter_mut().enumerate()).find(|(_, r)| r.matches(body, tenant))?;
         let matched = rule.rule.clone();
         if let Some(n) = rule.rule.times.as_mut() {
             *n -= 1;

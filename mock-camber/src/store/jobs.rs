@@ -257,7 +257,10 @@ pub fn list_jobs(conn: &Connection, f: &JobFilter) -> rusqlite::Result<Vec<JobRo
     };
     match f.tenants.as_deref() {
         None => {}
-        Some([one]) => conds.push(format!("j.tenant = {}", arg(Box::new(one.clone()), &mut args))),
+        Some([one]) => conds.push(format!(
+            "j.tenant = {}",
+            arg(Box::new(one.clone()), &mut args)
+        )),
         Some(many) => {
             let list: Vec<String> = (many.iter())
                 .map(|t| arg(Box::new(t.clone()), &mut args))

@@ -2,6 +2,7 @@
 //! or the real binary) over loopback HTTP.
 
 mod admin;
+mod console;
 mod faults;
 mod helpers;
 mod idempotency;
