@@ -13,7 +13,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      frame-ancestors 'none'";
 
 /// (name, content type, body) of every asset.
-const ASSETS: [(&str, &str, &str); 4] = [
+const ASSETS: [(&str, &str, &str); 5] = [
     (
         "console.css",
         "text/css; charset=utf-8",
@@ -28,6 +28,11 @@ const ASSETS: [(&str, &str, &str); 4] = [
         "views.js",
         "text/javascript; charset=utf-8",
         include_str!("assets/views.js"),
+    ),
+    (
+        "config.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/config.js"),
     ),
     (
         "app.js",

@@ -3,6 +3,7 @@
 
 mod admin;
 mod console;
+mod console_events;
 mod faults;
 mod helpers;
 mod idempotency;
