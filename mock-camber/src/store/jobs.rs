@@ -276,10 +276,13 @@ pub fn list_jobs(conn: &Connection, f: &JobFilter) -> rusqlite::Result<Vec<JobRo
     }
     if let Some(q) = &f.search {
         if q.starts_with("cmb_") && q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            // Ids are ASCII: a prefix is a range of the unique index.
+            // Ids are ASCII: a prefix is a range of the unique index. As a
+            // subquery, or SQLite would rather walk every job newest first.
             let lo = arg(Box::new(q.clone()), &mut args);
             let hi = arg(Box::new(format!("{q}~")), &mut args);
-            conds.push(format!("j.id >= {lo} AND j.id < {hi}"));
+            conds.push(format!(
+                "j.seq IN (SELECT seq FROM jobs WHERE id >= {lo} AND id < {hi})"
+            ));
         } else {
             let p = arg(Box::new(q.clone()), &mut args);
             conds.push(format!(
