@@ -17,8 +17,11 @@ command -v node >/dev/null || { echo "browser test: node (>= 18) is needed" >&2;
 
 if [[ -z "${MOCK_CAMBER_BIN:-}" ]]; then
   cargo build -q -p mock-camber
-  export MOCK_CAMBER_BIN="$PWD/target/debug/mock-camber"
+  MOCK_CAMBER_BIN=target/debug/mock-camber
 fi
+MOCK_CAMBER_BIN=$(realpath "$MOCK_CAMBER_BIN")
+export MOCK_CAMBER_BIN
+[[ -x $MOCK_CAMBER_BIN ]] || { echo "browser test: no binary at $MOCK_CAMBER_BIN" >&2; exit 1; }
 
 cd scripts/browser-test
 npm ci --no-audit --no-fund --loglevel=error

@@ -116,7 +116,11 @@ try {
   await row(held).waitFor(WAIT);
   await row(hooked).waitFor(WAIT);
   await page.locator('#overview [data-value="running"]', { hasText: /^[1-9]/ }).waitFor(WAIT);
-  step("both jobs listed");
+  // The overview while it is interesting: a held job running, a webhook dead.
+  await page.locator('#overview [data-value="dead"]', { hasText: /^1$/ }).waitFor(WAIT);
+  await row(hooked).locator('[data-state="dead"]').waitFor(WAIT);
+  await page.screenshot({ path: path.join(DOCS, "dashboard-overview.png"), animations: "disabled" });
+  step("both jobs listed, the webhook dead; overview screenshot");
   // A marker a reload would wipe: every later change must arrive live.
   await page.evaluate(() => (window.__noReload = true));
 
@@ -190,8 +194,7 @@ try {
   await page.locator("#job-filters").getByRole("button", { name: "Clear" }).click();
   await row(hooked).waitFor(WAIT);
   await page.locator('#overview [data-value="failed"]', { hasText: /^1$/ }).waitFor(WAIT);
-  await page.screenshot({ path: path.join(DOCS, "dashboard-overview.png"), animations: "disabled" });
-  step("keyboard search; overview screenshot");
+  step("keyboard: Escape closed the job, / searched");
 
   // A narrow window: nothing wider than the window.
   await page.setViewportSize({ width: 420, height: 800 });

@@ -76,40 +76,34 @@ function tile(label, value, opts = {}) {
   return opts.href ? el("a", { class: cls, href: opts.href, title: opts.title }, inner) : el("div", { class: cls }, inner);
 }
 
+function group(label, title, tiles) {
+  return el("div", { class: "group", role: "group", "aria-label": label }, el("h2", {}, title), el("div", { class: "tiles" }, tiles));
+}
+
 export function renderOverview(root, s) {
   const j = s.jobs;
   const d = s.deliveries;
   const r = s.rates;
   const rate = (x) => (x >= 10 ? x.toFixed(0) : x.toFixed(1));
   root.replaceChildren(
-    el(
-      "div",
-      { class: "group", role: "group", "aria-label": "Jobs by status" },
-      el("h2", {}, "Jobs ", el("span", { class: "muted" }, String(j.total))),
+    group(
+      "Jobs by status",
+      ["Jobs ", el("span", { class: "muted" }, String(j.total))],
       ["pending", "running", "completed", "failed", "cancelled"].map((st) =>
         tile(st, j[st] || 0, { href: "#/jobs?status=" + st, cls: "s-" + st, title: `Show ${st} jobs` }),
       ),
     ),
-    el(
-      "div",
-      { class: "group", role: "group", "aria-label": "Webhooks" },
-      el("h2", {}, "Webhooks"),
+    group("Webhooks", "Webhooks", [
       tile("queue", s.webhook_queue_depth, { title: "Deliveries waiting to be sent or retried" }),
       tile("failing", d.failing, { href: "#/deliveries?state=failing", cls: d.failing ? "s-failing" : "", title: "Retrying after a failed attempt" }),
       tile("dead", d.dead, { href: "#/deliveries?state=dead", cls: d.dead ? "s-dead" : "", title: "Gave up: redeliver them" }),
       tile("delivered", d.delivered, { href: "#/deliveries?state=delivered" }),
-    ),
-    el(
-      "div",
-      { class: "group", role: "group", "aria-label": `Rates over the last ${r.window_s} s` },
-      el("h2", {}, "Last minute"),
+    ]),
+    group(`Rates over the last ${r.window_s} s`, "Last minute", [
       tile("submits/s", rate(r.submits_per_s), { spark: sparkline(r.submits, "submits per second, last minute") }),
-      tile("webhooks/s", rate(r.webhooks_per_s), {
-        spark: sparkline(r.webhooks, "webhook attempts per second, last minute"),
-        title: `${rate(r.webhook_failures_per_s)}/s of them failed`,
-      }),
-      tile("failed/s", rate(r.webhook_failures_per_s), { cls: r.webhook_failures_per_s > 0 ? "s-failing" : "" }),
-    ),
+      tile("webhooks/s", rate(r.webhooks_per_s), { spark: sparkline(r.webhooks, "webhook attempts per second, last minute") }),
+      tile("failed/s", rate(r.webhook_failures_per_s), { cls: r.webhook_failures_per_s > 0 ? "s-failing" : "", title: "Webhook attempts that failed" }),
+    ]),
   );
 }
 
