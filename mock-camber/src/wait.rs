@@ -53,6 +53,11 @@ impl Changes {
         }
     }
 
+    /// The change counter now.
+    pub fn version(&self) -> u64 {
+        *self.tx.borrow()
+    }
+
     /// A receiver of the change counter (the console's event stream).
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.tx.subscribe()

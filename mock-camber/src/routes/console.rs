@@ -70,9 +70,39 @@ async fn stats_value(state: &AppState) -> Result<Value, ApiError> {
     }))
 }
 
+/// An overview, the change counter it was read at, and when.
+pub struct CachedStats {
+    version: u64,
+    at: Instant,
+    value: Value,
+}
+
+/// How long an overview read at an unchanged counter stays good: only its
+/// rates age.
+const STATS_FRESH: Duration = Duration::from_secs(1);
+
+/// The overview as of change `version` (read before calling): shared by
+/// every caller that asks at the same counter within a second, so several
+/// open consoles woken by one change cost one read of the store.
+async fn stats_at(state: &AppState, version: u64) -> Result<Value, ApiError> {
+    if let Some(c) = &*state.stats_cache.lock() {
+        if c.version == version && c.at.elapsed() < STATS_FRESH {
+            return Ok(c.value.clone());
+        }
+    }
+    let value = stats_value(state).await?;
+    *state.stats_cache.lock() = Some(CachedStats {
+        version,
+        at: Instant::now(),
+        value: value.clone(),
+    });
+    Ok(value)
+}
+
 /// `GET /_mock/stats`.
 pub async fn stats(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(stats_value(&state).await?))
+    let version = state.changes.version();
+    Ok(HttpResponse::Ok().json(stats_at(&state, version).await?))
 }
 
 async fn find_job(state: &AppState, id: String) -> Result<JobRow, ApiError> {
@@ -248,7 +278,7 @@ pub async fn events(_: Admin, state: web::Data<AppState>) -> HttpResponse {
         }
         let version = *f.changes.borrow_and_update();
         f.last = Some(Instant::now());
-        let event = match stats_value(&f.state).await {
+        let event = match stats_at(&f.state, version).await {
             Ok(mut v) => {
                 v["version"] = json!(version);
                 format!("event: stats\ndata: {v}\n\n")
