@@ -425,3 +425,30 @@ async fn the_config_dry_run_says_what_a_put_would_and_changes_nothing() {
         0.0
     );
 }
+
+#[actix_web::test]
+async fn a_job_stored_before_plans_recorded_their_origin_says_so_and_still_runs() {
+    let app = spawn_app().await;
+    let id = app.client.create(held("a", "old")).await;
+    app.client.wait_status(&id, "running").await;
+    let sql_id = id.clone();
+    app.store
+        .write(move |c| {
+            c.execute(
+                "UPDATE jobs SET plan = json_remove(plan, '$.origin') WHERE id = ?1",
+                [&sql_id],
+            )
+            .map(|_| ())
+        })
+        .await
+        .unwrap();
+    let r = app.client.get(&format!("/_mock/jobs/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["chosen_by"], Value::Null);
+    assert_eq!(r.body["plan"]["hold"], true);
+    let done = app
+        .client
+        .post(&format!("/_mock/jobs/{id}/complete"), json!({}))
+        .await;
+    assert_eq!(done.body["status"], "completed");
+}
