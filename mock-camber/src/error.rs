@@ -41,7 +41,7 @@ impl ApiError {
         ApiError::Internal(e.to_string())
     }
 
-    fn code(&self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             ApiError::InvalidJson(_) => codes::INVALID_JSON,
             ApiError::InvalidRequest(_) => codes::INVALID_REQUEST,

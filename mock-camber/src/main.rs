@@ -20,11 +20,11 @@ async fn main() -> std::io::Result<()> {
     };
     println!("listening on {}", app.address());
     std::io::stdout().flush()?;
-    let handle = app.handle();
+    let stop = app.stopper();
     actix_rt::spawn(async move {
         wait_for_signal().await;
         log::info!("shutting down: finishing in-flight requests; pending webhooks stay queued");
-        handle.stop(true).await;
+        stop.stop().await;
     });
     app.run_until_stopped().await
 }

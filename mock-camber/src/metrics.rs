@@ -1,7 +1,11 @@
 //! Counters behind `GET /metrics` (Prometheus text format).
 
+use std::collections::VecDeque;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use shared::JobStatus;
 
@@ -27,6 +31,33 @@ pub struct Metrics {
     latency_sum_us: AtomicU64,
     /// Rows removed by retention: jobs, deliveries, attempts, idempotency.
     retention_removed: [AtomicU64; 4],
+    /// Once a second, the counters the console turns into rates.
+    history: Mutex<VecDeque<Sample>>,
+}
+
+/// The counters behind the console's rates, at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sample {
+    pub submits: u64,
+    pub attempts: u64,
+    pub failed_attempts: u64,
+}
+
+/// Samples kept: with the current counters, a minute of rates.
+const HISTORY: usize = 60;
+
+/// Per-second rates over the last minute, from [`Metrics::history`].
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Rates {
+    /// Seconds the rates cover (less than 60 just after start).
+    pub window_s: u64,
+    pub submits_per_s: f64,
+    pub webhooks_per_s: f64,
+    pub webhook_failures_per_s: f64,
+    /// Per second, oldest first: what the console draws.
+    pub submits: Vec<u64>,
+    pub webhooks: Vec<u64>,
+    pub webhook_failures: Vec<u64>,
 }
 
 fn status_index(s: JobStatus) -> usize {
@@ -41,6 +72,60 @@ impl Metrics {
                 .zip([s.jobs, s.deliveries, s.attempts, s.idempotency])
         {
             c.fetch_add(n as u64, Relaxed);
+        }
+    }
+
+    pub fn sample(&self) -> Sample {
+        let failed =
+            self.attempts_http_error.load(Relaxed) + self.attempts_transport_error.load(Relaxed);
+        Sample {
+            submits: self.submits.load(Relaxed),
+            attempts: self.attempts_delivered.load(Relaxed) + failed,
+            failed_attempts: failed,
+        }
+    }
+
+    /// Takes this second's sample (the sampler task calls it every second).
+    pub fn record_sample(&self) {
+        let s = self.sample();
+        let mut h = self.history.lock();
+        if h.len() == HISTORY {
+            h.pop_front();
+        }
+        h.push_back(s);
+    }
+
+    /// Rates over the samples kept, the current counters counting as now.
+    pub fn rates(&self) -> Rates {
+        let now = self.sample();
+        let h = self.history.lock();
+        let points: Vec<Sample> = h.iter().copied().chain([now]).collect();
+        // The newest sample may be almost a second old: the last interval
+        // is partial, so the window is counted in whole samples.
+        let window_s = (points.len() - 1) as u64;
+        let per_s = |f: fn(&Sample) -> u64| -> Vec<u64> {
+            points
+                .windows(2)
+                .map(|w| f(&w[1]).saturating_sub(f(&w[0])))
+                .collect()
+        };
+        let (submits, webhooks, webhook_failures) = (
+            per_s(|s| s.submits),
+            per_s(|s| s.attempts),
+            per_s(|s| s.failed_attempts),
+        );
+        let rate = |v: &[u64]| match window_s {
+            0 => 0.0,
+            w => v.iter().sum::<u64>() as f64 / w as f64,
+        };
+        Rates {
+            window_s,
+            submits_per_s: rate(&submits),
+            webhooks_per_s: rate(&webhooks),
+            webhook_failures_per_s: rate(&webhook_failures),
+            submits,
+            webhooks,
+            webhook_failures,
         }
     }
 
@@ -160,5 +245,45 @@ impl Metrics {
             self.latency_sum_us.load(Relaxed) as f64 / 1e6
         );
         out
+    }
+}
+
+/// Samples the counters every second for the console's rates; aborted with
+/// the server.
+pub fn spawn_sampler(metrics: std::sync::Arc<Metrics>) -> tokio::task::JoinHandle<()> {
+    actix_rt::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            metrics.record_sample();
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_the_differences_between_samples_per_second() {
+        let m = Metrics::default();
+        assert_eq!(m.rates().window_s, 0);
+        m.record_sample();
+        m.submits.fetch_add(4, Relaxed);
+        m.attempts_delivered.fetch_add(2, Relaxed);
+        m.record_sample();
+        m.submits.fetch_add(2, Relaxed);
+        m.attempts_http_error.fetch_add(1, Relaxed);
+        let r = m.rates();
+        assert_eq!(r.window_s, 2);
+        assert_eq!(r.submits, vec![4, 2]);
+        assert_eq!(r.webhooks, vec![2, 1]);
+        assert_eq!(r.webhook_failures, vec![0, 1]);
+        assert!((r.submits_per_s - 3.0).abs() < 1e-9);
+        for _ in 0..100 {
+            m.record_sample();
+        }
+        assert_eq!(m.rates().window_s, 60, "a minute of samples is kept");
     }
 }

@@ -48,6 +48,9 @@ pub enum StartupError {
 pub struct Application {
     /// The retention sweeper, stopped with the server.
     sweeper: Option<tokio::task::JoinHandle<()>>,
+    /// The console's rate sampler, stopped with the server.
+    sampler: tokio::task::JoinHandle<()>,
+    changes: Changes,
     scheme: &'static str,
     host: String,
     port: u16,
@@ -152,6 +155,7 @@ impl Application {
         });
         let host = settings.host.clone();
         let sweeper = crate::retention::spawn(store.clone(), metrics.clone(), settings.retention);
+        let sampler = crate::metrics::spawn_sampler(metrics.clone());
         let state = web::Data::new(AppState {
             journal: Journal::new(
                 settings.journal_size,
@@ -172,6 +176,7 @@ impl Application {
             submit_rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(
                 seed ^ 0x5eed ^ (last_seq_at_start as u64).rotate_left(32),
             )),
+            stats_cache: Mutex::new(None),
             settings,
             store: store.clone(),
             engine: engine.clone(),
@@ -201,6 +206,8 @@ impl Application {
         .run();
         Ok(Self {
             sweeper,
+            sampler,
+            changes,
             scheme,
             host,
             port,
@@ -228,6 +235,14 @@ impl Application {
         self.server.handle()
     }
 
+    /// What stops the server gracefully (see [`Stopper`]).
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            changes: self.changes.clone(),
+            handle: self.server.handle(),
+        }
+    }
+
     /// Serves until the server is stopped, then stops the engine and makes
     /// sure every queued write is committed. Pending deliveries stay in the
     /// store and resume at the next start.
@@ -236,12 +251,27 @@ impl Application {
         if let Some(sweeper) = &self.sweeper {
             sweeper.abort();
         }
+        self.sampler.abort();
         served?;
         self.engine.shutdown().await;
         if let Err(e) = self.store.write(|_| Ok(())).await {
             log::error!("final flush failed: {e}");
         }
         Ok(())
+    }
+}
+
+/// Stops the server gracefully, first ending the console's event streams
+/// (which would otherwise hold the stop for its whole timeout).
+pub struct Stopper {
+    changes: Changes,
+    handle: ServerHandle,
+}
+
+impl Stopper {
+    pub async fn stop(self) {
+        self.changes.close();
+        self.handle.stop(true).await;
     }
 }
 

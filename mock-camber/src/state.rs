@@ -34,4 +34,7 @@ pub struct AppState {
     /// Draws for submit error injection; seeded, so a seeded run injects
     /// errors into the same submits.
     pub submit_rng: Mutex<StdRng>,
+    /// The console's last overview, with the change counter it was read at:
+    /// open console tabs woken by one change share one read.
+    pub stats_cache: Mutex<Option<crate::routes::console::CachedStats>>,
 }

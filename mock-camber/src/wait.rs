@@ -34,6 +34,8 @@ pub const MAX_WAIT_MS: u64 = 60_000;
 pub struct Changes {
     tx: Arc<watch::Sender<u64>>,
     waiting: Arc<AtomicI64>,
+    /// Set when the server stops: the console's event streams end.
+    closing: Arc<watch::Sender<bool>>,
 }
 
 impl Default for Changes {
@@ -47,7 +49,29 @@ impl Changes {
         Self {
             tx: Arc::new(watch::channel(0).0),
             waiting: Arc::new(AtomicI64::new(0)),
+            closing: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// The change counter now.
+    pub fn version(&self) -> u64 {
+        *self.tx.borrow()
+    }
+
+    /// A receiver of the change counter (the console's event stream).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.tx.subscribe()
+    }
+
+    /// Ends the event streams: the server is stopping.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Self::close`] was called.
+    pub async fn closed(&self) {
+        let mut rx = self.closing.subscribe();
+        let _ = rx.wait_for(|c| *c).await;
     }
 
     pub fn bump(&self) {

@@ -186,6 +186,14 @@ impl Engine {
                 let err = spec.resolve(job.stage());
                 self.finish(id, JobStatus::Failed, Some(err), Some(reply))
             }
+            AdminAction::Cancel => {
+                let err = WebhookError {
+                    code: "CANCELLED".into(),
+                    stage: job.stage().to_owned(),
+                    details: serde_json::json!({"reason": "Cancelled from the admin API"}),
+                };
+                self.finish(id, JobStatus::Cancelled, Some(err), Some(reply))
+            }
         }
     }
 

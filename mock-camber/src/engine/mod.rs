@@ -28,7 +28,7 @@ use tokio::time::Instant;
 pub use self::delivery::{next_attempt, Next};
 use self::delivery::{ActiveDelivery, AttemptWrite, Outbox};
 pub use self::jobs::{caller_job_id, ActiveJob};
-pub use self::sender::AttemptResult;
+pub use self::sender::{shown_headers, AttemptResult};
 use crate::metrics::Metrics;
 use crate::scenario::FailSpec;
 use crate::store::{self, DeliveryRow, DueKey, JobRow, Store};
@@ -60,6 +60,8 @@ pub enum AdminAction {
     Complete(Option<serde_json::Map<String, serde_json::Value>>),
     /// Fail now; what the request left out comes from the job's stage.
     Fail(FailSpec),
+    /// Cancel, as the job's tenant could (`CANCELLED`, a `failed` webhook).
+    Cancel,
 }
 
 pub struct EngineSettings {

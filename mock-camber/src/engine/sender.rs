@@ -86,19 +86,18 @@ pub(super) async fn send(
         secrets
     };
     let current = secrets.first().map_or("", String::as_str);
-    let mut r = client
-        .post(&req.url)
-        .insert_header((CONTENT_TYPE, "application/json"))
-        .insert_header((h::WEBHOOK_SECRET, sign_hex(current.as_bytes(), &req.body)))
-        .insert_header((h::DELIVERY_ID, req.delivery_id.as_str()))
-        .insert_header((h::ATTEMPT, req.n.to_string()))
-        .insert_header((h::EVENT, req.event.as_str()))
-        .insert_header((h::STD_WEBHOOK_ID, req.delivery_id.as_str()))
-        .insert_header((h::STD_WEBHOOK_TIMESTAMP, ts.to_string()))
-        .insert_header((
-            h::STD_WEBHOOK_SIGNATURE,
-            sign_standard_all(secrets, &req.delivery_id, ts, &req.body),
-        ));
+    let mut r = client.post(&req.url);
+    let ours = contract_headers(
+        &req.delivery_id,
+        req.event,
+        req.n,
+        ts,
+        sign_hex(current.as_bytes(), &req.body),
+        sign_standard_all(secrets, &req.delivery_id, ts, &req.body),
+    );
+    for (k, v) in ours {
+        r = r.insert_header((k, v));
+    }
     // The caller's headers win over ours (clients sharing a static secret).
     for (k, v) in req.headers.iter() {
         r = r.insert_header((k.as_str(), v.as_str()));
@@ -148,6 +147,59 @@ pub(super) async fn send(
         Err(_) => result.error = Some(timed_out(limit)),
     }
     result
+}
+
+/// The contract's headers of one attempt, in the order they are sent.
+fn contract_headers(
+    delivery_id: &str,
+    event: WebhookEvent,
+    n: u32,
+    ts: i64,
+    secret_hex: String,
+    signature: String,
+) -> [(&'static str, String); 8] {
+    [
+        (CONTENT_TYPE.as_str(), "application/json".to_owned()),
+        (h::WEBHOOK_SECRET, secret_hex),
+        (h::DELIVERY_ID, delivery_id.to_owned()),
+        (h::ATTEMPT, n.to_string()),
+        (h::EVENT, event.as_str().to_owned()),
+        (h::STD_WEBHOOK_ID, delivery_id.to_owned()),
+        (h::STD_WEBHOOK_TIMESTAMP, ts.to_string()),
+        (h::STD_WEBHOOK_SIGNATURE, signature),
+    ]
+}
+
+/// The headers attempt `n` (made at unix time `ts`) carried, as the
+/// console shows them: built like [`send`] builds them, with the signature
+/// values elided and the caller's secret-looking headers masked.
+pub fn shown_headers(
+    delivery_id: &str,
+    event: WebhookEvent,
+    n: u32,
+    ts: i64,
+    bad_signature: bool,
+    caller: &Headers,
+) -> Vec<(String, String)> {
+    let elided = if bad_signature {
+        "(elided: deliberately wrong, bad_signature)"
+    } else {
+        "(elided)"
+    };
+    let mut out: Vec<(String, String)> =
+        contract_headers(delivery_id, event, n, ts, elided.into(), elided.into())
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+    for (k, v) in caller.iter() {
+        let name = k.to_ascii_lowercase();
+        let shown = crate::journal::mask_header(&name, v);
+        match out.iter_mut().find(|(o, _)| *o == name) {
+            Some(slot) => slot.1 = format!("{shown} (the caller's)"),
+            None => out.push((name, shown)),
+        }
+    }
+    out
 }
 
 fn timed_out(limit: Duration) -> String {

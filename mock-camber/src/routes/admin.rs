@@ -13,7 +13,7 @@ use crate::engine::{AdminAction, Control};
 use crate::error::ApiError;
 use crate::journal;
 use crate::routes::body::read_body;
-use crate::scenario::{parse_rules, FailSpec, MAX_SCENARIO_MS};
+use crate::scenario::FailSpec;
 use crate::state::AppState;
 use crate::store::{self, DeliveryFilter, JobFilter};
 use crate::tenant::tenant_id;
@@ -89,11 +89,27 @@ pub async fn jobs(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, wait) = page_and_wait(&query)?;
+    // A raw key or its masked form (what the console shows).
+    let tenants = match q(&query, "tenant").map(str::to_owned) {
+        None => None,
+        Some(t) => Some(
+            state
+                .store
+                .read(move |c| store::tenant_ids_matching(c, &t, &tenant_id(&t)))
+                .await?,
+        ),
+    };
+    let search = q(&query, "q").map(str::to_owned);
+    if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
+        return Err(ApiError::InvalidRequest(
+            "`q` is at most 200 characters".into(),
+        ));
+    }
     let filter = Arc::new(JobFilter {
-        // A raw key or its masked form.
-        tenant: q(&query, "tenant").map(|t| (tenant_id(t), t.to_owned())),
+        tenants,
         status: parse_status(q(&query, "status"))?,
         app: q(&query, "app").map(str::to_owned),
+        search,
         before_seq: parse_cursor(q(&query, "cursor"))?,
         limit,
     });
@@ -111,7 +127,7 @@ pub async fn jobs(
     .await
 }
 
-async fn control(
+pub(super) async fn control(
     state: &AppState,
     id: String,
     action: AdminAction,
@@ -140,7 +156,7 @@ async fn control(
 }
 
 /// A job view plus its tenant, masked: what the admin API shows of a job.
-fn admin_view(row: &store::JobRow) -> Value {
+pub(super) fn admin_view(row: &store::JobRow) -> Value {
     let mut v = serde_json::to_value(job_view(row)).unwrap_or_default();
     v["tenant"] = Value::String(row.tenant_mask.clone());
     v
@@ -232,7 +248,7 @@ pub async fn fail(
     control(&state, id.into_inner(), AdminAction::Fail(spec)).await
 }
 
-fn delivery_view(d: &store::DeliveryRow, attempts: &[store::AttemptRow]) -> Value {
+pub(super) fn delivery_view(d: &store::DeliveryRow, attempts: &[store::AttemptRow]) -> Value {
     json!({
         "id": d.id,
         "job_id": d.job_id,
@@ -258,10 +274,15 @@ pub async fn deliveries(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, wait) = page_and_wait(&query)?;
+    // `failing`: pending after at least one failed attempt.
+    let failing = q(&query, "state") == Some("failing");
     let st = q(&query, "state")
+        .filter(|_| !failing)
         .map(|s| {
             DeliveryState::parse(s).ok_or_else(|| {
-                ApiError::InvalidRequest("`state` must be one of pending, delivered, dead".into())
+                ApiError::InvalidRequest(
+                    "`state` must be one of pending, failing, delivered, dead".into(),
+                )
             })
         })
         .transpose()?;
@@ -275,6 +296,7 @@ pub async fn deliveries(
     let filter = Arc::new(DeliveryFilter {
         job_id: q(&query, "job_id").map(str::to_owned),
         state: st,
+        failing,
         event,
         before_seq: parse_cursor(q(&query, "cursor"))?,
         limit,
@@ -371,98 +393,6 @@ pub async fn requests(
         "requests": items,
         "next": next.map(|n| n.to_string()),
     })))
-}
-
-pub async fn get_config(_: Admin, state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.config.lock().view())
-}
-
-/// Most injected latency per request: a minute (clients time out long before).
-const MAX_LATENCY_MS: u64 = 60_000;
-
-/// Changes only the fields named; answers the whole new config.
-pub async fn put_config(
-    req: HttpRequest,
-    _: Admin,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let raw = read_body(&req, payload, state.settings.max_body_bytes).await?;
-    let body: Value = serde_json::from_slice(&raw)
-        .map_err(|e| ApiError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
-    let Value::Object(mut fields) = body else {
-        return Err(ApiError::InvalidRequest(
-            "the body must be a JSON object".into(),
-        ));
-    };
-    let rate = |name: &str, v: &Value| -> Result<f64, ApiError> {
-        v.as_f64()
-            .filter(|r| (0.0..=1.0).contains(r))
-            .ok_or_else(|| {
-                ApiError::InvalidRequest(format!("`{name}` must be a number from 0 to 1"))
-            })
-    };
-    let ms = |name: &str, v: &Value, max: u64| -> Result<u64, ApiError> {
-        v.as_number()
-            .and_then(shared::number::whole_u64)
-            .filter(|n| *n <= max)
-            .ok_or_else(|| {
-                ApiError::InvalidRequest(format!(
-                    "`{name}` must be a whole number of ms from 0 to {max}"
-                ))
-            })
-    };
-    // Validate everything before changing anything.
-    let stage_ms = fields
-        .get("stage_ms")
-        .map(|v| ms("stage_ms", v, MAX_SCENARIO_MS))
-        .transpose()?;
-    let latency_ms = fields
-        .get("latency_ms")
-        .map(|v| ms("latency_ms", v, MAX_LATENCY_MS))
-        .transpose()?;
-    let failure_rate = fields
-        .get("failure_rate")
-        .map(|v| rate("failure_rate", v))
-        .transpose()?;
-    let submit_error_rate = fields
-        .get("submit_error_rate")
-        .map(|v| rate("submit_error_rate", v))
-        .transpose()?;
-    let rules = fields
-        .remove("rules")
-        .map(|v| parse_rules(v).map_err(ApiError::InvalidRequest))
-        .transpose()?;
-    if let Some(unknown) = fields.keys().find(|k| {
-        ![
-            "stage_ms",
-            "latency_ms",
-            "failure_rate",
-            "submit_error_rate",
-        ]
-        .contains(&k.as_str())
-    }) {
-        return Err(ApiError::InvalidRequest(format!(
-            "unknown config field `{unknown}`"
-        )));
-    }
-    let mut c = state.config.lock();
-    if let Some(v) = stage_ms {
-        c.stage_ms = v;
-    }
-    if let Some(v) = latency_ms {
-        c.latency_ms = v;
-    }
-    if let Some(v) = failure_rate {
-        c.failure_rate = v;
-    }
-    if let Some(v) = submit_error_rate {
-        c.submit_error_rate = v;
-    }
-    if let Some(v) = rules {
-        c.rules = v;
-    }
-    Ok(HttpResponse::Ok().json(c.view()))
 }
 
 pub async fn reset(_: Admin, state: web::Data<AppState>) -> HttpResponse {

@@ -42,6 +42,8 @@ pub struct Submit {
     pub input: Value,
     pub metadata: Value,
     pub scenario: Option<Scenario>,
+    /// Where `scenario` came from: `metadata.mock` or `X-Mock-Scenario`.
+    pub scenario_source: &'static str,
     pub webhook_url: Option<String>,
     pub webhook_headers: serde_json::Map<String, Value>,
 }
@@ -77,11 +79,13 @@ impl Submit {
                     .map_err(|e| invalid(format!("`metadata.mock` is not a scenario: {e}")))?,
             ),
         };
+        let mut scenario_source = "metadata.mock";
         if let Some(raw) = scenario_header {
             let v: Value = serde_json::from_str(raw)
                 .map_err(|e| invalid(format!("X-Mock-Scenario is not JSON: {e}")))?;
             // The body's own scenario wins over the header's.
             if scenario.is_none() {
+                scenario_source = "X-Mock-Scenario";
                 scenario = Some(
                     Scenario::parse(&v)
                         .map_err(|e| invalid(format!("X-Mock-Scenario is not a scenario: {e}")))?,
@@ -127,6 +131,7 @@ impl Submit {
             input,
             metadata,
             scenario,
+            scenario_source,
             webhook_url,
             webhook_headers,
         })

@@ -102,21 +102,34 @@ async fn submit_inner(
         })
         .transpose()?;
 
-    let scenario = match submit.scenario {
-        Some(s) => Some(s),
-        None => state.config.lock().take_rule(&body, &tenant.id),
+    let (scenario, mut origin) = match submit.scenario {
+        Some(s) => (Some(s), scenario::Origin::from(submit.scenario_source)),
+        None => match state.config.lock().take_rule(&body, &tenant.id) {
+            Some((i, rule)) => (
+                Some(rule.scenario.clone()),
+                scenario::Origin {
+                    rule_index: Some(i),
+                    rule: Some(rule),
+                    ..scenario::Origin::from("rule")
+                },
+            ),
+            None => (None, scenario::Origin::from("defaults")),
+        },
     };
+    origin.scenario = scenario.clone();
+    origin.failure_rate = failure_rate;
     let seq = state
         .last_seq
         .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
         + 1;
     let id = state.ids.job_id(seq);
-    let plan = scenario::plan(
+    let mut plan = scenario::plan(
         scenario.as_ref(),
         stage_ms,
         failure_rate,
         &mut state.ids.job_rng(seq),
     );
+    plan.origin = Some(origin);
     let webhook_url = submit
         .webhook_url
         .or_else(|| state.settings.webhook_url.clone());
@@ -305,9 +318,10 @@ pub async fn list(
     let q = |k: &str| query.get(k).map(String::as_str).filter(|s| !s.is_empty());
     let limit = parse_limit(q("limit"))?;
     let filter = JobFilter {
-        tenant: Some((tenant.id.clone(), tenant.id)),
+        tenants: Some(vec![tenant.id]),
         status: parse_status(q("status"))?,
         app: q("app").map(str::to_owned),
+        search: None,
         before_seq: parse_cursor(q("cursor"))?,
         limit,
     };

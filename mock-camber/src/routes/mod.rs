@@ -3,9 +3,11 @@
 
 pub mod admin;
 pub mod body;
+pub mod console;
 pub mod dashboard;
 pub mod health;
 pub mod jobs;
+pub mod runtime;
 
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse, Route};
@@ -32,7 +34,30 @@ pub fn routes() -> Vec<(&'static str, Method, Route)> {
         ("/metrics", Method::GET, web::get().to(health::metrics)),
         ("/openapi.yaml", Method::GET, web::get().to(health::openapi)),
         ("/_mock/", Method::GET, web::get().to(dashboard::page)),
+        (
+            "/_mock/assets/{name}",
+            Method::GET,
+            web::get().to(dashboard::asset),
+        ),
+        (
+            "/_mock/session",
+            Method::GET,
+            web::get().to(console::session),
+        ),
+        ("/_mock/stats", Method::GET, web::get().to(console::stats)),
+        ("/_mock/events", Method::GET, web::get().to(console::events)),
         ("/_mock/jobs", Method::GET, web::get().to(admin::jobs)),
+        ("/_mock/jobs/{id}", Method::GET, web::get().to(console::job)),
+        (
+            "/_mock/jobs/{id}/cancel",
+            Method::POST,
+            web::post().to(console::cancel),
+        ),
+        (
+            "/_mock/jobs/{id}/redeliver",
+            Method::POST,
+            web::post().to(console::redeliver_dead),
+        ),
         (
             "/_mock/jobs/{id}/advance",
             Method::POST,
@@ -66,12 +91,17 @@ pub fn routes() -> Vec<(&'static str, Method, Route)> {
         (
             "/_mock/config",
             Method::GET,
-            web::get().to(admin::get_config),
+            web::get().to(runtime::get_config),
         ),
         (
             "/_mock/config",
             Method::PUT,
-            web::put().to(admin::put_config),
+            web::put().to(runtime::put_config),
+        ),
+        (
+            "/_mock/config/validate",
+            Method::POST,
+            web::post().to(runtime::validate_config),
         ),
         ("/_mock/reset", Method::POST, web::post().to(admin::reset)),
     ]

@@ -198,6 +198,29 @@ pub struct Plan {
     /// How many times the event is sent (duplicate mode sends at least 2).
     pub sends: u32,
     pub bad_signature: bool,
+    /// What chose this plan, recorded at submit (plans stored before
+    /// schema v4 lack it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// Where a job's scenario came from, as the console shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Origin {
+    /// `metadata.mock`, `X-Mock-Scenario`, `rule`, or `defaults` (no
+    /// scenario: the runtime config's stage_ms and failure_rate decided).
+    pub source: String,
+    /// The rule's position in the config's list when it matched, and the
+    /// rule as it was then (the list may have changed since).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_index: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<Rule>,
+    /// The scenario asked for, before defaults were filled in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<Scenario>,
+    /// The runtime config's failure rate when the plan was made.
+    pub failure_rate: f64,
 }
 
 impl Plan {
@@ -213,6 +236,18 @@ impl Plan {
                 .position(|s| *s == err.stage)
                 .unwrap_or(STAGES.len() - 1),
         )
+    }
+}
+
+impl From<&str> for Origin {
+    fn from(source: &str) -> Self {
+        Self {
+            source: source.to_owned(),
+            rule_index: None,
+            rule: None,
+            scenario: None,
+            failure_rate: 0.0,
+        }
     }
 }
 
@@ -278,6 +313,7 @@ pub fn plan(
         },
         sends,
         bad_signature: wh.bad_signature.unwrap_or(false),
+        origin: None,
     }
 }
 

@@ -128,13 +128,16 @@ impl RuntimeConfig {
         }
     }
 
-    /// The first rule matching the submit body, with one use taken off.
-    pub fn take_rule(&mut self, body: &Value, tenant: &str) -> Option<Scenario> {
-        let rule = self.rules.iter_mut().find(|r| r.matches(body, tenant))?;
+    /// The first rule matching the submit body, with one use taken off:
+    /// its index and the rule as it was when it matched.
+    pub fn take_rule(&mut self, body: &Value, tenant: &str) -> Option<(usize, Rule)> {
+        let (i, rule) =
+            (self.rules.iter_mut().enumerate()).find(|(_, r)| r.matches(body, tenant))?;
+        let matched = rule.rule.clone();
         if let Some(n) = rule.rule.times.as_mut() {
             *n -= 1;
         }
-        Some(rule.rule.scenario.clone())
+        Some((i, matched))
     }
 }
 

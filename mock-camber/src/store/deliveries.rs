@@ -186,32 +186,52 @@ pub fn count_pending(conn: &Connection) -> rusqlite::Result<i64> {
 pub struct DeliveryFilter {
     pub job_id: Option<String>,
     pub state: Option<DeliveryState>,
+    /// Pending with at least one failed attempt (the console's "failing").
+    pub failing: bool,
     pub event: Option<WebhookEvent>,
     pub before_seq: Option<i64>,
     pub limit: usize,
 }
 
+/// Newest first, each with its attempts. Like `list_jobs`, the SQL names
+/// only the filters given, so `deliveries_by_job`, `deliveries_dead` or
+/// `deliveries_due` can serve them.
 pub fn list_deliveries(
     conn: &Connection,
     f: &DeliveryFilter,
 ) -> rusqlite::Result<Vec<(DeliveryRow, Vec<AttemptRow>)>> {
+    let mut conds: Vec<String> = Vec::new();
+    let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+    if let Some(j) = &f.job_id {
+        args.push(Box::new(j.clone()));
+        conds.push(format!("job_id = ?{}", args.len()));
+    }
+    if f.failing {
+        conds.push("state = 'pending' AND failures > 0".into());
+    } else if let Some(s) = f.state {
+        // A literal, so SQLite can match the partial indexes' conditions.
+        conds.push(format!("state = '{}'", s.as_str()));
+    }
+    if let Some(e) = f.event {
+        args.push(Box::new(e));
+        conds.push(format!("event = ?{}", args.len()));
+    }
+    if let Some(b) = f.before_seq {
+        args.push(Box::new(b));
+        conds.push(format!("seq < ?{}", args.len()));
+    }
+    args.push(Box::new((f.limit + 1) as i64));
+    let filter = if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    };
     let rows: Vec<DeliveryRow> = conn
         .prepare_cached(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries \
-             WHERE (?1 IS NULL OR job_id = ?1) AND (?2 IS NULL OR state = ?2) \
-               AND (?3 IS NULL OR seq < ?3) AND (?5 IS NULL OR event = ?5) \
-             ORDER BY seq DESC LIMIT ?4"
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries {filter} ORDER BY seq DESC LIMIT ?{}",
+            args.len()
         ))?
-        .query_map(
-            params![
-                f.job_id,
-                f.state,
-                f.before_seq,
-                (f.limit + 1) as i64,
-                f.event
-            ],
-            delivery_from_row,
-        )?
+        .query_map(rusqlite::params_from_iter(args.iter()), delivery_from_row)?
         .collect::<rusqlite::Result<_>>()?;
     let mut stmt = conn.prepare_cached(
         "SELECT delivery_id, n, at, status, latency_ms, error, response_excerpt \

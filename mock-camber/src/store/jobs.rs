@@ -232,37 +232,78 @@ pub fn get_job(conn: &Connection, id: &str) -> rusqlite::Result<Option<JobRow>> 
     .optional()
 }
 
-/// Filters of a job listing. `tenant` matches the tenant id or its mask.
+/// Filters of a job listing.
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
-    pub tenant: Option<(String, String)>,
+    /// Tenant ids; `None` is every tenant.
+    pub tenants: Option<Vec<String>>,
     pub status: Option<JobStatus>,
     pub app: Option<String>,
+    /// An id prefix (`cmb_…`), else text found in the id or the metadata.
+    pub search: Option<String>,
     pub before_seq: Option<i64>,
     pub limit: usize,
 }
 
-/// Newest first; one extra row tells whether a next page exists.
+/// Newest first; one extra row tells whether a next page exists. The SQL
+/// names only the filters given, so SQLite can pick the index that serves
+/// them (`jobs_by_tenant`, `jobs_by_status`, the id) and stop after a page.
 pub fn list_jobs(conn: &Connection, f: &JobFilter) -> rusqlite::Result<Vec<JobRow>> {
-    let (tenant_id, tenant_mask) = f.tenant.clone().unzip();
+    let mut conds: Vec<String> = Vec::new();
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    let arg = |v: Box<dyn ToSql>, args: &mut Vec<Box<dyn ToSql>>| {
+        args.push(v);
+        format!("?{}", args.len())
+    };
+    match f.tenants.as_deref() {
+        None => {}
+        Some([one]) => conds.push(format!(
+            "j.tenant = {}",
+            arg(Box::new(one.clone()), &mut args)
+        )),
+        Some(many) => {
+            let list: Vec<String> = (many.iter())
+                .map(|t| arg(Box::new(t.clone()), &mut args))
+                .collect();
+            conds.push(format!("j.tenant IN ({})", list.join(", ")));
+        }
+    }
+    if let Some(s) = f.status {
+        conds.push(format!("j.status = {}", arg(Box::new(s), &mut args)));
+    }
+    if let Some(a) = &f.app {
+        conds.push(format!("j.app = {}", arg(Box::new(a.clone()), &mut args)));
+    }
+    if let Some(q) = &f.search {
+        if q.starts_with("cmb_") && q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            // Ids are ASCII: a prefix is a range of the unique index. As a
+            // subquery, or SQLite would rather walk every job newest first.
+            let lo = arg(Box::new(q.clone()), &mut args);
+            let hi = arg(Box::new(format!("{q}~")), &mut args);
+            conds.push(format!(
+                "j.seq IN (SELECT seq FROM jobs WHERE id >= {lo} AND id < {hi})"
+            ));
+        } else {
+            let p = arg(Box::new(q.clone()), &mut args);
+            conds.push(format!(
+                "(instr(j.id, {p}) > 0 OR instr(j.metadata, {p}) > 0)"
+            ));
+        }
+    }
+    if let Some(b) = f.before_seq {
+        conds.push(format!("j.seq < {}", arg(Box::new(b), &mut args)));
+    }
+    let limit = arg(Box::new((f.limit + 1) as i64), &mut args);
+    let filter = if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    };
     conn.prepare_cached(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs j LEFT JOIN deliveries d ON d.job_id = j.id \
-         WHERE (?1 IS NULL OR j.tenant = ?1 OR j.tenant_mask = ?2) \
-           AND (?3 IS NULL OR j.status = ?3) AND (?4 IS NULL OR j.app = ?4) \
-           AND (?5 IS NULL OR j.seq < ?5) \
-         ORDER BY j.seq DESC LIMIT ?6"
+         {filter} ORDER BY j.seq DESC LIMIT {limit}"
     ))?
-    .query_map(
-        params![
-            tenant_id,
-            tenant_mask,
-            f.status,
-            f.app,
-            f.before_seq,
-            (f.limit + 1) as i64
-        ],
-        job_from_row,
-    )?
+    .query_map(rusqlite::params_from_iter(args.iter()), job_from_row)?
     .collect()
 }
 

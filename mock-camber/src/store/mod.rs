@@ -42,7 +42,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     log TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, seq);
-CREATE INDEX IF NOT EXISTS jobs_active ON jobs (status) WHERE status IN ('pending', 'running');
+-- By status, newest last: the console's status filter and counts, and the
+-- jobs a restart resumes (it replaced the partial `jobs_active` index).
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
+DROP INDEX IF EXISTS jobs_active;
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS idempotency (
     tenant TEXT NOT NULL,
@@ -75,6 +78,8 @@ CREATE INDEX IF NOT EXISTS deliveries_by_job ON deliveries (job_id);
 -- lookups, which had an index of their own before).
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_ms, seq) WHERE state = 'pending';
 DROP INDEX IF EXISTS deliveries_pending;
+-- Dead deliveries, for the console's count and its `state=dead` listing.
+CREATE INDEX IF NOT EXISTS deliveries_dead ON deliveries (seq) WHERE state = 'dead';
 CREATE TABLE IF NOT EXISTS attempts (
     delivery_id TEXT NOT NULL,
     n INTEGER NOT NULL,
@@ -88,12 +93,14 @@ CREATE TABLE IF NOT EXISTS attempts (
 "#;
 
 /// Schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Creates the schema, or brings an older database up to date:
 /// v1 → v2 added `deliveries.failures` (the position in the retry schedule),
 /// v2 → v3 `deliveries.tenant` (whose webhook secret signs it; '' = the
-/// global secrets).
+/// global secrets), v3 → v4 the console's indexes (`jobs_by_status`,
+/// `deliveries_dead`; created by the batch above). Plans written since v4
+/// also say what chose them (`Plan::origin`); older ones simply lack it.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(MIGRATIONS)?;
     let has_failures: bool = conn.query_row(
@@ -229,10 +236,12 @@ impl Store {
     }
 }
 
+mod console;
 mod deliveries;
 mod jobs;
 mod retention;
 
+pub use console::*;
 pub use deliveries::*;
 pub use jobs::*;
 pub use retention::*;

@@ -2,6 +2,8 @@
 //! or the real binary) over loopback HTTP.
 
 mod admin;
+mod console;
+mod console_events;
 mod faults;
 mod helpers;
 mod hostile;

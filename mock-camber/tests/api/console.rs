@@ -1,0 +1,454 @@
+//! The QA console's API (issue 10): the page and its assets, the session
+//! check, overview stats, the job detail, the event stream, admin cancel
+//! and redeliver-dead, list filters and paging, the config dry run.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use shared::retry::Schedule;
+
+use crate::helpers::*;
+
+const KEY_A: &str = "sk_test_aaaa_1111";
+const KEY_B: &str = "sk_test_bbbb_2222";
+
+fn held(app: &str, caller: &str) -> Value {
+    json!({"app": app, "input": {"filename": "x.pdf"},
+           "metadata": {"job_id": caller, "mock": {"hold": true}}})
+}
+
+#[actix_web::test]
+async fn the_page_and_its_assets_are_served_under_a_strict_content_security_policy() {
+    let app = spawn_app_with(|s| s.admin_token = Some("admin-secret".into())).await;
+    let anon = app.client.with_key("");
+    let page = anon.get("/_mock/").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("<title>mock-camber</title>"));
+    let csp = &page.headers["content-security-policy"];
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    for (name, kind) in [
+        ("app.js", "text/javascript"),
+        ("api.js", "text/javascript"),
+        ("views.js", "text/javascript"),
+        ("config.js", "text/javascript"),
+        ("console.css", "text/css"),
+    ] {
+        let r = anon.get(&format!("/_mock/assets/{name}")).await;
+        assert_eq!(r.status, 200, "{name}");
+        assert!(r.headers["content-type"].starts_with(kind), "{name}");
+    }
+    assert!(
+        page.text.contains("/_mock/assets/app.js")
+            && page.text.contains("/_mock/assets/console.css")
+    );
+    let missing = anon.get("/_mock/assets/secrets.txt").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.body["error"]["code"], "NOT_FOUND");
+}
+
+#[actix_web::test]
+async fn the_session_check_says_whether_the_token_is_needed_and_right_without_a_401() {
+    let app = spawn_app_with(|s| s.admin_token = Some("admin-secret".into())).await;
+    for (key, sent, authorized) in [
+        ("", false, false),
+        ("wrong", true, false),
+        ("admin-secret", true, true),
+    ] {
+        let r = app.client.with_key(key).get("/_mock/session").await;
+        assert_eq!(r.status, 200, "{key}");
+        assert_eq!(
+            r.body,
+            json!({"admin_token_required": true, "token_sent": sent, "authorized": authorized})
+        );
+    }
+    let open = spawn_app().await;
+    let r = open.client.with_key("").get("/_mock/session").await;
+    assert_eq!(r.body["admin_token_required"], false);
+    assert_eq!(r.body["authorized"], true);
+}
+
+#[actix_web::test]
+async fn the_console_routes_refuse_a_missing_or_wrong_admin_token() {
+    let app = spawn_app_with(|s| s.admin_token = Some("admin-secret".into())).await;
+    let id = app.client.create(held("a", "j")).await;
+    for key in ["", "wrong"] {
+        let c = app.client.with_key(key);
+        for path in [
+            "/_mock/stats",
+            "/_mock/events",
+            &format!("/_mock/jobs/{id}"),
+        ] {
+            let r = c.get(path).await;
+            assert_eq!(r.status, 401, "{path}");
+            assert_eq!(r.body["error"]["code"], "UNAUTHENTICATED");
+        }
+        for path in [
+            format!("/_mock/jobs/{id}/cancel"),
+            format!("/_mock/jobs/{id}/redeliver"),
+            "/_mock/config/validate".to_owned(),
+        ] {
+            assert_eq!(c.post(&path, json!({})).await.status, 401, "{path}");
+        }
+    }
+    let admin = app.client.with_key("admin-secret");
+    assert_eq!(admin.get("/_mock/stats").await.status, 200);
+    assert_eq!(admin.get(&format!("/_mock/jobs/{id}")).await.status, 200);
+}
+
+#[actix_web::test]
+async fn jobs_filter_by_status_tenant_app_and_search_and_page_newest_first() {
+    let app = spawn_app_with(|s| s.api_keys = vec![KEY_A.into(), KEY_B.into()]).await;
+    let (a, b) = (app.client.with_key(KEY_A), app.client.with_key(KEY_B));
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let c = if i % 2 == 0 { &a } else { &b };
+        let body = json!({"app": if i < 3 { "ocr" } else { "parse" }, "input": {},
+                          "metadata": {"job_id": format!("batch-{i}")}});
+        ids.push(c.create(body).await);
+    }
+    let hold = a.create(held("ocr", "held-one")).await;
+    a.wait_status(&hold, "running").await;
+    let all = app
+        .client
+        .get("/_mock/jobs?status=completed&min_count=5&wait_ms=10000")
+        .await;
+    assert_eq!(all.status, 200, "{}", all.text);
+    let list = |q: String| {
+        let c = app.client.clone();
+        async move {
+            let r = c.get(&format!("/_mock/jobs?{q}")).await;
+            assert_eq!(r.status, 200, "{q}: {}", r.text);
+            let ids: Vec<String> = (r.body["jobs"].as_array().unwrap().iter())
+                .map(|j| j["id"].as_str().unwrap().to_owned())
+                .collect();
+            (ids, r.body["next"].clone(), r.body)
+        }
+    };
+    // The mask the console shows, or the key itself; never the whole key shown.
+    let (of_b, _, body) = list("tenant=sk_t%E2%80%A62222".into()).await;
+    assert_eq!(of_b, vec![ids[3].clone(), ids[1].clone()]);
+    assert!(!body.to_string().contains(KEY_B));
+    assert_eq!(body["jobs"][0]["tenant"], "sk_t…2222");
+    assert_eq!(list(format!("tenant={KEY_B}")).await.0, of_b);
+    assert!(list("tenant=nobody".into()).await.0.is_empty());
+    assert_eq!(list("status=running".into()).await.0, vec![hold.clone()]);
+    assert_eq!(
+        list("app=parse".into()).await.0,
+        vec![ids[4].clone(), ids[3].clone()]
+    );
+    assert_eq!(
+        list("app=ocr&tenant=sk_t%E2%80%A61111&status=completed".into())
+            .await
+            .0,
+        vec![ids[2].clone(), ids[0].clone()]
+    );
+    // Search: metadata text, an id prefix, any part of an id.
+    assert_eq!(list("q=batch-3".into()).await.0, vec![ids[3].clone()]);
+    assert_eq!(list("q=held-one".into()).await.0, vec![hold.clone()]);
+    assert_eq!(
+        list(format!("q={}", &ids[2][..20])).await.0,
+        vec![ids[2].clone()]
+    );
+    assert_eq!(
+        list(format!("q={}", &ids[4][10..])).await.0,
+        vec![ids[4].clone()]
+    );
+    assert!(list("q=cmb_ffff".into()).await.0.is_empty());
+    // Pages of two, newest first, none twice.
+    let mut all = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (page, next, _) = list(format!("limit=2&cursor={cursor}")).await;
+        assert!(page.len() <= 2);
+        all.extend(page);
+        match next.as_str() {
+            Some(n) => cursor = n.to_owned(),
+            None => break,
+        }
+    }
+    let mut want = ids.clone();
+    want.push(hold);
+    want.reverse();
+    assert_eq!(all, want);
+    let long = "x".repeat(201);
+    let r = app.client.get(&format!("/_mock/jobs?q={long}")).await;
+    assert_eq!(r.status, 422);
+}
+
+#[actix_web::test]
+async fn stats_count_jobs_and_deliveries_from_the_store_and_rate_the_last_minute() {
+    let mut rx = Receiver::start().await;
+    let app = spawn_app_with(|s| s.api_keys = vec![KEY_A.into()]).await;
+    let c = app.client.with_key(KEY_A);
+    let hold = c.create(held("a", "h")).await;
+    rx.always(500);
+    let dead = c.create(job_to(&rx.url)).await;
+    c.wait_delivery(&dead, "dead").await;
+    rx.always(200);
+    let ok = c.create(job_to(&rx.url)).await;
+    c.wait_delivery(&ok, "delivered").await;
+    c.wait_status(&hold, "running").await;
+    let s = wait_for("stats to count the three submits", 10, || async {
+        let s = app.client.get("/_mock/stats").await.body;
+        let submits: u64 = (s["rates"]["submits"].as_array()?.iter())
+            .filter_map(Value::as_u64)
+            .sum();
+        (submits == 3).then_some(s)
+    })
+    .await;
+    assert_eq!(s["jobs"]["running"], 1);
+    assert_eq!(s["jobs"]["completed"], 2);
+    assert_eq!(s["jobs"]["total"], 3);
+    assert_eq!(s["deliveries"]["dead"], 1);
+    assert_eq!(s["deliveries"]["delivered"], 1);
+    assert_eq!(s["deliveries"]["failing"], 0);
+    assert_eq!(s["webhook_queue_depth"], 0);
+    assert_eq!(s["tenants"], json!([{"tenant": "sk_t…1111", "jobs": 3}]));
+    // Three failed attempts (10 ms, 20 ms schedule) and a delivered one.
+    let attempts: u64 = (s["rates"]["webhooks"].as_array().unwrap().iter())
+        .filter_map(Value::as_u64)
+        .sum();
+    let failures: u64 = (s["rates"]["webhook_failures"].as_array().unwrap().iter())
+        .filter_map(Value::as_u64)
+        .sum();
+    assert_eq!((attempts, failures), (4, 3));
+    assert!(s["rates"]["window_s"].as_u64().unwrap() >= 1);
+    while rx.try_next().is_some() {}
+}
+
+#[actix_web::test]
+async fn a_deliveries_failing_state_is_pending_after_a_failed_attempt() {
+    let mut rx = Receiver::start().await;
+    rx.always(500);
+    let app = spawn_app_with(|s| s.retry_schedule = Schedule(vec![Duration::from_secs(600)])).await;
+    let id = app.client.create(job_to(&rx.url)).await;
+    rx.next().await;
+    let failing = app.client.wait_delivery(&id, "failing").await;
+    assert_eq!(failing["state"], "pending");
+    assert_eq!(failing["attempts"][0]["status"], 500);
+    let stats = app.client.get("/_mock/stats").await.body;
+    assert_eq!(stats["deliveries"]["failing"], 1);
+    assert_eq!(stats["deliveries"]["pending"], 1);
+    let dead = app.client.get("/_mock/deliveries?state=dead").await;
+    assert_eq!(dead.body["deliveries"], json!([]));
+    let bad = app.client.get("/_mock/deliveries?state=sad").await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.text.contains("failing"), "{}", bad.text);
+}
+
+#[actix_web::test]
+async fn a_jobs_detail_tells_what_chose_its_plan_its_timeline_log_and_every_attempt() {
+    let mut rx = Receiver::start().await;
+    let app = spawn_app_with(|s| s.api_keys = vec![KEY_A.into()]).await;
+    let c = app.client.with_key(KEY_A);
+    let rules = json!({"rules": [{"match": {"/input/filename": "/fail-ocr/"},
+        "scenario": {"outcome": "failure", "error": {"code": "OCR_FAILURE"}}}]});
+    assert_eq!(app.client.put("/_mock/config", rules).await.status, 200);
+    let by_rule = c
+        .create(json!({"app": "a", "input": {"filename": "scan-fail-ocr.png"}}))
+        .await;
+    let by_header = {
+        let r = c
+            .submit_with(
+                json!({"app": "a", "input": {}}),
+                &[("X-Mock-Scenario", r#"{"outcome": "success"}"#)],
+            )
+            .await;
+        r.body["id"].as_str().unwrap().to_owned()
+    };
+    let mut body = job_to(&rx.url);
+    body["webhook"]["headers"] = json!({"Authorization": "Bearer caller-secret-token-9876"});
+    let by_default = c.create(body).await;
+    let hook = rx.next().await;
+    assert_eq!(
+        hook.header("authorization"),
+        "Bearer caller-secret-token-9876"
+    );
+    c.wait_delivery(&by_default, "delivered").await;
+    c.wait_status(&by_rule, "failed").await;
+
+    let detail = |id: String| {
+        let c = app.client.clone();
+        async move {
+            let r = c.get(&format!("/_mock/jobs/{id}")).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r
+        }
+    };
+    let r = detail(by_rule.clone()).await.body;
+    assert_eq!(r["chosen_by"]["source"], "rule");
+    assert_eq!(r["chosen_by"]["rule_index"], 0);
+    assert_eq!(
+        r["chosen_by"]["rule"]["match"],
+        json!({"/input/filename": "/fail-ocr/"})
+    );
+    assert_eq!(r["error"]["code"], "OCR_FAILURE");
+    assert_eq!(r["tenant"], "sk_t…1111");
+    assert_eq!(r["input"], json!({"filename": "scan-fail-ocr.png"}));
+    assert_eq!(r["plan"]["outcome"], "failure");
+    let stages: Vec<(&str, &str)> = (r["timeline"].as_array().unwrap().iter())
+        .map(|t| (t["stage"].as_str().unwrap(), t["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(stages, vec![("FETCH", "finished"), ("OCR", "failed")]);
+    assert!(r["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l.as_str().unwrap().ends_with("job failed")));
+
+    let r = detail(by_header).await.body;
+    assert_eq!(r["chosen_by"]["source"], "X-Mock-Scenario");
+    assert_eq!(r["chosen_by"]["scenario"], json!({"outcome": "success"}));
+
+    let r = detail(by_default.clone()).await;
+    assert_eq!(r.body["chosen_by"]["source"], "defaults");
+    assert_eq!(r.body["chosen_by"]["failure_rate"], 0.0);
+    assert_eq!(r.body["timeline"].as_array().unwrap().len(), 3);
+    let attempt = &r.body["deliveries"][0]["attempts"][0];
+    assert_eq!(attempt["status"], 200);
+    let headers: Vec<(String, String)> =
+        serde_json::from_value(attempt["headers"].clone()).unwrap();
+    let get = |name: &str| {
+        (headers.iter())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no {name} in {headers:?}"))
+    };
+    assert_eq!(get("x-webhook-secret"), "(elided)");
+    assert_eq!(get("webhook-signature"), "(elided)");
+    assert_eq!(get("x-camber-attempt"), "1");
+    assert_eq!(
+        get("x-camber-delivery-id"),
+        hook.header("x-camber-delivery-id")
+    );
+    assert_eq!(get("webhook-timestamp"), hook.header("webhook-timestamp"));
+    assert_eq!(get("authorization"), "Bearer call…9876");
+    for secret in [
+        SECRET,
+        "caller-secret-token-9876",
+        hook.header("x-webhook-secret"),
+    ] {
+        assert!(!r.text.contains(secret), "{secret} is in the detail");
+    }
+
+    let missing = app.client.get("/_mock/jobs/cmb_nope").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.body["error"]["code"], "NOT_FOUND");
+}
+
+#[actix_web::test]
+async fn the_admin_cancels_a_running_job_and_redelivers_every_dead_delivery_of_a_job() {
+    let mut rx = Receiver::start().await;
+    let app = spawn_app().await;
+    let hold = app.client.create(held("a", "h")).await;
+    app.client.wait_status(&hold, "running").await;
+    let r = app
+        .client
+        .post(&format!("/_mock/jobs/{hold}/cancel"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "cancelled");
+    assert_eq!(r.body["error"]["code"], "CANCELLED");
+    let again = app
+        .client
+        .post(&format!("/_mock/jobs/{hold}/cancel"), json!({}))
+        .await;
+    assert_eq!(again.status, 409);
+    let none = app
+        .client
+        .post("/_mock/jobs/cmb_nope/cancel", json!({}))
+        .await;
+    assert_eq!(none.status, 404);
+
+    rx.always(500);
+    let id = app.client.create(job_to(&rx.url)).await;
+    let dead = app.client.wait_delivery(&id, "dead").await;
+    let tries = dead["attempts"].as_array().unwrap().len();
+    rx.always(200);
+    let r = app
+        .client
+        .post(&format!("/_mock/jobs/{id}/redeliver"), json!({}))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(r.body, json!({"job_id": id, "redelivered": [dead["id"]]}));
+    let done = app.client.wait_delivery(&id, "delivered").await;
+    assert_eq!(done["attempts"].as_array().unwrap().len(), tries + 1);
+    assert_eq!(done["attempts"][tries]["status"], 200);
+    let r = app
+        .client
+        .post(&format!("/_mock/jobs/{id}/redeliver"), json!({}))
+        .await;
+    assert_eq!(r.body["redelivered"], json!([]), "nothing is dead any more");
+    let none = app
+        .client
+        .post("/_mock/jobs/cmb_nope/redeliver", json!({}))
+        .await;
+    assert_eq!(none.status, 404);
+    while rx.try_next().is_some() {}
+}
+
+#[actix_web::test]
+async fn the_config_dry_run_says_what_a_put_would_and_changes_nothing() {
+    let app = spawn_app().await;
+    let check = |body: Value| {
+        let c = app.client.clone();
+        async move {
+            let r = c.post("/_mock/config/validate", body).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.body
+        }
+    };
+    assert_eq!(
+        check(json!({"failure_rate": 1})).await,
+        json!({"valid": true, "error": null})
+    );
+    let bad = check(json!({"failure_rate": 2})).await;
+    assert_eq!(bad["valid"], false);
+    assert_eq!(bad["error"]["code"], "INVALID_REQUEST");
+    assert!(bad["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("`failure_rate`"));
+    let rule = check(json!({"rules": [{"match": {"/a": "/(/"}, "scenario": {}}]})).await;
+    assert!(
+        rule["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("rule 0:"),
+        "{rule}"
+    );
+    assert_eq!(
+        app.client.get("/_mock/config").await.body["failure_rate"],
+        0.0
+    );
+}
+
+#[actix_web::test]
+async fn a_job_stored_before_plans_recorded_their_origin_says_so_and_still_runs() {
+    let app = spawn_app().await;
+    let id = app.client.create(held("a", "old")).await;
+    app.client.wait_status(&id, "running").await;
+    let sql_id = id.clone();
+    app.store
+        .write(move |c| {
+            c.execute(
+                "UPDATE jobs SET plan = json_remove(plan, '$.origin') WHERE id = ?1",
+                [&sql_id],
+            )
+            .map(|_| ())
+        })
+        .await
+        .unwrap();
+    let r = app.client.get(&format!("/_mock/jobs/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["chosen_by"], Value::Null);
+    assert_eq!(r.body["plan"]["hold"], true);
+    let done = app
+        .client
+        .post(&format!("/_mock/jobs/{id}/complete"), json!({}))
+        .await;
+    assert_eq!(done.body["status"], "completed");
+}
