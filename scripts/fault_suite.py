@@ -13,9 +13,14 @@ waits until every api job is terminal (or the deadline passes), then audits:
   undelivered the mock's deliveries still pending at the end
   max s       longest create -> terminal time (the api job's own events)
   peak RSS    the highest VmHWM of each process (restarts included)
+  refused     create attempts api answered with something else than 201
+              (a full or read-only disk must say 503, never 500)
+  /readyz     during a disk fault: 503 throughout, or what it said
+  integrity   PRAGMA integrity_check of both databases afterwards
 
 Exit status 0 only when every scenario has 0 lost, 0 failed, 0 duplicated
-and 0 undelivered. Usage: scripts/fault_suite.py [--bin-dir target/debug]
+and 0 undelivered, every refusal is a 503 or 429, /readyz said 503 during a
+disk fault, and both databases pass the integrity check. Usage: scripts/fault_suite.py [--bin-dir target/debug]
 [--jobs 200] [--only NAME]. stdlib only.
 """
 
@@ -124,16 +129,21 @@ def iso(s):
 def run(name, fault, args, bin_dir, setup=None):
     slug = "".join(c if c.isalnum() else "-" for c in name)
     work = tempfile.mkdtemp(prefix=f"fault-{slug}-")
-    mock_dir = work
-    if setup == "tmpfs":
-        # The mock's database on its own small tmpfs (root only).
-        mock_dir = os.path.join(work, "tmpfs")
-        os.mkdir(mock_dir)
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", mock_dir],
+    mock_dir = api_dir = work
+    small = None
+    if setup in ("tmpfs", "api-tmpfs"):
+        # One service's data on its own small tmpfs (root only), to fill it.
+        small = os.path.join(work, "tmpfs")
+        os.mkdir(small)
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", small],
                                  capture_output=True, text=True)
         if mounted.returncode != 0:
             print(f"skip {name}: cannot mount a tmpfs here ({mounted.stderr.strip()})", flush=True)
             return None, True
+        if setup == "tmpfs":
+            mock_dir = small
+        else:
+            api_dir = small
         setup = None
     mport, aport = free_port(), free_port()
     mock = Proc(
@@ -146,20 +156,36 @@ def run(name, fault, args, bin_dir, setup=None):
     mock.readyz_while_full = "-"
     api = Proc(
         "api",
-        [f"{bin_dir}/api", "--port", str(aport), "--db", f"{work}/api.db",
-         "--artifact-dir", f"{work}/artifacts", "--camber-endpoint", mock.url,
+        [f"{bin_dir}/api", "--port", str(aport), "--db", f"{api_dir}/api.db",
+         "--artifact-dir", f"{api_dir}/artifacts", "--camber-endpoint", mock.url,
          "--camber-api-key", KEY, "--webhook-secret", SECRET,
          "--submit-retry-schedule", "200ms,400ms,800ms,1s,2s,2s,4s,4s,8s,8s",
          "--reconcile-after", "3s", "--worker-interval", "50ms", "--camber-timeout", "3s"],
         aport, f"{work}/api.log")
+    api.db = f"{api_dir}/api.db"
+    api.readyz_while_full = "-"
     mock.start()
     api.start()
     if setup:
         setup(mock)
 
     created, lock = [], threading.Lock()
+    refused = {}  # status -> count of create attempts answered otherwise than 201
     fault_at = args.jobs // 2
     fired = threading.Event()
+    # Creates after the trigger wait until the fault is in place, so a fast
+    # run cannot finish its load before, e.g., the disk is full. Faults that
+    # do not say when they are in place (kill -9 …) count as in place at once.
+    in_place = threading.Event()
+    fault_thread = []
+
+    def fire():
+        if fault not in DISK_FAULTS:
+            in_place.set()
+        try:
+            fault(mock, api, in_place) if fault in DISK_FAULTS else fault(mock, api)
+        finally:
+            in_place.set()
 
     def create(i):
         body = {"portal_schema_name": "invoice", "filename": f"f{i}.pdf",
@@ -167,14 +193,21 @@ def run(name, fault, args, bin_dir, setup=None):
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
+                if fired.is_set():
+                    in_place.wait(15)
                 status, job = http("POST", f"{api.url}/jobs", body, timeout=5)
+                if status != 201:
+                    with lock:
+                        refused[status] = refused.get(status, 0) + 1
                 if status == 201:
                     with lock:
                         created.append(job["job_id"])
                         n = len(created)
                     if n == fault_at and not fired.is_set():
                         fired.set()
-                        threading.Thread(target=fault, args=(mock, api), daemon=True).start()
+                        t = threading.Thread(target=fire, daemon=True)
+                        t.start()
+                        fault_thread.append(t)
                     return
             except OSError:
                 pass  # api being restarted: the client tries again
@@ -185,7 +218,8 @@ def run(name, fault, args, bin_dir, setup=None):
     with cf.ThreadPoolExecutor(16) as ex:
         list(ex.map(create, range(args.jobs)))
     fired.wait(60)
-    time.sleep(0.1)
+    for t in fault_thread:
+        t.join(60)
 
     # Wait until every api job is terminal (api may be restarting).
     pending = set(created)
@@ -236,21 +270,27 @@ def run(name, fault, args, bin_dir, setup=None):
             longest = max(longest, (iso(ev[-1]["at"]) - iso(ev[0]["at"])).total_seconds())
     mock.stop()
     api.stop()
-    integrity = subprocess.run(
-        ["python3", "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])", mock.db],
-        capture_output=True, text=True).stdout.strip()
-    if mock_dir != work:
-        subprocess.run(["umount", mock_dir])
+    integrity = "/".join(subprocess.run(
+        ["python3", "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])", db],
+        capture_output=True, text=True).stdout.strip() for db in (mock.db, api.db))
+    if integrity == "ok/ok":
+        integrity = "ok"
+    if small:
+        subprocess.run(["umount", small])
+    readyz = mock.readyz_while_full if mock.readyz_while_full != "-" else api.readyz_while_full
     row = {
         "scenario": name, "jobs": len(created), "lost": len(pending), "failed": failed,
         "duplicated": duplicated, "orphaned": orphaned, "undelivered": undelivered,
         "max_s": round(longest, 1), "wall_s": round(time.time() - t0, 1),
         "rss_mock_mib": round(mock.peak / 1024, 1), "rss_api_mib": round(api.peak / 1024, 1),
-        "readyz_while_full": mock.readyz_while_full, "integrity": integrity,
+        "readyz_while_full": readyz, "integrity": integrity,
+        "refused": " ".join(f"{k}x{v}" for k, v in sorted(refused.items(), key=str)) or "-",
         "dir": work,
     }
     ok = not (row["lost"] or row["failed"] or row["duplicated"] or row["undelivered"]
-              or row["orphaned"] or integrity != "ok" or row["readyz_while_full"] not in ("-", 503))
+              or row["orphaned"] or integrity != "ok" or row["readyz_while_full"] not in ("-", 503)
+              # A refused create must say "try again", never 500.
+              or any(k not in (503, 429) for k in refused))
     if ok and not args.keep:
         subprocess.run(["rm", "-rf", work])
     return row, ok
@@ -293,9 +333,21 @@ def nothing(mock, api):
     pass
 
 
-def disk_full_3s(mock, api):
-    """Fills the mock's tmpfs for 3 s, checks /readyz says so, frees it."""
-    fill = os.path.join(os.path.dirname(mock.db), "filler")
+def readyz_for_3s(proc):
+    """/readyz of `proc` sampled for 3 s: 503 if it said 503 throughout."""
+    seen = set()
+    for _ in range(10):
+        time.sleep(0.3)
+        try:
+            seen.add(http("GET", f"{proc.url}/readyz", timeout=5)[0])
+        except OSError:
+            seen.add(None)
+    proc.readyz_while_full = 503 if seen == {503} else "/".join(map(str, sorted(seen, key=str)))
+
+
+def fill_disk_3s(proc, in_place):
+    """Fills the tmpfs under `proc`'s database for 3 s, then frees it."""
+    fill = os.path.join(os.path.dirname(proc.db), "filler")
     with open(fill, "wb") as f:
         try:
             while True:
@@ -303,15 +355,23 @@ def disk_full_3s(mock, api):
                 f.flush()
         except OSError:
             pass
-    seen = set()
-    for _ in range(10):
-        time.sleep(0.3)
-        try:
-            seen.add(http("GET", f"{mock.url}/readyz", timeout=5)[0])
-        except OSError:
-            seen.add(None)
-    mock.readyz_while_full = 503 if seen == {503} else "/".join(map(str, sorted(seen, key=str)))
+    in_place.set()
+    readyz_for_3s(proc)
     os.remove(fill)
+
+
+def disk_full_3s(mock, api, in_place):
+    fill_disk_3s(mock, in_place)
+
+
+def api_disk_full_3s(mock, api, in_place):
+    fill_disk_3s(api, in_place)
+
+
+# A read-only remount of the database's file system is refused while the
+# service holds the database open for writing ("target is busy"), so a
+# read-only database mid-run cannot be staged this way; disk full can.
+DISK_FAULTS = (disk_full_3s, api_disk_full_3s)
 
 
 SCENARIOS = [
@@ -322,6 +382,7 @@ SCENARIOS = [
     ("30 % of submits 503/429", nothing, refuse_30_percent),
     ("webhooks duplicated x3 / delayed 1.5 s", nothing, duplicate_and_delay),
     ("mock disk full 3 s (tmpfs)", disk_full_3s, "tmpfs"),
+    ("api disk full 3 s (tmpfs)", api_disk_full_3s, "api-tmpfs"),
 ]
 
 
@@ -344,12 +405,12 @@ def main():
         rows.append(row)
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {json.dumps(row)}", flush=True)
     print()
-    print("| scenario | jobs | lost | failed | duplicated | orphaned | undelivered | max create->terminal | peak RSS mock / api | mock /readyz while full | integrity_check |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| scenario | jobs | lost | failed | duplicated | orphaned | undelivered | max create->terminal | peak RSS mock / api | creates refused | /readyz during the fault | integrity_check |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['scenario']} | {r['jobs']} | {r['lost']} | {r['failed']} | {r['duplicated']} | "
               f"{r['orphaned']} | {r['undelivered']} | {r['max_s']} s | {r['rss_mock_mib']} / {r['rss_api_mib']} MiB | "
-              f"{r['readyz_while_full']} | {r['integrity']} |")
+              f"{r['refused']} | {r['readyz_while_full']} | {r['integrity']} |")
     print(f"\nreproduce: scripts/fault_suite.py --bin-dir {args.bin_dir} --jobs {args.jobs}")
     sys.exit(0 if all_ok else 1)
 
