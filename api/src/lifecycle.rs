@@ -137,7 +137,7 @@ impl Lifecycle {
         let metas = tokio::task::spawn_blocking(move || artifacts.package(&pid, &cid, &out))
             .await
             .map_err(|e| StoreError::Blocking(e.to_string()))?
-            .map_err(|e| StoreError::Blocking(format!("writing artifacts: {e}")))?;
+            .map_err(|e| StoreError::artifacts("writing artifacts", e))?;
         let id = id.clone();
         self.store
             .write(move |c| store::finish_job(c, &id, &camber_job_id, &outcome, &metas, source))

@@ -62,6 +62,18 @@ impl ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError as E;
+        let unavailable = match &e {
+            E::Db(d) => d.is_storage_unavailable(),
+            E::Sqlite(s) => sqlite_writer::is_storage_unavailable(s),
+            E::Io(io) => sqlite_writer::is_storage_full_io(io),
+        };
+        if unavailable {
+            log::error!("store: {e}");
+            return ApiError::Unavailable(
+                "storage unavailable (disk full or read-only); nothing was saved, try again".into(),
+            );
+        }
         ApiError::internal(e)
     }
 }
@@ -92,6 +104,9 @@ impl ResponseError for ApiError {
         } = self
         {
             res.insert_header(("Retry-After", retry_after_secs.to_string()));
+        }
+        if let ApiError::Unavailable(_) = self {
+            res.insert_header(("Retry-After", "1"));
         }
         if let ApiError::Unauthenticated(_) = self {
             res.insert_header(("WWW-Authenticate", "Bearer"));

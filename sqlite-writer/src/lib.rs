@@ -40,6 +40,35 @@ pub enum Error {
     Setup(String),
 }
 
+impl Error {
+    /// The storage cannot take writes for now (disk full, read-only, an I/O
+    /// error, a lock): the write may succeed later, so services answer 503
+    /// with `Retry-After`, not 500.
+    pub fn is_storage_unavailable(&self) -> bool {
+        match self {
+            Error::NotCommitted => true,
+            Error::Sqlite(e) => is_storage_unavailable(e),
+            _ => false,
+        }
+    }
+}
+
+/// [`Error::is_storage_unavailable`] for a rusqlite error.
+pub fn is_storage_unavailable(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        e.sqlite_error_code(),
+        Some(DiskFull | ReadOnly | SystemIoFailure | DatabaseBusy | DatabaseLocked | CannotOpen)
+    )
+}
+
+/// An I/O error that says the disk cannot take data for now (full, quota,
+/// read-only file system).
+pub fn is_storage_full_io(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), StorageFull | QuotaExceeded | ReadOnlyFilesystem)
+}
+
 /// `PRAGMA synchronous` of the writer connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Synchronous {

@@ -47,6 +47,7 @@ impl ResponseError for JobsError {
             JobsError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
             JobsError::Body(e) => e.status(),
             JobsError::NotFound => StatusCode::NOT_FOUND,
+            JobsError::Store(e) if e.is_storage_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             JobsError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

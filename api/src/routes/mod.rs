@@ -133,6 +133,19 @@ pub fn body_error_response(e: &BodyError) -> HttpResponse {
 /// See [`body_error_response`].
 pub fn store_error_response(route: &str, e: &crate::store::StoreError) -> HttpResponse {
     log::error!("{route}: {e}");
+    if e.is_storage_unavailable() {
+        // Nothing was acknowledged; the client may try again shortly.
+        let mut r = error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::SERVICE_UNAVAILABLE,
+            "storage unavailable (disk full or read-only); nothing was saved, try again",
+        );
+        r.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from_static("1"),
+        );
+        return r;
+    }
     error_response(
         StatusCode::INTERNAL_SERVER_ERROR,
         codes::INTERNAL,

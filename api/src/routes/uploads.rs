@@ -35,6 +35,7 @@ impl ResponseError for UploadError {
             UploadError::BadSignature | UploadError::Expired => StatusCode::FORBIDDEN,
             UploadError::NotFound => StatusCode::NOT_FOUND,
             UploadError::Body(e) => e.status(),
+            UploadError::Store(e) if e.is_storage_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             UploadError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -96,7 +97,7 @@ pub async fn upload(
     let size = tokio::task::spawn_blocking(move || artifacts.write_input(&write_id, &body))
         .await
         .map_err(|e| StoreError::Blocking(e.to_string()))?
-        .map_err(|e| StoreError::Blocking(format!("writing the input: {e}")))?;
+        .map_err(|e| StoreError::artifacts("writing the input", e))?;
     inc(&state.lifecycle.metrics.uploads);
     Ok(HttpResponse::Ok().json(json!({"job_id": id, "name": "input", "size": size})))
 }

@@ -60,6 +60,7 @@ impl ResponseError for WebhookError {
                 StatusCode::CONFLICT
             }
             WebhookError::CannotConfirm(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebhookError::Store(e) if e.is_storage_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             WebhookError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

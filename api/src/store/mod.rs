@@ -25,6 +25,30 @@ pub enum StoreError {
     Blocking(String),
     #[error("cannot prepare the database: {0}")]
     Setup(String),
+    /// The artifact directory cannot take the files (disk full, read-only).
+    #[error("{0}")]
+    StorageFull(String),
+}
+
+impl StoreError {
+    /// Disk full, read-only, locked: a retry later may succeed (503).
+    pub fn is_storage_unavailable(&self) -> bool {
+        match self {
+            StoreError::Db(e) => e.is_storage_unavailable(),
+            StoreError::Sqlite(e) => sqlite_writer::is_storage_unavailable(e),
+            StoreError::StorageFull(_) => true,
+            _ => false,
+        }
+    }
+
+    /// An artifact I/O error, as `StorageFull` when the disk is the cause.
+    pub fn artifacts(what: &str, e: std::io::Error) -> Self {
+        if sqlite_writer::is_storage_full_io(&e) {
+            StoreError::StorageFull(format!("{what}: {e}"))
+        } else {
+            StoreError::Blocking(format!("{what}: {e}"))
+        }
+    }
 }
 
 /// Each migration runs once, in order; `PRAGMA user_version` counts them.

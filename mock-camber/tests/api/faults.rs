@@ -107,3 +107,48 @@ async fn the_request_journal_is_bounded_by_bytes_and_keeps_bodies_raw_and_trunca
     let newest = &app.client.journal().await[0];
     assert_eq!(newest["body"]["input"]["n"], 1, "{newest}");
 }
+
+#[actix_web::test]
+async fn a_full_database_answers_503_with_retry_after_and_creates_nothing() {
+    let app = spawn_app().await;
+    // A real SQLITE_FULL: the database may not grow past its current size.
+    app.store
+        .write(|c| {
+            let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+        })
+        .await
+        .unwrap();
+    let pad = "x".repeat(8_000);
+    let mut refused = None;
+    let mut created = 0;
+    for i in 0..500 {
+        let r = app
+            .client
+            .submit(json!({"app": "x", "input": {"pad": pad, "i": i}}))
+            .await;
+        match r.status {
+            201 => created += 1,
+            _ => {
+                refused = Some(r);
+                break;
+            }
+        }
+    }
+    let r = refused.expect("the database filled up within 500 submits of 8 KB");
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "SERVICE_UNAVAILABLE");
+    assert_eq!(r.headers.get("retry-after").map(String::as_str), Some("1"));
+    // Nothing half-written: only the acknowledged jobs exist.
+    let listed = app.client.get("/jobs?limit=500").await.body["jobs"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(listed, created);
+    // Space returns: submits succeed again.
+    app.store
+        .write(|c| c.query_row("PRAGMA max_page_count = 1073741823", [], |_| Ok(())))
+        .await
+        .unwrap();
+    app.client.create(json!({"app": "x", "input": {}})).await;
+}

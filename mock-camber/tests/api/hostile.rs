@@ -132,3 +132,81 @@ async fn bad_paging_is_422_on_every_list() {
         assert_eq!(r.status, 200, "{list}: {}", r.text);
     }
 }
+
+#[actix_web::test]
+async fn slow_loris_connections_are_cut_off_and_do_not_block_anyone() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    let app = spawn_app().await;
+    let addr = app.client.address.trim_start_matches("http://").to_owned();
+    // 200 clients that send half a request head and then nothing, from a
+    // thread of their own (blocking sockets stay off the test's runtime).
+    let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
+    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let slow: Vec<std::net::TcpStream> = (0..200)
+            .map(|_| {
+                let mut c = std::net::TcpStream::connect(&addr).unwrap();
+                write!(c, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nX-Slow: ").unwrap();
+                c
+            })
+            .collect();
+        opened_tx.send(()).unwrap();
+        // Ok: the server closed the connection (after its 408).
+        let ended = slow
+            .into_iter()
+            .filter(|c| {
+                let mut c = c.try_clone().unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                c.read_to_end(&mut Vec::new()).is_ok()
+            })
+            .count();
+        ended_tx.send(ended).unwrap();
+    });
+    opened_rx.await.unwrap();
+    let started = Instant::now();
+    // Everyone else is served meanwhile.
+    still_serving(&app).await;
+    // Each slow connection is answered 408 and closed by the server's
+    // request-head timeout (actix-web's 5 s default), not held forever.
+    let ended = ended_rx.await.unwrap();
+    assert_eq!(ended, 200, "slow connections the server closed");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    still_serving(&app).await;
+}
+
+#[actix_web::test]
+async fn oversized_heads_are_431_and_the_daemon_keeps_serving() {
+    use std::io::{Read, Write};
+
+    let app = spawn_app().await;
+    let addr = app.client.address.trim_start_matches("http://").to_owned();
+    let status_lines = actix_web::rt::task::spawn_blocking(move || {
+        [200_000usize, 2_000_000]
+            .into_iter()
+            .map(|size| {
+                let mut c = std::net::TcpStream::connect(&addr).unwrap();
+                c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                    .unwrap();
+                let head = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nX-Big: ");
+                // The server may answer and close before all of it is sent.
+                let _ = c.write_all(head.as_bytes());
+                let _ = c.write_all(&vec![b'a'; size]);
+                let mut answer = [0u8; 64];
+                let n = c.read(&mut answer).unwrap_or(0);
+                String::from_utf8_lossy(&answer[..n])
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    for line in &status_lines {
+        assert!(line.starts_with("HTTP/1.1 431"), "{status_lines:?}");
+    }
+    still_serving(&app).await;
+}
