@@ -145,6 +145,24 @@ fn timeline(log: &str) -> Vec<Value> {
     stages
 }
 
+/// The deliveries of one job (with their attempts), all or in one state.
+async fn deliveries_of(
+    state: &AppState,
+    job_id: &str,
+    only: Option<DeliveryState>,
+) -> Result<Vec<(store::DeliveryRow, Vec<store::AttemptRow>)>, ApiError> {
+    let filter = DeliveryFilter {
+        job_id: Some(job_id.to_owned()),
+        state: only,
+        limit: super::MAX_LIMIT,
+        ..Default::default()
+    };
+    Ok(state
+        .store
+        .read(move |c| store::list_deliveries(c, &filter))
+        .await?)
+}
+
 /// `GET /_mock/jobs/{id}`: the job (as the admin list shows it) with its
 /// input, plan and what chose it, stage timeline, log lines, and every
 /// delivery with every attempt and the headers each carried.
@@ -154,20 +172,7 @@ pub async fn job(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let row = find_job(&state, id.into_inner()).await?;
-    let job_id = row.id.clone();
-    let deliveries = state
-        .store
-        .read(move |c| {
-            store::list_deliveries(
-                c,
-                &DeliveryFilter {
-                    job_id: Some(job_id),
-                    limit: super::MAX_LIMIT,
-                    ..Default::default()
-                },
-            )
-        })
-        .await?;
+    let deliveries = deliveries_of(&state, &row.id, None).await?;
     let mut plan: Value = serde_json::from_str(&row.plan).unwrap_or(Value::Null);
     let origin = plan
         .as_object_mut()
@@ -216,21 +221,7 @@ pub async fn redeliver_dead(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let row = find_job(&state, id.into_inner()).await?;
-    let job_id = row.id.clone();
-    let dead = state
-        .store
-        .read(move |c| {
-            store::list_deliveries(
-                c,
-                &DeliveryFilter {
-                    job_id: Some(job_id),
-                    state: Some(DeliveryState::Dead),
-                    limit: super::MAX_LIMIT,
-                    ..Default::default()
-                },
-            )
-        })
-        .await?;
+    let dead = deliveries_of(&state, &row.id, Some(DeliveryState::Dead)).await?;
     let mut ids = Vec::with_capacity(dead.len());
     for (d, _) in dead {
         ids.push(d.id.clone());
