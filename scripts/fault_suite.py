@@ -177,13 +177,16 @@ def run(name, fault, args, bin_dir, setup=None):
     # run cannot finish its load before, e.g., the disk is full. Faults that
     # do not say when they are in place (kill -9 …) count as in place at once.
     in_place = threading.Event()
-    fault_thread = []
+    fault_thread, fault_error = [], []
 
     def fire():
         if fault not in DISK_FAULTS:
             in_place.set()
         try:
             fault(mock, api, in_place) if fault in DISK_FAULTS else fault(mock, api)
+        except Exception as e:  # the scenario fails, with the reason
+            print(f"fault of {name} raised: {e!r}", flush=True)
+            fault_error.append(repr(e))
         finally:
             in_place.set()
 
@@ -290,7 +293,7 @@ def run(name, fault, args, bin_dir, setup=None):
     ok = not (row["lost"] or row["failed"] or row["duplicated"] or row["undelivered"]
               or row["orphaned"] or integrity != "ok" or row["readyz_while_full"] not in ("-", 503)
               # A refused create must say "try again", never 500.
-              or any(k not in (503, 429) for k in refused))
+              or any(k not in (503, 429) for k in refused) or fault_error)
     if ok and not args.keep:
         subprocess.run(["rm", "-rf", work])
     return row, ok
@@ -348,16 +351,18 @@ def readyz_for_3s(proc):
 def fill_disk_3s(proc, in_place):
     """Fills the tmpfs under `proc`'s database for 3 s, then frees it."""
     fill = os.path.join(os.path.dirname(proc.db), "filler")
-    with open(fill, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
-    in_place.set()
-    readyz_for_3s(proc)
-    os.remove(fill)
+    try:
+        # Unbuffered: a buffered file would raise ENOSPC again on close.
+        with open(fill, "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+            except OSError:
+                pass
+        in_place.set()
+        readyz_for_3s(proc)
+    finally:
+        os.remove(fill)
 
 
 def disk_full_3s(mock, api, in_place):
