@@ -343,7 +343,7 @@ pub async fn requests(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, wait) = page_and_wait(&query)?;
-    let before = parse_cursor(q(&query, "cursor"))?.map(|c| c.max(0) as u64);
+    let before = parse_cursor(q(&query, "cursor"))?.map(|c| c as u64);
     let filter = journal::Filter {
         method: q(&query, "method").map(str::to_owned),
         path: q(&query, "path")
