@@ -6,11 +6,14 @@
 # mock's admin API (admin token), and api (pointed at that mock).
 # Exits non-zero on any failure.
 #
-# Usage: scripts/schemathesis.sh        Knobs: EXAMPLES=20 BIN_DIR=target/debug
+# Usage: scripts/schemathesis.sh        Knobs: EXAMPLES=20 SEED=20261130|random BIN_DIR=target/debug
 # Needs: schemathesis (pip; installed here when missing), curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXAMPLES=${EXAMPLES:-20}
+# A fixed seed makes CI repeatable; SEED=random (or any number) explores more.
+SEED=${SEED:-20261130}
+[[ $SEED != random ]] || SEED=$RANDOM$RANDOM
 BIN_DIR=${BIN_DIR:-target/debug}
 ST_VERSION=4.32.5
 . scripts/lib/bench.sh
@@ -49,7 +52,7 @@ run() { # run NAME URL [st options...]
   shift 2
   step "schemathesis: $name ($url)"
   if ! st --config-file scripts/schemathesis/schemathesis.toml run "$url/openapi.yaml" --url "$url" \
-    --checks all --max-examples "$EXAMPLES" --no-color "$@" >"$work/$name.log" 2>&1; then
+    --checks all --max-examples "$EXAMPLES" --seed "$SEED" --no-color "$@" >"$work/$name.log" 2>&1; then
     failed+=("$name")
     if grep -q '= FAILURES =' "$work/$name.log"; then
       sed -n '/= FAILURES =/,$p' "$work/$name.log"
