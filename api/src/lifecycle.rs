@@ -115,7 +115,9 @@ impl Lifecycle {
     /// leaves files next to a job that is still pending/processing; they are
     /// not listed (the job row records its artifacts only at the
     /// transition), and Camber's webhook retry or the reconciler rewrites
-    /// them and commits. So a committed job always has its files.
+    /// them and commits. The files are not synced; the commit is: a
+    /// committed job's files are derived from its row and rebuilt from it
+    /// when a power loss took them (`ArtifactStore::read_derived`).
     ///
     /// `known` is the job as the caller just read it (`None`: no such job).
     /// That snapshot only decides whether to write artifact files at all:

@@ -16,6 +16,7 @@
 //! connection keeps its prepared statements.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,6 +119,16 @@ type Done = Box<dyn FnOnce(bool) + Send>;
 pub struct Db {
     writer: mpsc::Sender<Queued>,
     readers: Arc<Readers>,
+    stats: Arc<Stats>,
+}
+
+/// What the writer thread has done since start.
+#[derive(Debug, Default)]
+struct Stats {
+    /// Writes run (each a caller's closure), committed or not.
+    writes: AtomicU64,
+    /// Transactions committed (one fsync each with `synchronous=FULL`).
+    commits: AtomicU64,
 }
 
 struct Queued {
@@ -169,11 +180,14 @@ impl Db {
         setup(&mut conn)?;
         let (tx, rx) = mpsc::channel::<Queued>();
         let (max_batch, on_commit) = (opts.max_batch.max(1), opts.on_commit);
+        let stats = Arc::new(Stats::default());
+        let counts = stats.clone();
         std::thread::Builder::new()
             .name(opts.thread_name)
-            .spawn(move || writer_loop(conn, rx, max_batch, on_commit))
+            .spawn(move || writer_loop(conn, rx, max_batch, on_commit, &counts))
             .map_err(|e| Error::Setup(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
+            stats,
             writer: tx,
             readers: Arc::new(Readers {
                 path: path.to_owned(),
@@ -186,6 +200,27 @@ impl Db {
 
     pub fn path(&self) -> &Path {
         &self.readers.path
+    }
+
+    /// `(writes, commits)` since start: writes run by the writer thread,
+    /// and the transactions (fsyncs) that carried them.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.stats.writes.load(Relaxed),
+            self.stats.commits.load(Relaxed),
+        )
+    }
+
+    /// [`Self::stats`] as Prometheus text: `<prefix>_db_writes_total` and
+    /// `<prefix>_db_commits_total`.
+    pub fn metrics_text(&self, prefix: &str) -> String {
+        let (writes, commits) = self.stats();
+        format!(
+            "# HELP {prefix}_db_writes_total Writes run by the database writer thread.\n\
+             # TYPE {prefix}_db_writes_total counter\n{prefix}_db_writes_total {writes}\n\
+             # HELP {prefix}_db_commits_total Transactions the writer committed (each carries a batch of writes).\n\
+             # TYPE {prefix}_db_commits_total counter\n{prefix}_db_commits_total {commits}\n"
+        )
     }
 
     /// Runs `f` inside the writer's next transaction under its own
@@ -310,6 +345,7 @@ fn writer_loop(
     rx: mpsc::Receiver<Queued>,
     max_batch: usize,
     on_commit: Option<OnCommit>,
+    stats: &Stats,
 ) {
     // Blocks for the first write, then takes whatever else is queued: under
     // load the batches grow and one commit (one fsync) serves many callers.
@@ -323,7 +359,11 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
+        stats.writes.fetch_add(batch.len() as u64, Relaxed);
         let committed = run_batch(&conn, &mut batch, &mut done);
+        if committed {
+            stats.commits.fetch_add(1, Relaxed);
+        }
         // The hook first: a caller that sees its write acknowledged also
         // sees what the hook does (the mock's waiters are already woken).
         if committed {

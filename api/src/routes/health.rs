@@ -65,7 +65,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     match state.lifecycle.store.read(store::count_by_status).await {
         Ok(counts) => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4; charset=utf-8")
-            .body(state.lifecycle.metrics.render(&counts)),
+            .body(state.lifecycle.metrics.render(&counts) + &state.lifecycle.store.metrics_text()),
         Err(e) => {
             log::error!("metrics: {e}");
             error_response(

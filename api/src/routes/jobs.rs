@@ -265,19 +265,16 @@ pub async fn download_artifact(
                 return Ok(None);
             };
             // result.json / manifest.json count once the transition that
-            // recorded them committed (see lifecycle::finish).
-            let listed = name == artifacts::INPUT || job.artifacts.iter().any(|a| a.name == name);
-            if !listed {
-                return Ok(None);
-            }
-            let bytes = artifacts
-                .read(&id, &name)
-                .map_err(|e| StoreError::Blocking(format!("reading artifact: {e}")))?;
-            let content_type = if name == artifacts::INPUT {
-                job.mime_type.clone()
+            // recorded them committed (see lifecycle::finish), and are
+            // checked against that row (see artifacts::read_derived).
+            let (content_type, bytes) = if name == artifacts::INPUT {
+                (job.mime_type.clone(), artifacts.read(&id, &name))
             } else {
-                "application/json".to_owned()
+                let bytes = artifacts.read_derived(&job, &name);
+                ("application/json".to_owned(), bytes)
             };
+            let bytes =
+                bytes.map_err(|e| StoreError::Blocking(format!("reading artifact: {e}")))?;
             Ok(bytes.map(|b| (content_type, b)))
         })
         .await?;

@@ -145,6 +145,11 @@ pub struct Store {
 }
 
 impl Store {
+    /// The writer's counters as Prometheus text (`api_db_*`).
+    pub fn metrics_text(&self) -> String {
+        self.db.metrics_text("api")
+    }
+
     /// Opens (creating when missing) the database at `path`, applies the
     /// migrations and starts the writer thread.
     pub fn open(path: &Path) -> Result<Self, StoreError> {

@@ -308,6 +308,16 @@ impl Engine {
             let cmd = match rx.try_recv() {
                 Ok(cmd) => cmd,
                 Err(mpsc::error::TryRecvError::Empty) => {
+                    // A deadline is already due (a zero-length stage just
+                    // began): run it first, so a job whose stages take no
+                    // time goes to its end without a progress write per
+                    // stage (its terminal write records it all).
+                    if self.stopping.is_none()
+                        && self.timers.next().is_some_and(|at| at <= Instant::now())
+                    {
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
                     // Idle: write what progressed, page parked webhooks
                     // in if memory has room, then wait for a command or
                     // the next deadline, whichever comes first.

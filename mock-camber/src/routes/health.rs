@@ -51,10 +51,11 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
              mock_camber_waiting_requests {}\n\
              # HELP mock_camber_journal_bytes Memory held by the request journal (roughly; --journal-bytes bounds it).\n\
              # TYPE mock_camber_journal_bytes gauge\n\
-             mock_camber_journal_bytes {}\n",
+             mock_camber_journal_bytes {}\n{}",
             state.metrics.render(),
             state.changes.waiting(),
-            state.journal.bytes()
+            state.journal.bytes(),
+            state.store.metrics_text()
         ))
 }
 

@@ -186,6 +186,16 @@ impl Store {
         self.db.path()
     }
 
+    /// `(writes, commits)` of the writer thread since start.
+    pub fn write_stats(&self) -> (u64, u64) {
+        self.db.stats()
+    }
+
+    /// The writer's counters as Prometheus text (`mock_camber_db_*`).
+    pub fn metrics_text(&self) -> String {
+        self.db.metrics_text("mock_camber")
+    }
+
     /// Runs `f` inside the writer's next transaction (under its own
     /// savepoint) and resolves once that transaction committed.
     pub async fn write<R, F>(&self, f: F) -> Result<R, StoreError>

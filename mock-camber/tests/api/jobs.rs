@@ -33,6 +33,40 @@ async fn submit_answers_201_pending_and_the_job_runs_to_completed() {
     assert!(job["webhook"].is_null());
 }
 
+/// A job whose stages take no time (`--stage-ms 0` here) runs through all
+/// of them between two looks at the command queue: it costs two writes,
+/// its row and its end (status, result, the whole log), not one progress
+/// write per stage. Counted on the writer's own counter, which /metrics
+/// shows as `mock_camber_db_writes_total`.
+#[actix_web::test]
+async fn a_job_with_zero_length_stages_costs_two_writes_and_logs_every_stage() {
+    // No retention sweeper: its writes would count too.
+    let app = spawn_app_with(|s| s.retention = std::time::Duration::ZERO).await;
+    for _ in 0..3 {
+        let (before, _) = app.store.write_stats();
+        let id = app.client.create(plain()).await;
+        let job = app.client.wait_status(&id, "completed").await;
+        let (after, _) = app.store.write_stats();
+        assert_eq!(after - before, 2, "writes for one job");
+        let logs = app.client.get(&format!("/jobs/{id}/logs")).await;
+        assert_eq!(logs.status, 200, "{}", logs.text);
+        for stage in ["FETCH", "OCR", "NORMALIZE"] {
+            for what in ["started", "finished"] {
+                let line = format!("{stage} {what}");
+                assert!(logs.text.contains(&line), "{line} in {}", logs.text);
+            }
+        }
+        assert!(job["finished_at"].is_string());
+    }
+    let metrics = app.client.get("/metrics").await;
+    assert!(
+        metrics.text.contains("\nmock_camber_db_writes_total ")
+            && metrics.text.contains("\nmock_camber_db_commits_total "),
+        "{}",
+        metrics.text
+    );
+}
+
 #[actix_web::test]
 async fn a_held_job_stays_running_until_advanced_stage_by_stage() {
     let app = spawn_app().await;
