@@ -11,6 +11,10 @@ waits until every api job is terminal (or the deadline passes), then audits:
   duplicated  api jobs with more than one Camber job (the mock's admin list)
   orphaned    api jobs that reached Camber but have no Camber job recorded
   undelivered the mock's deliveries still pending at the end
+  artifacts   terminal jobs whose result.json / manifest.json cannot be
+              downloaded whole (200, this job, its status, the manifest's
+              sha256 of result.json). They are written without fsync and
+              rebuilt from the committed row when a crash took them.
   max s       longest create -> terminal time (the api job's own events)
   peak RSS    the highest VmHWM of each process (restarts included)
   refused     create attempts api answered with something else than 201
@@ -18,14 +22,15 @@ waits until every api job is terminal (or the deadline passes), then audits:
   /readyz     during a disk fault: 503 throughout, or what it said
   integrity   PRAGMA integrity_check of both databases afterwards
 
-Exit status 0 only when every scenario has 0 lost, 0 failed, 0 duplicated
-and 0 undelivered, every refusal is a 503 or 429, /readyz said 503 during a
+Exit status 0 only when every scenario has 0 lost, 0 failed, 0 duplicated,
+0 undelivered and 0 bad artifacts, every refusal is a 503 or 429, /readyz said 503 during a
 disk fault, and both databases pass the integrity check. Usage: scripts/fault_suite.py [--bin-dir target/debug]
 [--jobs 200] [--only NAME]. stdlib only.
 """
 
 import argparse
 import concurrent.futures as cf
+import hashlib
 import json
 import os
 import signal
@@ -120,6 +125,30 @@ class Proc:
                 self.p.wait(10)
             except subprocess.TimeoutExpired:
                 self.p.kill()
+
+
+def artifacts_whole(api_url, jid, job):
+    """result.json and manifest.json of a terminal job download whole."""
+    try:
+        code, result = http_raw(f"{api_url}/jobs/{jid}/artifacts/result.json")
+        code2, manifest = http_raw(f"{api_url}/jobs/{jid}/artifacts/manifest.json")
+        if (code, code2) != (200, 200):
+            return False
+        r, m = json.loads(result), json.loads(manifest)
+        listed = {f["name"]: f for f in m.get("files", [])}
+        return (r.get("job_id") == jid == m.get("job_id")
+                and r.get("status") == job["status"] == m.get("status")
+                and listed.get("result.json", {}).get("sha256") == hashlib.sha256(result).hexdigest())
+    except (OSError, ValueError):
+        return False
+
+
+def http_raw(url, timeout=10):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
 
 
 def iso(s):
@@ -262,6 +291,7 @@ def run(name, fault, args, bin_dir, setup=None):
         if undelivered == 0 or time.time() > deadline:
             break
         time.sleep(0.2)
+    bad_artifacts = sum(1 for jid, job in final.items() if not artifacts_whole(api.url, jid, job))
     duplicated = sum(1 for j in created if len(per_job.get(j, [])) > 1)
     orphaned = sum(1 for j in created if j in final and final[j].get("camber_job_id")
                    and final[j]["camber_job_id"] not in per_job.get(j, []))
@@ -284,6 +314,7 @@ def run(name, fault, args, bin_dir, setup=None):
     row = {
         "scenario": name, "jobs": len(created), "lost": len(pending), "failed": failed,
         "duplicated": duplicated, "orphaned": orphaned, "undelivered": undelivered,
+        "bad_artifacts": bad_artifacts,
         "max_s": round(longest, 1), "wall_s": round(time.time() - t0, 1),
         "rss_mock_mib": round(mock.peak / 1024, 1), "rss_api_mib": round(api.peak / 1024, 1),
         "readyz_while_full": readyz, "integrity": integrity,
@@ -291,6 +322,7 @@ def run(name, fault, args, bin_dir, setup=None):
         "dir": work,
     }
     ok = not (row["lost"] or row["failed"] or row["duplicated"] or row["undelivered"]
+              or row["bad_artifacts"]
               or row["orphaned"] or integrity != "ok" or row["readyz_while_full"] not in ("-", 503)
               # A refused create must say "try again", never 500.
               or any(k not in (503, 429) for k in refused) or fault_error)
@@ -410,11 +442,11 @@ def main():
         rows.append(row)
         print(f"{'ok  ' if ok else 'FAIL'} {name}: {json.dumps(row)}", flush=True)
     print()
-    print("| scenario | jobs | lost | failed | duplicated | orphaned | undelivered | max create->terminal | peak RSS mock / api | creates refused | /readyz during the fault | integrity_check |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| scenario | jobs | lost | failed | duplicated | orphaned | undelivered | bad artifacts | max create->terminal | peak RSS mock / api | creates refused | /readyz during the fault | integrity_check |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['scenario']} | {r['jobs']} | {r['lost']} | {r['failed']} | {r['duplicated']} | "
-              f"{r['orphaned']} | {r['undelivered']} | {r['max_s']} s | {r['rss_mock_mib']} / {r['rss_api_mib']} MiB | "
+              f"{r['orphaned']} | {r['undelivered']} | {r['bad_artifacts']} | {r['max_s']} s | {r['rss_mock_mib']} / {r['rss_api_mib']} MiB | "
               f"{r['refused']} | {r['readyz_while_full']} | {r['integrity']} |")
     print(f"\nreproduce: scripts/fault_suite.py --bin-dir {args.bin_dir} --jobs {args.jobs}")
     sys.exit(0 if all_ok else 1)
