@@ -13,7 +13,7 @@ use crate::camber::{CamberClient, CamberError};
 use crate::domain::JobId;
 use crate::domain::{Outcome, Source, Status};
 use crate::metrics::{inc, Metrics};
-use crate::store::{self, Finish, JobRecord, Store, StoreError};
+use crate::store::{self, ArtifactMeta, Finish, JobRecord, Store, StoreError};
 use shared::retry::{self, Schedule};
 
 /// What the lifecycle needs besides a Camber client (which is per thread).
@@ -119,14 +119,16 @@ impl Lifecycle {
     /// committed job's files are derived from its row and rebuilt from it
     /// when a power loss took them (`ArtifactStore::read_derived`).
     ///
-    /// `known` is the job as the caller just read it (`None`: no such job).
-    /// That snapshot only decides whether to write artifact files at all:
-    /// whether the transition applies is decided once, by
-    /// `store::finish_job` in its transaction.
+    /// `known` is the job as the caller just read it (`None`: no such job),
+    /// with the artifacts packaged for it already when the caller could
+    /// (see [`Self::read_for_finish`]). That snapshot only decides whether
+    /// to write artifact files at all: whether the transition applies is
+    /// decided once, by `store::finish_job` in its transaction.
     pub async fn finish(
         &self,
         id: &JobId,
         known: Option<&JobRecord>,
+        packaged: Option<Vec<ArtifactMeta>>,
         camber_job_id: String,
         outcome: Outcome,
         source: Source,
@@ -134,15 +136,50 @@ impl Lifecycle {
         if let Some(refused) = store::refuse_finish(known, &camber_job_id) {
             return Ok(refused);
         }
-        let artifacts = self.artifacts.clone();
-        let (pid, cid, out) = (id.clone(), camber_job_id.clone(), outcome.clone());
-        let metas = tokio::task::spawn_blocking(move || artifacts.package(&pid, &cid, &out))
-            .await
-            .map_err(|e| StoreError::Blocking(e.to_string()))?
-            .map_err(|e| StoreError::artifacts("writing artifacts", e))?;
+        let metas = match packaged {
+            Some(metas) => metas,
+            None => {
+                let artifacts = self.artifacts.clone();
+                let (pid, cid, out) = (id.clone(), camber_job_id.clone(), outcome.clone());
+                tokio::task::spawn_blocking(move || artifacts.package(&pid, &cid, &out))
+                    .await
+                    .map_err(|e| StoreError::Blocking(e.to_string()))?
+                    .map_err(|e| StoreError::artifacts("writing artifacts", e))?
+            }
+        };
         let id = id.clone();
         self.store
             .write(move |c| store::finish_job(c, &id, &camber_job_id, &outcome, &metas, source))
+            .await
+    }
+
+    /// Reads the job a webhook names and, when Camber's word applies to it
+    /// as it stands (not terminal, its Camber id recorded and the same),
+    /// packages the artifacts in the same blocking call: one hop off the
+    /// executor instead of two. A job without a Camber id yet gets none:
+    /// the id must be confirmed with Camber first.
+    pub async fn read_for_finish(
+        &self,
+        id: &JobId,
+        camber_job_id: &str,
+        outcome: &Outcome,
+    ) -> Result<(Option<JobRecord>, Option<Vec<ArtifactMeta>>), StoreError> {
+        let artifacts = self.artifacts.clone();
+        let (id, cid, outcome) = (id.clone(), camber_job_id.to_owned(), outcome.clone());
+        self.store
+            .read(move |c| {
+                let job = store::get_job(c, &id)?;
+                let ready = job.as_ref().is_some_and(|j| {
+                    j.camber_job_id.is_some() && store::refuse_finish(Some(j), &cid).is_none()
+                });
+                if !ready {
+                    return Ok((job, None));
+                }
+                let metas = artifacts
+                    .package(&id, &cid, &outcome)
+                    .map_err(|e| StoreError::artifacts("writing artifacts", e))?;
+                Ok((job, Some(metas)))
+            })
             .await
     }
 }

@@ -62,7 +62,14 @@ impl Reconciler {
         };
         let done = self
             .lifecycle
-            .finish(&job.id, Some(job), camber_id, outcome, Source::Reconcile)
+            .finish(
+                &job.id,
+                Some(job),
+                None,
+                camber_id,
+                outcome,
+                Source::Reconcile,
+            )
             .await?;
         let applied = matches!(done, Finish::Applied(_));
         if applied {

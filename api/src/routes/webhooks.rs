@@ -17,7 +17,7 @@ use super::{
 use crate::camber::{CamberClient, CamberError};
 use crate::domain::{JobId, Outcome, Source};
 use crate::metrics::inc;
-use crate::store::{self, Finish, StoreError};
+use crate::store::{Finish, StoreError};
 
 /// Largest webhook body. Camber's webhooks are small (an id, a status and a
 /// result of a few KB); the body is read before its signature can be
@@ -150,9 +150,9 @@ async fn handle(
     let body = parse_body(&raw)?;
     let outcome = Outcome::try_from(&body).map_err(WebhookError::InvalidRequest)?;
     let id = JobId::parse(&body.job_id).ok_or(WebhookError::NotFound)?;
-    let read = id.clone();
-    let known = (state.lifecycle.store)
-        .read(move |c| store::get_job(c, &read))
+    let (known, packaged) = state
+        .lifecycle
+        .read_for_finish(&id, &body.camber_job_id, &outcome)
         .await?;
     if let Some(job) = known.as_ref().filter(|j| j.camber_job_id.is_none()) {
         confirm_camber_job(camber, &job.id, &body.camber_job_id).await?;
@@ -163,6 +163,7 @@ async fn handle(
         .finish(
             &id,
             known.as_ref(),
+            packaged,
             body.camber_job_id,
             outcome,
             Source::Webhook,
