@@ -10,11 +10,12 @@
 #      once the queue drained (must be 0); each also as a share of 1.;
 #   3. end to end through api (create -> `completed` on GET /jobs/{id}) at
 #      concurrency 64 (JOBS_64 jobs) and 1 (JOBS_1 jobs), api/examples/drive.rs;
-#   4. peak RSS of each process, start-up to /readyz, binary sizes.
+#   4. peak RSS of each process, start-up to /readyz, binary sizes;
+#   and this disk's fsync latency, the floor of the c=1 figures.
 #
 # Knobs (env): DURATION=10s CONNECTIONS=64 THREADS=2 JOBS_64=10000 JOBS_1=1000
 #              STARTS=10 DRAIN_SECS=120 WRITE=1 KEEP=1 (keep the temp dir)
-# Needs: cargo, curl, wrk (apt-get install -y wrk). Everything runs on
+# Needs: cargo, curl, wrk (apt-get install -y wrk), python3. Everything runs on
 # 127.0.0.1 and stops by itself. Not a CI pass/fail: figures move with the
 # machine's load, which is printed with them.
 set -euo pipefail
@@ -135,6 +136,26 @@ stop "$SINK_PID"
 
 # --- 3. end to end through api ------------------------------------------------------
 step "3. end to end through api: create -> completed"
+# One job at a time waits for five commits in a row (api insert, mock
+# insert, api submitted, mock end, api end), each an fsync: this disk's
+# fsync latency right now is the floor of the c=1 figures.
+FSYNC=$(python3 - "$TMP" <<'PY'
+import os, sys, time
+path = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+ts = []
+for _ in range(300):
+    os.write(fd, b"x" * 4096)
+    t = time.perf_counter()
+    os.fdatasync(fd)
+    ts.append((time.perf_counter() - t) * 1e3)
+os.close(fd)
+os.unlink(path)
+ts.sort()
+print(f"p50 {ts[150]:.2f} ms, p90 {ts[270]:.2f} ms, p99 {ts[297]:.2f} ms")
+PY
+)
+row "this disk: fdatasync of a 4 KiB append" "$FSYNC" "300 \`os.write\` + \`os.fdatasync\` in the bench's temp dir (python3), just before the end-to-end runs"
 start mock-e2e "$MOCK_BIN" --port 0 --db "$TMP/e2e-mock.db" --stage-ms 0 --webhook-secret "$SECRET" --api-key "$KEY"
 E2E_MOCK=$ADDR
 E2E_MOCK_PID=$PID
