@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::{now_ms, AdminAction, Command, Control, Due, Engine};
 use crate::scenario::{Outcome, Plan, WebhookMode, STAGES};
 use crate::store::{self, DeliveryRow, Headers, JobRow, Progress};
+use crate::tenant::Ids;
 
 /// Longest wait between two tries of a job's terminal write.
 const FINAL_RETRY_MAX: Duration = Duration::from_secs(5);
@@ -113,13 +114,143 @@ impl ActiveJob {
     }
 }
 
+/// What ending the current stage did to a job.
+enum Step {
+    /// The next stage has started.
+    Next,
+    /// The job ends here, with this status (and error, when failed).
+    End(JobStatus, Option<WebhookError>),
+}
+
+/// A job's end as committed: its terminal row and its webhook delivery.
+pub struct Ending {
+    pub status: JobStatus,
+    pub progress: Progress,
+    pub delivery: Option<DeliveryRow>,
+}
+
+impl ActiveJob {
+    /// The first stage starts.
+    fn begin(&mut self) {
+        self.status = JobStatus::Running;
+        self.stage_idx = 0;
+        self.started_at = Some(rfc3339(Utc::now()));
+        self.log_line(&format!("{} started", STAGES[0]));
+    }
+
+    /// The current stage ends: the job fails in it, ends after the last
+    /// one, or moves on to the next.
+    fn step(&mut self) -> Step {
+        if self.plan.failure_stage() == Some(self.stage_idx) {
+            return Step::End(JobStatus::Failed, self.plan.error.clone());
+        }
+        let stage = self.stage();
+        self.log_line(&format!("{stage} finished"));
+        if self.stage_idx + 1 == STAGES.len() {
+            let status = match self.plan.outcome {
+                Outcome::Success => JobStatus::Completed,
+                Outcome::Failure => JobStatus::Failed,
+            };
+            return Step::End(status, self.plan.error.clone());
+        }
+        self.stage_idx += 1;
+        self.log_line(&format!("{} started", self.stage()));
+        Step::Next
+    }
+
+    /// Whether the job's stages take no time and nothing holds it: it can
+    /// run from submit to its end at once (see [`Self::run_at_once`]).
+    pub fn instant(&self) -> bool {
+        self.plan.stage_ms == 0 && !self.plan.hold && self.status == JobStatus::Pending
+    }
+
+    /// Runs an [`Self::instant`] job through all its stages now and returns
+    /// its end, which the submit commits together with the job's row: one
+    /// write, one commit, and the job is never seen pending or running.
+    pub fn run_at_once(&mut self, ids: &Ids) -> Ending {
+        self.begin();
+        loop {
+            if let Step::End(status, error) = self.step() {
+                return self.ending(status, error, ids);
+            }
+        }
+    }
+
+    /// The job's terminal row and webhook delivery for `status`.
+    fn ending(&mut self, status: JobStatus, error: Option<WebhookError>, ids: &Ids) -> Ending {
+        let now = Utc::now();
+        let now_s = rfc3339(now);
+        let stage = self.stage();
+        let (body, event) = match (status, error) {
+            (JobStatus::Completed, _) => {
+                self.log_line("job completed");
+                let result = self.plan.result.clone().unwrap_or_else(|| {
+                    crate::scenario::generated_result(
+                        &mut ids.job_rng(self.seq),
+                        self.plan.stage_ms,
+                    )
+                });
+                let ts = webhook_timestamp(now);
+                let body = WebhookBody::success(&self.id, &self.caller_job_id, ts, result);
+                (body, WebhookEvent::Completed)
+            }
+            (_, err) => {
+                let err = err.unwrap_or_else(|| crate::scenario::simulated_error(3));
+                let reason = err
+                    .details
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                self.log_line(&format!("{stage} failed: {} {reason}", err.code));
+                self.log_line(&format!("job {status}"));
+                let ts = webhook_timestamp(now);
+                let body = WebhookBody::failure(&self.id, &self.caller_job_id, ts, err);
+                (body, WebhookEvent::Failed)
+            }
+        };
+        let mut progress = self.progress(&now_s);
+        progress.status = status;
+        progress.stage = None;
+        progress.finished_at = Some(now_s.clone());
+        progress.result = body.result.result.as_ref().map(Value::to_string);
+        progress.error = body
+            .result
+            .error
+            .as_ref()
+            .map(|e| serde_json::to_string(e).unwrap_or_default());
+        let delivery = self
+            .webhook_url
+            .clone()
+            .filter(|_| self.plan.webhook_mode != WebhookMode::Drop)
+            .map(|url| DeliveryRow {
+                seq: 0,
+                id: ids.delivery_id(self.seq),
+                job_id: self.id.clone(),
+                event,
+                url,
+                headers: self.webhook_headers.clone(),
+                body: body.to_bytes(),
+                state: DeliveryState::Pending,
+                attempts: 0,
+                sends_remaining: self.plan.sends as i64,
+                failures: 0,
+                bad_signature: self.plan.bad_signature,
+                next_attempt_ms: now_ms() + self.plan.delay_ms as i64,
+                created_at: now_s,
+                tenant: self.tenant.clone(),
+            });
+        Ending {
+            status,
+            progress,
+            delivery,
+        }
+    }
+}
+
 impl Engine {
     pub(super) fn start_job(&mut self, mut job: ActiveJob) {
         if job.status == JobStatus::Pending {
-            job.status = JobStatus::Running;
-            job.stage_idx = 0;
-            job.started_at = Some(rfc3339(Utc::now()));
-            job.log_line(&format!("{} started", STAGES[0]));
+            job.begin();
             self.metrics.job_entered(JobStatus::Running);
             self.dirty.insert(job.id.clone());
         }
@@ -203,24 +334,10 @@ impl Engine {
         let Some(job) = self.jobs.get_mut(id) else {
             return;
         };
-        let stage = job.stage();
-        if job.plan.failure_stage() == Some(job.stage_idx) {
-            let err = job.plan.error.clone();
-            self.finish(id, JobStatus::Failed, err, reply);
-            return;
-        }
-        job.log_line(&format!("{stage} finished"));
-        if job.stage_idx + 1 == STAGES.len() {
-            let status = match job.plan.outcome {
-                Outcome::Success => JobStatus::Completed,
-                Outcome::Failure => JobStatus::Failed,
-            };
-            let err = job.plan.error.clone();
+        if let Step::End(status, err) = job.step() {
             self.finish(id, status, err, reply);
             return;
         }
-        job.stage_idx += 1;
-        job.log_line(&format!("{} started", job.stage()));
         match reply {
             None => {
                 self.dirty.insert(id.to_owned());
@@ -287,67 +404,9 @@ impl Engine {
         job.waiting.extend(reply);
         // The final update below supersedes any progress not yet written.
         self.dirty.remove(id);
-        let now = Utc::now();
-        let now_s = rfc3339(now);
-        let stage = job.stage();
-        let (body, event) = match (status, error) {
-            (JobStatus::Completed, _) => {
-                job.log_line("job completed");
-                let result = job.plan.result.clone().unwrap_or_else(|| {
-                    crate::scenario::generated_result(
-                        &mut self.settings.ids.job_rng(job.seq),
-                        job.plan.stage_ms,
-                    )
-                });
-                let ts = webhook_timestamp(now);
-                let body = WebhookBody::success(&job.id, &job.caller_job_id, ts, result);
-                (body, WebhookEvent::Completed)
-            }
-            (_, err) => {
-                let err = err.unwrap_or_else(|| crate::scenario::simulated_error(3));
-                let reason = err
-                    .details
-                    .get("reason")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                job.log_line(&format!("{stage} failed: {} {reason}", err.code));
-                job.log_line(&format!("job {status}"));
-                let ts = webhook_timestamp(now);
-                let body = WebhookBody::failure(&job.id, &job.caller_job_id, ts, err);
-                (body, WebhookEvent::Failed)
-            }
-        };
-        let mut progress = job.progress(&now_s);
-        progress.status = status;
-        progress.stage = None;
-        progress.finished_at = Some(now_s.clone());
-        progress.result = body.result.result.as_ref().map(Value::to_string);
-        progress.error = body
-            .result
-            .error
-            .as_ref()
-            .map(|e| serde_json::to_string(e).unwrap_or_default());
-        let delivery = job
-            .webhook_url
-            .clone()
-            .filter(|_| job.plan.webhook_mode != WebhookMode::Drop)
-            .map(|url| DeliveryRow {
-                seq: 0,
-                id: self.settings.ids.delivery_id(job.seq),
-                job_id: job.id.clone(),
-                event,
-                url,
-                headers: job.webhook_headers.clone(),
-                body: body.to_bytes(),
-                state: DeliveryState::Pending,
-                attempts: 0,
-                sends_remaining: job.plan.sends as i64,
-                failures: 0,
-                bad_signature: job.plan.bad_signature,
-                next_attempt_ms: now_ms() + job.plan.delay_ms as i64,
-                created_at: now_s.clone(),
-                tenant: job.tenant.clone(),
-            });
+        let Ending {
+            progress, delivery, ..
+        } = job.ending(status, error, &self.settings.ids);
         job.final_write = Some((progress, delivery));
         // Remember the status for metrics when the commit lands.
         job.status = status;

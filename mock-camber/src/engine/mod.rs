@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 pub use self::delivery::{next_attempt, Next};
 use self::delivery::{ActiveDelivery, AttemptWrite, Outbox};
-pub use self::jobs::{caller_job_id, ActiveJob};
+pub use self::jobs::{caller_job_id, ActiveJob, Ending};
 pub use self::sender::{shown_headers, AttemptResult};
 use crate::metrics::Metrics;
 use crate::scenario::FailSpec;
@@ -78,6 +78,8 @@ pub struct EngineSettings {
 
 enum Command {
     Submitted(Box<ActiveJob>),
+    /// A delivery committed by someone else (a job that ended at submit).
+    Deliver(Box<DeliveryRow>),
     Cancel {
         id: String,
         tenant: String,
@@ -144,6 +146,12 @@ impl EngineHandle {
     /// A job whose row is committed: run it.
     pub fn submit(&self, job: ActiveJob) {
         self.send(Command::Submitted(Box::new(job)));
+    }
+
+    /// A committed, pending delivery: send it (a job that ran to its end
+    /// at submit, see `ActiveJob::run_at_once`).
+    pub fn deliver(&self, row: DeliveryRow) {
+        self.send(Command::Deliver(Box::new(row)));
     }
 
     /// Cancels the tenant's running job; answers once the end is committed.
@@ -381,6 +389,7 @@ impl Engine {
                 self.metrics.active_jobs.fetch_add(1, Relaxed);
                 self.start_job(*job)
             }
+            Command::Deliver(row) => self.enqueue_delivery(&row),
             Command::Cancel { id, tenant, reply } => self.cancel(&id, &tenant, reply),
             Command::Admin { id, action, reply } => self.admin(&id, action, reply),
             Command::Committed {

@@ -33,38 +33,74 @@ async fn submit_answers_201_pending_and_the_job_runs_to_completed() {
     assert!(job["webhook"].is_null());
 }
 
-/// A job whose stages take no time (`--stage-ms 0` here) runs through all
-/// of them between two looks at the command queue: it costs two writes,
-/// its row and its end (status, result, the whole log), not one progress
-/// write per stage. Counted on the writer's own counter, which /metrics
-/// shows as `mock_camber_db_writes_total`.
+/// A job whose stages take no time (`--stage-ms 0` here, nothing holding
+/// it) runs to its end at submit: its row is written already ended, with
+/// its webhook delivery, in the submit's own transaction. One write, one
+/// commit, and a poll right after the 201 finds it ended, with every stage
+/// in its log. Counted on the writer's own counter (/metrics shows it as
+/// `mock_camber_db_writes_total`).
 #[actix_web::test]
-async fn a_job_with_zero_length_stages_costs_two_writes_and_logs_every_stage() {
+async fn a_job_whose_stages_take_no_time_ends_at_submit_in_one_write() {
     // No retention sweeper: its writes would count too.
     let app = spawn_app_with(|s| s.retention = std::time::Duration::ZERO).await;
-    for _ in 0..3 {
+    let mut failing = plain();
+    failing["metadata"]["mock"] = json!({"error": {"code": "OCR_FAILURE", "stage": "OCR"}});
+    for (body, status, stages) in [
+        (
+            plain(),
+            "completed",
+            ["FETCH", "OCR", "NORMALIZE"].as_slice(),
+        ),
+        (failing, "failed", ["FETCH"].as_slice()),
+    ] {
         let (before, _) = app.store.write_stats();
-        let id = app.client.create(plain()).await;
-        let job = app.client.wait_status(&id, "completed").await;
+        let id = app.client.create(body).await;
         let (after, _) = app.store.write_stats();
-        assert_eq!(after - before, 2, "writes for one job");
+        assert_eq!(after - before, 1, "writes for one job");
+        let job = app.client.job(&id).await;
+        assert_eq!(job["status"], status, "{job}");
+        assert!(job["started_at"].is_string() && job["finished_at"].is_string());
         let logs = app.client.get(&format!("/jobs/{id}/logs")).await;
         assert_eq!(logs.status, 200, "{}", logs.text);
-        for stage in ["FETCH", "OCR", "NORMALIZE"] {
+        for stage in stages {
             for what in ["started", "finished"] {
                 let line = format!("{stage} {what}");
                 assert!(logs.text.contains(&line), "{line} in {}", logs.text);
             }
         }
-        assert!(job["finished_at"].is_string());
+        assert!(
+            logs.text.contains(&format!("job {status}")),
+            "{}",
+            logs.text
+        );
     }
     let metrics = app.client.get("/metrics").await;
+    for name in [
+        "mock_camber_db_writes_total",
+        "mock_camber_db_commits_total",
+    ] {
+        assert!(
+            metrics.text.contains(&format!("\n{name} ")),
+            "{}",
+            metrics.text
+        );
+    }
     assert!(
-        metrics.text.contains("\nmock_camber_db_writes_total ")
-            && metrics.text.contains("\nmock_camber_db_commits_total "),
-        "{}",
+        metrics
+            .text
+            .contains("mock_camber_jobs_total{status=\"running\"} 2"),
+        "every job passed through running: {}",
         metrics.text
     );
+
+    // Its webhook goes out like any other, from the delivery committed with
+    // the job.
+    let mut rx = Receiver::start().await;
+    let id = app.client.create(job_to(&rx.url)).await;
+    let got = rx.next().await.json();
+    assert_eq!(got["camber_job_id"], id.as_str());
+    assert_eq!(got["status"], "success");
+    app.client.wait_delivery(&id, "delivered").await;
 }
 
 #[actix_web::test]
