@@ -1,7 +1,10 @@
 //! The stage machine: a job runs FETCH → OCR → NORMALIZE, each stage
 //! `stage_ms` long (or until advanced, when held), and ends completed,
 //! failed or cancelled. Its end and its webhook delivery are committed
-//! together before anyone can see the job finished.
+//! together before anyone can see the job finished. A job whose stages take
+//! no time and that nothing holds never comes here: the submit runs it
+//! through the same steps (`ActiveJob::run_at_once`) and commits its row
+//! already ended; the engine only sends its webhook.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;

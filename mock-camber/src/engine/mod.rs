@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 pub use self::delivery::{next_attempt, Next};
 use self::delivery::{ActiveDelivery, AttemptWrite, Outbox};
-pub use self::jobs::{caller_job_id, ActiveJob, Ending};
+pub use self::jobs::{caller_job_id, ActiveJob};
 pub use self::sender::{shown_headers, AttemptResult};
 use crate::metrics::Metrics;
 use crate::scenario::FailSpec;
@@ -316,16 +316,6 @@ impl Engine {
             let cmd = match rx.try_recv() {
                 Ok(cmd) => cmd,
                 Err(mpsc::error::TryRecvError::Empty) => {
-                    // A deadline is already due (a zero-length stage just
-                    // began): run it first, so a job whose stages take no
-                    // time goes to its end without a progress write per
-                    // stage (its terminal write records it all).
-                    if self.stopping.is_none()
-                        && self.timers.next().is_some_and(|at| at <= Instant::now())
-                    {
-                        tokio::task::yield_now().await;
-                        continue;
-                    }
                     // Idle: write what progressed, page parked webhooks
                     // in if memory has room, then wait for a command or
                     // the next deadline, whichever comes first.
