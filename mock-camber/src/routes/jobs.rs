@@ -175,19 +175,21 @@ async fn submit_inner(
     // Stages that take no time and nothing holding the job: it runs to its
     // end now, and its row is written already ended, with its webhook
     // delivery, in the same transaction: one write and one commit per job.
-    let ending = active.instant().then(|| active.run_at_once(&state.ids));
-    let delivery = ending.as_ref().and_then(|e| {
-        let p = &e.progress;
-        row.status = p.status;
-        row.stage = None;
-        row.updated_at.clone_from(&p.updated_at);
-        row.started_at.clone_from(&p.started_at);
-        row.finished_at.clone_from(&p.finished_at);
-        row.result.clone_from(&p.result);
-        row.error.clone_from(&p.error);
-        row.log.clone_from(&p.log);
-        e.delivery.clone()
-    });
+    let (ended, delivery) = match active.instant().then(|| active.run_at_once(&state.ids)) {
+        Some(e) => {
+            let p = e.progress;
+            row.status = p.status;
+            row.stage = None;
+            row.updated_at = p.updated_at;
+            row.started_at = p.started_at;
+            row.finished_at = p.finished_at;
+            row.result = p.result;
+            row.error = p.error;
+            row.log = p.log;
+            (Some(e.status), e.delivery)
+        }
+        None => (None, None),
+    };
     let now_unix = Utc::now().timestamp();
     let (outcome, delivery) = state
         .store
@@ -206,10 +208,10 @@ async fn submit_inner(
                 .submits
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             state.metrics.job_entered(JobStatus::Pending);
-            match ending {
-                Some(ending) => {
+            match ended {
+                Some(status) => {
                     state.metrics.job_entered(JobStatus::Running);
-                    state.metrics.job_entered(ending.status);
+                    state.metrics.job_entered(status);
                     if let Some(d) = delivery {
                         state.engine.deliver(d);
                     }
