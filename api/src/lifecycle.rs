@@ -141,10 +141,9 @@ impl Lifecycle {
             None => {
                 let artifacts = self.artifacts.clone();
                 let (pid, cid, out) = (id.clone(), camber_job_id.clone(), outcome.clone());
-                tokio::task::spawn_blocking(move || artifacts.package(&pid, &cid, &out))
+                tokio::task::spawn_blocking(move || package(&artifacts, &pid, &cid, &out))
                     .await
-                    .map_err(|e| StoreError::Blocking(e.to_string()))?
-                    .map_err(|e| StoreError::artifacts("writing artifacts", e))?
+                    .map_err(|e| StoreError::Blocking(e.to_string()))??
             }
         };
         let id = id.clone();
@@ -175,11 +174,21 @@ impl Lifecycle {
                 if !ready {
                     return Ok((job, None));
                 }
-                let metas = artifacts
-                    .package(&id, &cid, &outcome)
-                    .map_err(|e| StoreError::artifacts("writing artifacts", e))?;
-                Ok((job, Some(metas)))
+                Ok((job, Some(package(&artifacts, &id, &cid, &outcome)?)))
             })
             .await
     }
+}
+
+/// Writes the outcome's artifact files (blocking), a full disk as
+/// `StoreError::StorageFull`.
+fn package(
+    artifacts: &ArtifactStore,
+    id: &JobId,
+    camber_job_id: &str,
+    outcome: &Outcome,
+) -> Result<Vec<ArtifactMeta>, StoreError> {
+    artifacts
+        .package(id, camber_job_id, outcome)
+        .map_err(|e| StoreError::artifacts("writing artifacts", e))
 }

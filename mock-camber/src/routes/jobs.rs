@@ -177,15 +177,7 @@ async fn submit_inner(
     // delivery, in the same transaction: one write and one commit per job.
     let (ended, delivery) = match active.instant().then(|| active.run_at_once(&state.ids)) {
         Some(e) => {
-            let p = e.progress;
-            row.status = p.status;
-            row.stage = None;
-            row.updated_at = p.updated_at;
-            row.started_at = p.started_at;
-            row.finished_at = p.finished_at;
-            row.result = p.result;
-            row.error = p.error;
-            row.log = p.log;
+            row.apply(e.progress);
             (Some(e.status), e.delivery)
         }
         None => (None, None),

@@ -205,6 +205,22 @@ pub struct Progress {
     pub log: String,
 }
 
+impl JobRow {
+    /// The row as `update_job(p)` leaves it (for a row not yet written).
+    pub fn apply(&mut self, p: Progress) {
+        self.status = p.status;
+        self.stage = p.stage;
+        self.updated_at = p.updated_at;
+        if p.started_at.is_some() {
+            self.started_at = p.started_at;
+        }
+        self.finished_at = p.finished_at;
+        self.result = p.result;
+        self.error = p.error;
+        self.log = p.log;
+    }
+}
+
 pub fn update_job(conn: &Connection, p: &Progress) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE jobs SET status = ?2, stage = ?3, updated_at = ?4, started_at = COALESCE(?5, started_at), \
