@@ -127,7 +127,9 @@ pub struct Db {
 struct Stats {
     /// Writes run (each a caller's closure), committed or not.
     writes: AtomicU64,
-    /// Transactions committed (one fsync each with `synchronous=FULL`).
+    /// Transactions committed. One that changed something costs an fsync
+    /// with `synchronous=FULL`; one that changed nothing (a background
+    /// claim that found no due row) writes nothing to disk.
     commits: AtomicU64,
 }
 
@@ -203,7 +205,7 @@ impl Db {
     }
 
     /// `(writes, commits)` since start: writes run by the writer thread,
-    /// and the transactions (fsyncs) that carried them.
+    /// and the transactions that carried them.
     pub fn stats(&self) -> (u64, u64) {
         (
             self.stats.writes.load(Relaxed),
