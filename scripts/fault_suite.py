@@ -24,7 +24,9 @@ waits until every api job is terminal (or the deadline passes), then audits:
 
 Exit status 0 only when every scenario has 0 lost, 0 failed, 0 duplicated,
 0 undelivered and 0 bad artifacts, every refusal is a 503 or 429, /readyz said 503 during a
-disk fault, and both databases pass the integrity check. Usage: scripts/fault_suite.py [--bin-dir target/debug]
+disk fault, and both databases pass the integrity check; and the "shared
+instance" row (scripts/shared_instance.py: one mock, two teams, a hung
+receiver, 1,000 parked waits, a journal reader) passes its checks. Usage: scripts/fault_suite.py [--bin-dir target/debug]
 [--jobs 200] [--only NAME]. stdlib only.
 """
 
@@ -449,6 +451,13 @@ def main():
               f"{r['orphaned']} | {r['undelivered']} | {r['bad_artifacts']} | {r['max_s']} s | {r['rss_mock_mib']} / {r['rss_api_mib']} MiB | "
               f"{r['refused']} | {r['readyz_while_full']} | {r['integrity']} |")
     print(f"\nreproduce: scripts/fault_suite.py --bin-dir {args.bin_dir} --jobs {args.jobs}")
+    if not args.only or args.only in "shared instance":
+        # One mock, two teams, a hung receiver, 1,000 parked waits and a
+        # journal reader at once: its own script, its own row.
+        print(flush=True)
+        shared = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "shared_instance.py"),
+                                 "--bin-dir", args.bin_dir])
+        all_ok &= shared.returncode == 0
     sys.exit(0 if all_ok else 1)
 
 
