@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     body_hash TEXT NOT NULL,
     response TEXT NOT NULL,
     created_unix INTEGER NOT NULL,
+    job_id TEXT,
     PRIMARY KEY (tenant, key)
 );
 CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (created_unix);
@@ -93,13 +94,15 @@ CREATE TABLE IF NOT EXISTS attempts (
 "#;
 
 /// Schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Creates the schema, or brings an older database up to date:
 /// v1 → v2 added `deliveries.failures` (the position in the retry schedule),
 /// v2 → v3 `deliveries.tenant` (whose webhook secret signs it; '' = the
 /// global secrets), v3 → v4 the console's indexes (`jobs_by_status`,
-/// `deliveries_dead`; created by the batch above). Plans written since v4
+/// `deliveries_dead`; created by the batch above), v4 → v5
+/// `idempotency.job_id` (a record goes with its job, never while the job
+/// is kept; filled from the stored response for older records). Plans written since v4
 /// also say what chose them (`Plan::origin`); older ones simply lack it.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(MIGRATIONS)?;
@@ -122,6 +125,18 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     )?;
     if !has_tenant {
         conn.execute_batch("ALTER TABLE deliveries ADD COLUMN tenant TEXT NOT NULL DEFAULT '';")?;
+    }
+    let has_job_id: bool = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('idempotency') WHERE name = 'job_id'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_job_id {
+        conn.execute_batch(
+            "ALTER TABLE idempotency ADD COLUMN job_id TEXT;
+             UPDATE idempotency SET job_id = json_extract(response, '$.id')
+               WHERE json_valid(response);",
+        )?;
     }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     Ok(())
