@@ -2,6 +2,7 @@
 //! webhooks, fault injection and an admin API.
 
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;

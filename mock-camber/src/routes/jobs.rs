@@ -182,7 +182,8 @@ async fn submit_inner(
         }
         None => (None, None),
     };
-    let now_unix = Utc::now().timestamp();
+    // Steady: a forward jump of the system clock does not expire keys.
+    let now_unix = crate::clock::now().timestamp();
     let (outcome, delivery) = state
         .store
         .write(move |c| {
