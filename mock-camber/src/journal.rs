@@ -120,7 +120,7 @@ impl PathMatch {
 }
 
 impl Filter {
-    fn matches(&self, e: &Entry) -> bool {
+    pub fn matches(&self, e: &Entry) -> bool {
         self.method
             .as_deref()
             .is_none_or(|m| e.method.eq_ignore_ascii_case(m))
@@ -185,8 +185,10 @@ impl Journal {
         if g.entries.capacity() > 4 * g.entries.len().max(256) {
             g.entries.shrink_to_fit();
         }
-        drop(g);
-        self.changes.bump();
+        // Under the lock: a wait that re-checks sees the entry.
+        if let Some((e, _)) = g.entries.front() {
+            self.changes.recorded(e);
+        }
     }
 
     /// Bytes held (roughly), for `/metrics`.

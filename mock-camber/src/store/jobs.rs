@@ -194,6 +194,12 @@ pub fn insert_job(
         job.error,
         job.log
     ])?;
+    super::note(super::Note::Job {
+        id: job.id.clone(),
+        tenant: job.tenant.clone(),
+        app: job.app.clone(),
+        status: job.status,
+    });
     Ok(SubmitOutcome::Created)
 }
 
@@ -228,11 +234,11 @@ impl JobRow {
 }
 
 pub fn update_job(conn: &Connection, p: &Progress) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+    let owner: Option<(String, String)> = conn.prepare_cached(
         "UPDATE jobs SET status = ?2, stage = ?3, updated_at = ?4, started_at = COALESCE(?5, started_at), \
-         finished_at = ?6, result = ?7, error = ?8, log = ?9 WHERE id = ?1",
+         finished_at = ?6, result = ?7, error = ?8, log = ?9 WHERE id = ?1 RETURNING tenant, app",
     )?
-    .execute(params![
+    .query_row(params![
         p.id,
         p.status,
         p.stage,
@@ -242,7 +248,16 @@ pub fn update_job(conn: &Connection, p: &Progress) -> rusqlite::Result<()> {
         p.result,
         p.error,
         p.log
-    ])?;
+    ], |r| Ok((r.get(0)?, r.get(1)?)))
+    .optional()?;
+    if let Some((tenant, app)) = owner {
+        super::note(super::Note::Job {
+            id: p.id.clone(),
+            tenant,
+            app,
+            status: p.status,
+        });
+    }
     Ok(())
 }
 

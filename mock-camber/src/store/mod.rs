@@ -261,6 +261,54 @@ impl Store {
     }
 }
 
+/// What a write changed, as far as long-poll waits care: the store's write
+/// functions note it on the writer thread, and the commit hook takes the
+/// notes of the batch it committed ([`take_notes`]) to wake only the waits
+/// they can satisfy. A write rolled back leaves its note: a spurious wake,
+/// which only costs the waiter one re-check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// A job was created or changed; its status now.
+    Job {
+        id: String,
+        tenant: String,
+        app: String,
+        status: shared::JobStatus,
+    },
+    /// A delivery was created or changed; its state now.
+    Delivery {
+        job_id: String,
+        state: shared::DeliveryState,
+        event: shared::WebhookEvent,
+    },
+    /// Anything may have changed (reset, or too many notes to keep).
+    Everything,
+}
+
+/// Notes kept between two commits at most; past it, one `Everything`.
+const MAX_NOTES: usize = 4096;
+
+thread_local! {
+    static NOTES: std::cell::RefCell<Vec<Note>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+pub fn note(n: Note) {
+    NOTES.with(|v| {
+        let mut v = v.borrow_mut();
+        if v.len() < MAX_NOTES {
+            v.push(n);
+        } else if v.last() != Some(&Note::Everything) {
+            v.push(Note::Everything);
+        }
+    });
+}
+
+/// The notes this thread made since the last call (the commit hook runs on
+/// the writer thread, where every write ran).
+pub fn take_notes() -> Vec<Note> {
+    NOTES.with(|v| std::mem::take(&mut *v.borrow_mut()))
+}
+
 mod console;
 mod deliveries;
 mod jobs;
@@ -277,6 +325,7 @@ pub fn reset(conn: &Connection, last_seq: i64) -> rusqlite::Result<()> {
     conn.execute_batch(
         "DELETE FROM jobs; DELETE FROM idempotency; DELETE FROM deliveries; DELETE FROM attempts;",
     )?;
+    note(Note::Everything);
     conn.execute(
         "INSERT OR REPLACE INTO meta (k, v) VALUES ('last_seq', ?1)",
         [last_seq.to_string()],

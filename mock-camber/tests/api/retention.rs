@@ -127,14 +127,18 @@ async fn a_held_job_keeps_its_idempotency_key_past_the_retention_window() {
         .submit_with(json!({"app": "x", "input": {}}), &later_key)
         .await;
     assert_eq!(later.status, 201, "{}", later.text);
-    wait_for("the finished job's idempotency record to go", 15, || async {
-        let metrics = app.client.get("/metrics").await.text;
-        (metric(
-            &metrics,
-            "mock_camber_retention_removed_total{kind=\"idempotency\"}",
-        ) >= 1)
-            .then_some(())
-    })
+    wait_for(
+        "the finished job's idempotency record to go",
+        15,
+        || async {
+            let metrics = app.client.get("/metrics").await.text;
+            (metric(
+                &metrics,
+                "mock_camber_retention_removed_total{kind=\"idempotency\"}",
+            ) >= 1)
+                .then_some(())
+        },
+    )
     .await;
 
     let again = app.client.submit_with(held_body, &key).await;
