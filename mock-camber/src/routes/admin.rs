@@ -397,23 +397,37 @@ pub async fn requests(
                 .await?
         }
     };
+    // Written straight from the entries (no JSON tree of the page): the
+    // shape `{"requests": […], "next": …}`, or on a timeout the error body
+    // with `requests` after it.
+    #[derive(serde::Serialize)]
+    struct Page<'a> {
+        requests: &'a [journal::Entry],
+        next: Option<String>,
+    }
+    #[derive(serde::Serialize)]
+    struct TimedOut<'a> {
+        error: shared::error::ErrorDetail,
+        requests: &'a [journal::Entry],
+    }
     if !done {
         let w = wait.expect("only a wait can time out");
-        return Ok(wait::timed_out(
-            format!(
-                "{} of the {} matching request(s) waited for arrived within {} ms",
-                items.len(),
-                w.min_count,
-                w.ms
-            ),
-            "requests",
-            items,
-        ));
+        let message = format!(
+            "{} of the {} matching request(s) waited for arrived within {} ms",
+            items.len(),
+            w.min_count,
+            w.ms
+        );
+        let error = shared::ErrorBody::new(shared::error::codes::WAIT_TIMEOUT, message).error;
+        return Ok(HttpResponse::RequestTimeout().json(TimedOut {
+            error,
+            requests: &items,
+        }));
     }
-    Ok(HttpResponse::Ok().json(json!({
-        "requests": items,
-        "next": next.map(|n| n.to_string()),
-    })))
+    Ok(HttpResponse::Ok().json(Page {
+        requests: &items,
+        next: next.map(|n| n.to_string()),
+    }))
 }
 
 pub async fn reset(_: Admin, state: web::Data<AppState>) -> HttpResponse {
