@@ -39,7 +39,10 @@ pub struct JournalBody {
 
 impl JournalBody {
     /// What the handler that read `body` leaves in the request's extensions.
+    /// The values of a submit's `webhook.headers` are masked first.
     pub fn new(body: &[u8]) -> Self {
+        let masked = mask_webhook_headers(body);
+        let body = masked.as_deref().unwrap_or(body);
         Self {
             kept: actix_web::web::Bytes::copy_from_slice(&body[..body.len().min(BODY_KEEP)]),
             len: body.len(),
@@ -54,6 +57,24 @@ impl JournalBody {
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
+}
+
+/// `body` with every value of its `webhook.headers` masked, when it is a
+/// JSON object that has some (`None`: keep it as it is). Only a body that
+/// names `"headers"` at all is parsed.
+fn mask_webhook_headers(body: &[u8]) -> Option<Vec<u8>> {
+    const NEEDLE: &[u8] = b"headers";
+    if !body.windows(NEEDLE.len()).any(|w| w == NEEDLE) {
+        return None;
+    }
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    let headers = v.get_mut("webhook")?.get_mut("headers")?.as_object_mut()?;
+    for value in headers.values_mut() {
+        if let Value::String(s) = value {
+            *s = mask_secret(s);
+        }
+    }
+    serde_json::to_vec(&v).ok()
 }
 
 /// A truncated body as shown.
@@ -166,6 +187,13 @@ pub fn mask_header(name: &str, value: &str) -> String {
     if !SECRET_HEADERS.contains(&name) {
         return value.to_owned();
     }
+    mask_secret(value)
+}
+
+/// A secret as shown: `Scheme sk_l…1234`, or `sk_l…1234` without a scheme.
+/// Every value of a caller's `webhook.headers` is shown so: its names are
+/// free, so any of them may carry a receiver's credential.
+pub fn mask_secret(value: &str) -> String {
     match value.split_once(' ') {
         Some((scheme, secret)) => format!("{scheme} {}", crate::tenant::mask(secret)),
         None => crate::tenant::mask(value),
