@@ -6,14 +6,19 @@
 #   3. peak RSS with them parked,
 #   4. how long one change (a POST /jobs the waits match) takes to answer
 #      all of them, and that every one answered 200,
+#   5. submits/s (wrk) with no wait parked, then with WAITERS waits parked
+#      that the submits cannot satisfy (half `GET /jobs/{id}?wait_for=
+#      completed` on held jobs, half admin lists of another app): a change
+#      wakes only the waits it can satisfy, so the two should be close,
 # and prints each figure with the command behind it.
 #
-# Usage: scripts/bench-waits.sh      Knobs: WAITERS=1000 IDLE_SECS=10
-# Needs: cargo, curl, python3 (stdlib). Loopback only; stops by itself.
+# Usage: scripts/bench-waits.sh      Knobs: WAITERS=1000 IDLE_SECS=10 DURATION=5s
+# Needs: cargo, curl, wrk, python3 (stdlib). Loopback only; stops by itself.
 set -euo pipefail
 
 WAITERS=${WAITERS:-1000}
 IDLE_SECS=${IDLE_SECS:-10}
+DURATION=${DURATION:-5s}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 source "$ROOT/scripts/lib/bench.sh"
@@ -96,3 +101,56 @@ print(f"one matching POST /jobs answered {ok} of {n} waits with 200; the last an
 if ok != n:
     sys.exit(1)
 PY
+
+step "submits/s with 0 and with $WAITERS parked waits they cannot satisfy"
+"$BIN" --port 0 --db :memory: --stage-ms 0 >"$TMP/mock2.out" 2>"$TMP/mock2.err" &
+PID2=$!
+PIDS+=("$PID2")
+MOCK2=$(address_of "$TMP/mock2.out")
+wait_ready "$MOCK2"
+echo "+ $BIN --port 0 --db :memory: --stage-ms 0   (pid $PID2, $MOCK2)"
+cat >"$TMP/submit.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"app":"bench","input":{}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer k"
+LUA
+echo "+ wrk -t2 -c32 -d$DURATION -s submit.lua $MOCK2/jobs   (no wait parked)"
+NONE=$(wrk -t2 -c32 -d"$DURATION" -s "$TMP/submit.lua" "$MOCK2/jobs" | awk '/Requests\/sec/ { print $2 }')
+echo "submits/s with no wait parked: $NONE"
+
+python3 - "$MOCK2" "$WAITERS" "$TMP/parked" <<'PY' &
+import json, socket, sys, time, urllib.request
+base, n, flag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+host, port = base.removeprefix("http://").split(":")
+def post(body):
+    req = urllib.request.Request(f"{base}/jobs", data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", "Authorization": "Bearer k"})
+    return json.load(urllib.request.urlopen(req))
+paths = []
+for i in range(n):
+    if i % 2 == 0:
+        job = post({"app": "held", "input": {}, "metadata": {"mock": {"hold": True}}})
+        paths.append(f"/jobs/{job['id']}?wait_for=completed&wait_ms=60000")
+    else:
+        paths.append("/_mock/jobs?app=nobody&wait_ms=60000")
+socks = []
+for p in paths:
+    s = socket.create_connection((host, int(port)))
+    s.sendall(f"GET {p} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer k\r\n\r\n".encode())
+    socks.append(s)
+open(flag, "w").close()
+time.sleep(3600)  # holds the sockets until the script kills it
+PY
+PY_PID=$!
+PIDS+=("$PY_PID")
+deadline=$((SECONDS + 60))
+until [[ -e $TMP/parked ]] && (( $(curl -s "$MOCK2/metrics" | metric mock_camber_waiting_requests) >= WAITERS )); do
+    ((SECONDS < deadline)) || { echo "the waits never parked" >&2; exit 1; }
+    sleep 0.1
+done
+W0=$(curl -s "$MOCK2/metrics" | metric mock_camber_wait_wakeups_total)
+echo "+ wrk -t2 -c32 -d$DURATION -s submit.lua $MOCK2/jobs   ($WAITERS waits parked)"
+SOME=$(wrk -t2 -c32 -d"$DURATION" -s "$TMP/submit.lua" "$MOCK2/jobs" | awk '/Requests\/sec/ { print $2 }')
+W1=$(curl -s "$MOCK2/metrics" | metric mock_camber_wait_wakeups_total)
+echo "submits/s with $WAITERS waits parked: $SOME ($(awk -v a="$SOME" -v b="$NONE" 'BEGIN { printf "%.0f", 100 * a / b }') % of none); waits woken meanwhile: $((W1 - W0)) (mock_camber_wait_wakeups_total); peak RSS $(( $(rss_kib "$PID2") / 1024 )) MiB"

@@ -1,12 +1,13 @@
 //! The retention sweeper: every quarter of the window (between 100 ms and
 //! a minute) it removes what finished before `now - window`, in batches of
 //! [`BATCH`] jobs through the shared writer, so a submit waits behind one
-//! small batch at most, never behind a whole sweep.
+//! small batch at most, never behind a whole sweep. `now` is
+//! [`crate::clock::now`]: a forward jump of the system clock does not
+//! sweep early.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use shared::wire::rfc3339;
 use tokio::task::JoinHandle;
 
@@ -19,19 +20,19 @@ pub const BATCH: usize = 500;
 /// Starts the sweeper on the current actix system; `None` when the window
 /// is 0 (keep everything).
 pub fn spawn(store: Store, metrics: Arc<Metrics>, window: Duration) -> Option<JoinHandle<()>> {
+    // Anchor the steady clock at start (it is also what submits use for
+    // the idempotency window).
+    crate::clock::init();
     if window.is_zero() {
         return None;
     }
     let every = (window / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
-    let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
     Some(actix_rt::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let at = Utc::now()
-                .checked_sub_signed(window)
-                .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
+            let at = crate::clock::cutoff(crate::clock::now(), window);
             let (cutoff, cutoff_unix) = (rfc3339(at), at.timestamp());
             loop {
                 let cutoff = cutoff.clone();

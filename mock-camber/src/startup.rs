@@ -97,8 +97,11 @@ impl Application {
         };
         let changes = Changes::new();
         let bump = changes.clone();
-        let store = Store::open_notifying(&settings.db, Some(Box::new(move || bump.bump())))
-            .map_err(store_err)?;
+        let store = Store::open_notifying(
+            &settings.db,
+            Some(Box::new(move || bump.changed(&crate::store::take_notes()))),
+        )
+        .map_err(store_err)?;
         log::info!("database: {}{}", db.path, db.note);
         let last_seq = store.read_now(store::max_job_seq).map_err(store_err)?;
         let resume_jobs = store.read_now(store::active_jobs).map_err(store_err)?;

@@ -49,6 +49,7 @@ async fn list_or_wait<F, Fut>(
     req: &HttpRequest,
     state: &AppState,
     wait: Option<Wait>,
+    interest: wait::Interest,
     key: &str,
     list: F,
 ) -> Result<HttpResponse, ApiError>
@@ -62,7 +63,7 @@ where
     };
     let (done, (items, next)) = state
         .changes
-        .until_or_gone(w.deadline(), wait::client_gone(req), || async {
+        .until_or_gone(interest, w.deadline(), wait::client_gone(req), || async {
             let page = list().await?;
             Ok((page.0.len() >= w.min_count, page))
         })
@@ -113,7 +114,12 @@ pub async fn jobs(
         before_seq: parse_cursor(q(&query, "cursor"))?,
         limit,
     });
-    list_or_wait(&req, &state, wait, "jobs", || {
+    let interest = wait::Interest::Jobs {
+        tenants: filter.tenants.clone(),
+        app: filter.app.clone(),
+        status: filter.status,
+    };
+    list_or_wait(&req, &state, wait, interest, "jobs", || {
         let (state, filter) = (state.clone(), filter.clone());
         async move {
             let rows = state
@@ -301,7 +307,17 @@ pub async fn deliveries(
         before_seq: parse_cursor(q(&query, "cursor"))?,
         limit,
     });
-    list_or_wait(&req, &state, wait, "deliveries", || {
+    let interest = wait::Interest::Deliveries {
+        job_id: filter.job_id.clone(),
+        // `failing` deliveries are pending ones.
+        state: if failing {
+            Some(DeliveryState::Pending)
+        } else {
+            filter.state
+        },
+        event: filter.event,
+    };
+    list_or_wait(&req, &state, wait, interest, "deliveries", || {
         let (state, filter) = (state.clone(), filter.clone());
         async move {
             let rows = state
@@ -344,7 +360,7 @@ pub async fn requests(
 ) -> Result<HttpResponse, ApiError> {
     let (limit, wait) = page_and_wait(&query)?;
     let before = parse_cursor(q(&query, "cursor"))?.map(|c| c as u64);
-    let filter = journal::Filter {
+    let filter = Arc::new(journal::Filter {
         method: q(&query, "method").map(str::to_owned),
         path: q(&query, "path")
             .map(journal::PathMatch::parse)
@@ -362,37 +378,56 @@ pub async fn requests(
                     })
             })
             .transpose()?,
-    };
+    });
     let page = || state.journal.page(&filter, before, limit);
     let (done, (items, next)) = match wait {
         None => (true, page()),
         Some(w) => {
             state
                 .changes
-                .until_or_gone(w.deadline(), wait::client_gone(&req), || {
-                    let p = page();
-                    std::future::ready(Ok((p.0.len() >= w.min_count, p)))
-                })
+                .until_or_gone(
+                    wait::Interest::Requests(filter.clone()),
+                    w.deadline(),
+                    wait::client_gone(&req),
+                    || {
+                        let p = page();
+                        std::future::ready(Ok((p.0.len() >= w.min_count, p)))
+                    },
+                )
                 .await?
         }
     };
+    // Written straight from the entries (no JSON tree of the page): the
+    // shape `{"requests": […], "next": …}`, or on a timeout the error body
+    // with `requests` after it.
+    #[derive(serde::Serialize)]
+    struct Page<'a> {
+        requests: &'a [journal::Entry],
+        next: Option<String>,
+    }
+    #[derive(serde::Serialize)]
+    struct TimedOut<'a> {
+        error: shared::error::ErrorDetail,
+        requests: &'a [journal::Entry],
+    }
     if !done {
         let w = wait.expect("only a wait can time out");
-        return Ok(wait::timed_out(
-            format!(
-                "{} of the {} matching request(s) waited for arrived within {} ms",
-                items.len(),
-                w.min_count,
-                w.ms
-            ),
-            "requests",
-            items,
-        ));
+        let message = format!(
+            "{} of the {} matching request(s) waited for arrived within {} ms",
+            items.len(),
+            w.min_count,
+            w.ms
+        );
+        let error = shared::ErrorBody::new(shared::error::codes::WAIT_TIMEOUT, message).error;
+        return Ok(HttpResponse::RequestTimeout().json(TimedOut {
+            error,
+            requests: &items,
+        }));
     }
-    Ok(HttpResponse::Ok().json(json!({
-        "requests": items,
-        "next": next.map(|n| n.to_string()),
-    })))
+    Ok(HttpResponse::Ok().json(Page {
+        requests: &items,
+        next: next.map(|n| n.to_string()),
+    }))
 }
 
 pub async fn reset(_: Admin, state: web::Data<AppState>) -> HttpResponse {

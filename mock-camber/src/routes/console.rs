@@ -194,8 +194,9 @@ pub async fn job(
                 .zip(v["attempts"].as_array_mut().into_iter().flatten())
             {
                 let ts = DateTime::parse_from_rfc3339(&a.at).map_or(0, |t| t.timestamp());
-                let headers =
+                let mut headers =
                     shown_headers(&d.id, d.event, a.n as u32, ts, bad_signature, &d.headers);
+                mask_caller_headers(&mut headers, &d.headers);
                 shown["headers"] = json!(headers);
             }
             v
@@ -291,4 +292,22 @@ pub async fn events(_: Admin, state: web::Data<AppState>) -> HttpResponse {
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(body)
+}
+
+/// Every value the caller set in `webhook.headers` is shown masked (its
+/// names are free, so any may carry a receiver's credential); the row
+/// keeps the real values, which the sender needs.
+fn mask_caller_headers(shown: &mut [(String, String)], caller: &crate::store::Headers) {
+    const THEIRS: &str = " (the caller's)";
+    for (k, v) in caller.iter() {
+        let name = k.to_ascii_lowercase();
+        if let Some(slot) = shown.iter_mut().find(|(o, _)| *o == name) {
+            let masked = crate::journal::mask_secret(v);
+            slot.1 = if slot.1.ends_with(THEIRS) {
+                format!("{masked}{THEIRS}")
+            } else {
+                masked
+            };
+        }
+    }
 }

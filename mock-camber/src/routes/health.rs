@@ -49,11 +49,15 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             "{}# HELP mock_camber_waiting_requests Long-poll requests parked right now (wait_ms, wait_for).\n\
              # TYPE mock_camber_waiting_requests gauge\n\
              mock_camber_waiting_requests {}\n\
+             # HELP mock_camber_wait_wakeups_total Parked long-poll requests woken to re-check by a change that can satisfy them.\n\
+             # TYPE mock_camber_wait_wakeups_total counter\n\
+             mock_camber_wait_wakeups_total {}\n\
              # HELP mock_camber_journal_bytes Memory held by the request journal (roughly; --journal-bytes bounds it).\n\
              # TYPE mock_camber_journal_bytes gauge\n\
              mock_camber_journal_bytes {}\n{}",
             state.metrics.render(),
             state.changes.waiting(),
+            state.changes.wakeups(),
             state.journal.bytes(),
             state.store.metrics_text()
         ))

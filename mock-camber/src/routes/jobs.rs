@@ -182,7 +182,8 @@ async fn submit_inner(
         }
         None => (None, None),
     };
-    let now_unix = Utc::now().timestamp();
+    // Steady: a forward jump of the system clock does not expire keys.
+    let now_unix = crate::clock::now().timestamp();
     let (outcome, delivery) = state
         .store
         .write(move |c| {
@@ -294,9 +295,18 @@ pub async fn get(
         ms: wait::parse_wait_ms(q("wait_ms").unwrap_or("0"))?,
         min_count: 1,
     };
+    // Woken only by this job reaching what is wanted or an end.
+    let interest = wait::Interest::Job {
+        id: id.clone(),
+        statuses: JobStatus::ALL
+            .iter()
+            .copied()
+            .filter(|s| want.reached(*s) || s.is_terminal())
+            .collect(),
+    };
     let (done, row) = state
         .changes
-        .until_or_gone(wait.deadline(), wait::client_gone(&req), || {
+        .until_or_gone(interest, wait.deadline(), wait::client_gone(&req), || {
             let (state, tenant, id) = (state.clone(), tenant.clone(), id.clone());
             async move {
                 let row = own_job(&state, &tenant, id).await?;

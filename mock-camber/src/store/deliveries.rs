@@ -72,6 +72,11 @@ pub fn insert_delivery(conn: &Connection, d: &DeliveryRow) -> rusqlite::Result<(
         d.failures,
         d.tenant
     ])?;
+    super::note(super::Note::Delivery {
+        job_id: d.job_id.clone(),
+        state: d.state,
+        event: d.event,
+    });
     Ok(())
 }
 
@@ -109,20 +114,25 @@ pub fn record_attempt(
         a.error,
         a.response_excerpt
     ])?;
-    conn.prepare_cached(
+    let changed = conn.prepare_cached(
         // Monotone: a record written again after a failed write (see the
         // engine) never undoes a later attempt's state.
         "UPDATE deliveries SET state = ?2, attempts = ?3, sends_remaining = ?4, next_attempt_ms = ?5, \
-         failures = ?6 WHERE id = ?1 AND attempts <= ?3",
+         failures = ?6 WHERE id = ?1 AND attempts <= ?3 RETURNING job_id, event",
     )?
-    .execute(params![
-        a.delivery_id,
-        state,
-        a.n,
-        sends_remaining,
-        next_attempt_ms,
-        failures
-    ])?;
+    .query_row(
+        params![
+            a.delivery_id,
+            state,
+            a.n,
+            sends_remaining,
+            next_attempt_ms,
+            failures
+        ],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?;
+    note_delivery(changed, state);
     Ok(())
 }
 
@@ -134,12 +144,27 @@ pub fn requeue_delivery(
     now_ms: i64,
     failures: i64,
 ) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "UPDATE deliveries SET state = 'pending', sends_remaining = 1, next_attempt_ms = ?2, \
-         failures = ?3 WHERE id = ?1",
-    )?
-    .execute(params![id, now_ms, failures])?;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE deliveries SET state = 'pending', sends_remaining = 1, next_attempt_ms = ?2, \
+         failures = ?3 WHERE id = ?1 RETURNING job_id, event",
+        )?
+        .query_row(params![id, now_ms, failures], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    note_delivery(changed, DeliveryState::Pending);
     Ok(())
+}
+
+fn note_delivery(changed: Option<(String, WebhookEvent)>, state: DeliveryState) {
+    if let Some((job_id, event)) = changed {
+        super::note(super::Note::Delivery {
+            job_id,
+            state,
+            event,
+        });
+    }
 }
 
 pub fn get_delivery(conn: &Connection, id: &str) -> rusqlite::Result<Option<DeliveryRow>> {

@@ -133,16 +133,21 @@ pub fn insert_job(
     now_unix: i64,
 ) -> rusqlite::Result<SubmitOutcome> {
     if let Some(idem) = idem {
-        let seen: Option<(String, String, i64)> = conn
+        // A record older than the window still stands while its job is
+        // unfinished (running or held jobs keep their key).
+        let seen: Option<(String, String, i64, bool)> = conn
             .prepare_cached(
-                "SELECT body_hash, response, created_unix FROM idempotency WHERE tenant = ?1 AND key = ?2",
+                "SELECT i.body_hash, i.response, i.created_unix, \
+                 COALESCE(j.status IN ('pending', 'running'), 0) \
+                 FROM idempotency i LEFT JOIN jobs j ON j.id = i.job_id \
+                 WHERE i.tenant = ?1 AND i.key = ?2",
             )?
             .query_row(params![job.tenant, idem.key], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })
             .optional()?;
-        if let Some((hash, response, created)) = seen {
-            if now_unix - created < IDEMPOTENCY_WINDOW_SECS {
+        if let Some((hash, response, created, unfinished)) = seen {
+            if unfinished || now_unix - created < IDEMPOTENCY_WINDOW_SECS {
                 return Ok(if hash == idem.body_hash {
                     SubmitOutcome::Replayed(response)
                 } else {
@@ -151,15 +156,16 @@ pub fn insert_job(
             }
         }
         conn.prepare_cached(
-            "INSERT OR REPLACE INTO idempotency (tenant, key, body_hash, response, created_unix) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR REPLACE INTO idempotency (tenant, key, body_hash, response, created_unix, job_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
         .execute(params![
             job.tenant,
             idem.key,
             idem.body_hash,
             idem.response,
-            now_unix
+            now_unix,
+            job.id
         ])?;
     }
     conn.prepare_cached(
@@ -188,6 +194,12 @@ pub fn insert_job(
         job.error,
         job.log
     ])?;
+    super::note(super::Note::Job {
+        id: job.id.clone(),
+        tenant: job.tenant.clone(),
+        app: job.app.clone(),
+        status: job.status,
+    });
     Ok(SubmitOutcome::Created)
 }
 
@@ -222,11 +234,11 @@ impl JobRow {
 }
 
 pub fn update_job(conn: &Connection, p: &Progress) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+    let owner: Option<(String, String)> = conn.prepare_cached(
         "UPDATE jobs SET status = ?2, stage = ?3, updated_at = ?4, started_at = COALESCE(?5, started_at), \
-         finished_at = ?6, result = ?7, error = ?8, log = ?9 WHERE id = ?1",
+         finished_at = ?6, result = ?7, error = ?8, log = ?9 WHERE id = ?1 RETURNING tenant, app",
     )?
-    .execute(params![
+    .query_row(params![
         p.id,
         p.status,
         p.stage,
@@ -236,7 +248,16 @@ pub fn update_job(conn: &Connection, p: &Progress) -> rusqlite::Result<()> {
         p.result,
         p.error,
         p.log
-    ])?;
+    ], |r| Ok((r.get(0)?, r.get(1)?)))
+    .optional()?;
+    if let Some((tenant, app)) = owner {
+        super::note(super::Note::Job {
+            id: p.id.clone(),
+            tenant,
+            app,
+            status: p.status,
+        });
+    }
     Ok(())
 }
 

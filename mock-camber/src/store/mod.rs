@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     body_hash TEXT NOT NULL,
     response TEXT NOT NULL,
     created_unix INTEGER NOT NULL,
+    job_id TEXT,
     PRIMARY KEY (tenant, key)
 );
 CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (created_unix);
@@ -93,13 +94,15 @@ CREATE TABLE IF NOT EXISTS attempts (
 "#;
 
 /// Schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Creates the schema, or brings an older database up to date:
 /// v1 → v2 added `deliveries.failures` (the position in the retry schedule),
 /// v2 → v3 `deliveries.tenant` (whose webhook secret signs it; '' = the
 /// global secrets), v3 → v4 the console's indexes (`jobs_by_status`,
-/// `deliveries_dead`; created by the batch above). Plans written since v4
+/// `deliveries_dead`; created by the batch above), v4 → v5
+/// `idempotency.job_id` (a record goes with its job, never while the job
+/// is kept; filled from the stored response for older records). Plans written since v4
 /// also say what chose them (`Plan::origin`); older ones simply lack it.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(MIGRATIONS)?;
@@ -122,6 +125,18 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     )?;
     if !has_tenant {
         conn.execute_batch("ALTER TABLE deliveries ADD COLUMN tenant TEXT NOT NULL DEFAULT '';")?;
+    }
+    let has_job_id: bool = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('idempotency') WHERE name = 'job_id'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has_job_id {
+        conn.execute_batch(
+            "ALTER TABLE idempotency ADD COLUMN job_id TEXT;
+             UPDATE idempotency SET job_id = json_extract(response, '$.id')
+               WHERE json_valid(response);",
+        )?;
     }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     Ok(())
@@ -246,6 +261,54 @@ impl Store {
     }
 }
 
+/// What a write changed, as far as long-poll waits care: the store's write
+/// functions note it on the writer thread, and the commit hook takes the
+/// notes of the batch it committed ([`take_notes`]) to wake only the waits
+/// they can satisfy. A write rolled back leaves its note: a spurious wake,
+/// which only costs the waiter one re-check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// A job was created or changed; its status now.
+    Job {
+        id: String,
+        tenant: String,
+        app: String,
+        status: shared::JobStatus,
+    },
+    /// A delivery was created or changed; its state now.
+    Delivery {
+        job_id: String,
+        state: shared::DeliveryState,
+        event: shared::WebhookEvent,
+    },
+    /// Anything may have changed (reset, or too many notes to keep).
+    Everything,
+}
+
+/// Notes kept between two commits at most; past it, one `Everything`.
+const MAX_NOTES: usize = 4096;
+
+thread_local! {
+    static NOTES: std::cell::RefCell<Vec<Note>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+pub fn note(n: Note) {
+    NOTES.with(|v| {
+        let mut v = v.borrow_mut();
+        if v.len() < MAX_NOTES {
+            v.push(n);
+        } else if v.last() != Some(&Note::Everything) {
+            v.push(Note::Everything);
+        }
+    });
+}
+
+/// The notes this thread made since the last call (the commit hook runs on
+/// the writer thread, where every write ran).
+pub fn take_notes() -> Vec<Note> {
+    NOTES.with(|v| std::mem::take(&mut *v.borrow_mut()))
+}
+
 mod console;
 mod deliveries;
 mod jobs;
@@ -262,6 +325,7 @@ pub fn reset(conn: &Connection, last_seq: i64) -> rusqlite::Result<()> {
     conn.execute_batch(
         "DELETE FROM jobs; DELETE FROM idempotency; DELETE FROM deliveries; DELETE FROM attempts;",
     )?;
+    note(Note::Everything);
     conn.execute(
         "INSERT OR REPLACE INTO meta (k, v) VALUES ('last_seq', ?1)",
         [last_seq.to_string()],

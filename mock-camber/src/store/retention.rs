@@ -22,7 +22,9 @@ impl Swept {
 
 /// One batch: at most `limit` jobs finished before `cutoff` (RFC 3339, the
 /// format of `finished_at`, which sorts as text) and at most `limit`
-/// idempotency records created before `cutoff_unix`.
+/// idempotency records created before `cutoff_unix` whose job is gone (it
+/// was swept, now or before): a running or held job, or one whose webhook
+/// is pending, keeps its key however old it is.
 pub fn sweep_batch(
     conn: &Connection,
     cutoff: &str,
@@ -64,7 +66,11 @@ pub fn sweep_batch(
     swept.idempotency = conn
         .prepare_cached(
             "DELETE FROM idempotency WHERE rowid IN
-               (SELECT rowid FROM idempotency WHERE created_unix < ?1 LIMIT ?2)",
+               (SELECT i.rowid FROM idempotency i
+                WHERE i.created_unix < ?1
+                  AND (i.job_id IS NULL
+                       OR NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = i.job_id))
+                LIMIT ?2)",
         )?
         .execute(params![cutoff_unix, limit as i64])?;
     Ok(swept)

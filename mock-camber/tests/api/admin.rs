@@ -356,3 +356,74 @@ async fn failing_a_held_job_with_no_body_fails_it_at_its_current_stage() {
         logs.text
     );
 }
+
+#[actix_web::test]
+async fn caller_webhook_headers_are_masked_in_every_admin_view_and_sent_unmasked() {
+    let app = spawn_app().await;
+    let mut rx = Receiver::start().await;
+    let secrets = [
+        ("Authorization", "Bearer rcv_live_token_0123456789"),
+        ("X-Custom-Token", "tok_supersecret_abcdef"),
+        ("X-Hub-Signature", "sha256=deadbeefcafebabe1234"),
+        ("X-Webhook-Secret", "shared-static-secret-42"),
+    ];
+    let mut body = job_to(&rx.url);
+    body["webhook"]["headers"] = secrets
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    let id = app.client.create(body).await;
+    // The receiver gets the real values (the row keeps them).
+    let hook = rx.next().await;
+    for (k, v) in secrets {
+        assert_eq!(hook.header(&k.to_ascii_lowercase()), v, "{k}");
+    }
+    app.client.wait_delivery(&id, "delivered").await;
+
+    let raw_parts = [
+        "rcv_live_token_0123456789",
+        "tok_supersecret_abcdef",
+        "deadbeefcafebabe1234",
+        "shared-static-secret-42",
+    ];
+    for path in [
+        format!("/_mock/jobs/{id}"),
+        "/_mock/jobs".to_owned(),
+        format!("/_mock/deliveries?job_id={id}"),
+        "/_mock/requests".to_owned(),
+        "/_mock/requests?method=POST&path=/jobs".to_owned(),
+    ] {
+        let r = app.client.get(&path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        for raw in raw_parts {
+            assert!(!r.text.contains(raw), "{path} shows `{raw}`: {}", r.text);
+        }
+    }
+    // Shown masked, not dropped: the job's attempt headers and the
+    // journal's stored submit body.
+    let job = app.client.get(&format!("/_mock/jobs/{id}")).await.body;
+    let shown = &job["deliveries"][0]["attempts"][0]["headers"];
+    let shown_value = |name: &str| -> String {
+        shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h[0] == name)
+            .unwrap_or_else(|| panic!("no {name} in {shown}"))[1]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(shown_value("x-custom-token"), "tok_…cdef");
+    assert_eq!(shown_value("x-hub-signature"), "sha2…1234");
+    assert_eq!(shown_value("authorization"), "Bearer rcv_…6789");
+    let journal = app
+        .client
+        .get("/_mock/requests?method=POST&path=/jobs")
+        .await
+        .body;
+    let headers = &journal["requests"][0]["body"]["webhook"]["headers"];
+    assert_eq!(headers["X-Custom-Token"], "tok_…cdef", "{journal}");
+    assert_eq!(headers["Authorization"], "Bearer rcv_…6789");
+}

@@ -108,3 +108,45 @@ async fn finished_jobs_go_after_the_window_and_held_or_undelivered_ones_stay() {
         ) >= 1
     );
 }
+
+#[actix_web::test]
+async fn a_held_job_keeps_its_idempotency_key_past_the_retention_window() {
+    let app = spawn_app_with(|s| s.retention = Duration::from_secs(1)).await;
+    let held_body = json!({"app": "x", "input": {}, "metadata": {"mock": {"hold": true}}});
+    let key = [("Idempotency-Key", "held-key")];
+    let held = app.client.submit_with(held_body.clone(), &key).await;
+    assert_eq!(held.status, 201, "{}", held.text);
+    let held = held.body["id"].as_str().unwrap().to_owned();
+
+    // A job created after it that finishes at once: once its idempotency
+    // record is swept, every sweep since has seen the held job's record
+    // past the window too.
+    let later_key = [("Idempotency-Key", "finished-key")];
+    let later = app
+        .client
+        .submit_with(json!({"app": "x", "input": {}}), &later_key)
+        .await;
+    assert_eq!(later.status, 201, "{}", later.text);
+    wait_for(
+        "the finished job's idempotency record to go",
+        15,
+        || async {
+            let metrics = app.client.get("/metrics").await.text;
+            (metric(
+                &metrics,
+                "mock_camber_retention_removed_total{kind=\"idempotency\"}",
+            ) >= 1)
+                .then_some(())
+        },
+    )
+    .await;
+
+    let again = app.client.submit_with(held_body, &key).await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(
+        again.headers.get("idempotent-replayed").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(again.body["id"], Value::from(held.as_str()));
+    assert_eq!(app.client.job(&held).await["status"], "running");
+}

@@ -316,3 +316,76 @@ async fn waiting_for_a_state_a_finished_job_never_reaches_is_409_at_once() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+async fn wakeups(app: &TestApp) -> u64 {
+    let text = app.client.get("/metrics").await.text;
+    text.lines()
+        .find_map(|l| l.strip_prefix("mock_camber_wait_wakeups_total "))
+        .expect("the wake-ups counter")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn a_change_wakes_only_the_waits_it_can_satisfy() {
+    let app = spawn_app().await;
+    let mut held_ids = Vec::new();
+    for _ in 0..20 {
+        held_ids.push(app.client.create(held()).await);
+    }
+    let job_waits: Vec<_> = (held_ids.iter())
+        .map(|id| {
+            let client = app.client.clone();
+            let path = format!("/jobs/{id}?wait_for=completed&wait_ms=30000");
+            actix_rt::spawn(async move { client.get(&path).await })
+        })
+        .collect();
+    for path in [
+        "/_mock/jobs?app=nobody&wait_ms=30000",
+        "/_mock/jobs?status=failed&wait_ms=30000",
+        "/_mock/deliveries?job_id=cmb_nobody&wait_ms=30000",
+        "/_mock/requests?path=/nothing&wait_ms=30000",
+    ] {
+        let client = app.client.clone();
+        actix_rt::spawn(async move { client.get(path).await });
+    }
+    let parked = held_ids.len() as i64 + 4;
+    wait_for("the waits to park", 10, || async {
+        (waiting(&app).await == parked).then_some(())
+    })
+    .await;
+    let before = wakeups(&app).await;
+
+    // Submits of other jobs and polls: no parked wait can be satisfied by
+    // them, none wakes (before, each commit woke all 24 to re-read).
+    for _ in 0..30 {
+        app.client.create(json!({"app": "busy", "input": {}})).await;
+    }
+    app.client.get(&format!("/jobs/{}", held_ids[1])).await;
+    assert_eq!(wakeups(&app).await, before);
+    assert_eq!(waiting(&app).await, parked);
+
+    // One held job completes: its wait, and only it, wakes and answers.
+    let done = app
+        .client
+        .post(&format!("/_mock/jobs/{}/complete", held_ids[0]), json!({}))
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    let mut job_waits = job_waits.into_iter();
+    let first = job_waits.next().unwrap().await.unwrap();
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.body["status"], "completed");
+    assert_eq!(wakeups(&app).await, before + 1);
+    assert_eq!(waiting(&app).await, parked - 1);
+
+    // Reset wakes every wait; the job waits answer 404 (their jobs are
+    // gone), the list waits stay parked (nothing matches yet).
+    let r = app.client.post("/_mock/reset", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for w in job_waits {
+        assert_eq!(w.await.unwrap().status, 404);
+    }
+    assert_eq!(waiting(&app).await, 4);
+    app.handle.stop(false).await;
+}
