@@ -220,23 +220,37 @@ async fn stats_count_jobs_and_deliveries_from_the_store_and_rate_the_last_minute
 }
 
 #[actix_web::test]
-async fn a_deliveries_failing_state_is_pending_after_a_failed_attempt() {
+async fn a_delivery_after_a_failed_attempt_is_failing_in_its_json_the_job_and_the_counts() {
     let mut rx = Receiver::start().await;
     rx.always(500);
     let app = spawn_app_with(|s| s.retry_schedule = Schedule(vec![Duration::from_secs(600)])).await;
     let id = app.client.create(job_to(&rx.url)).await;
     rx.next().await;
     let failing = app.client.wait_delivery(&id, "failing").await;
-    assert_eq!(failing["state"], "pending");
+    assert_eq!(failing["state"], "failing");
     assert_eq!(failing["attempts"][0]["status"], 500);
+    let job = app.client.get("/_mock/jobs?status=completed").await;
+    assert_eq!(
+        job.body["jobs"][0]["webhook"]["state"], "failing",
+        "{}",
+        job.text
+    );
+    assert_eq!(app.client.job(&id).await["webhook"]["state"], "failing");
     let stats = app.client.get("/_mock/stats").await.body;
     assert_eq!(stats["deliveries"]["failing"], 1);
-    assert_eq!(stats["deliveries"]["pending"], 1);
+    assert_eq!(stats["deliveries"]["pending"], 0);
+    assert_eq!(stats["deliveries"]["delivered"], 0);
+    assert_eq!(stats["deliveries"]["total"], 1);
+    let pending = app.client.get("/_mock/deliveries?state=pending").await;
+    assert_eq!(pending.body["deliveries"], json!([]));
     let dead = app.client.get("/_mock/deliveries?state=dead").await;
     assert_eq!(dead.body["deliveries"], json!([]));
     let bad = app.client.get("/_mock/deliveries?state=sad").await;
     assert_eq!(bad.status, 422);
     assert!(bad.text.contains("failing"), "{}", bad.text);
+    // Job-view words that no delivery has are not delivery states.
+    let scheduled = app.client.get("/_mock/deliveries?state=scheduled").await;
+    assert_eq!(scheduled.status, 422, "{}", scheduled.text);
 }
 
 #[actix_web::test]
