@@ -466,3 +466,51 @@ async fn a_job_stored_before_plans_recorded_their_origin_says_so_and_still_runs(
         .await;
     assert_eq!(done.body["status"], "completed");
 }
+
+#[actix_web::test]
+async fn short_keys_are_told_apart_by_a_fingerprint_that_reveals_no_part_of_them() {
+    let app = spawn_app_with(|s| s.api_keys = vec!["qa-one".into(), "qa-two".into()]).await;
+    let one = app.client.with_key("qa-one");
+    let two = app.client.with_key("qa-two");
+    let a = one.create(json!({"app": "a", "input": {}})).await;
+    two.create(json!({"app": "a", "input": {}})).await;
+    let jobs = app.client.get("/_mock/jobs").await;
+    let labels: Vec<&str> = (jobs.body["jobs"].as_array().unwrap().iter())
+        .map(|j| j["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels.len(), 2, "{}", jobs.text);
+    assert_ne!(labels[0], labels[1]);
+    for label in &labels {
+        assert!(label.starts_with("key#") && label.len() == 12, "{label}");
+        assert!(!label.contains("qa"), "{label}");
+    }
+    let of_one = one.get(&format!("/jobs/{a}")).await;
+    assert_eq!(of_one.status, 200);
+    // The overview, the journal and the tenant filter use the same label.
+    let label_one = labels[1].to_owned();
+    let stats = app.client.get("/_mock/stats").await.body;
+    let seen: Vec<&str> = (stats["tenants"].as_array().unwrap().iter())
+        .map(|t| t["tenant"].as_str().unwrap())
+        .collect();
+    assert!(seen.contains(&label_one.as_str()), "{stats}");
+    let filtered = app
+        .client
+        .get(&format!(
+            "/_mock/jobs?tenant={}",
+            label_one.replace('#', "%23")
+        ))
+        .await;
+    assert_eq!(
+        filtered.body["jobs"][0]["id"],
+        a.as_str(),
+        "{}",
+        filtered.text
+    );
+    assert_eq!(filtered.body["jobs"].as_array().unwrap().len(), 1);
+    let journal = app.client.journal().await;
+    assert!(
+        journal.iter().any(|e| e["tenant"] == label_one.as_str()),
+        "{journal:?}"
+    );
+    assert!(!jobs.text.contains("qa-one") && !stats.to_string().contains("qa-"));
+}
