@@ -124,6 +124,11 @@ try {
   // The overview while it is interesting: a held job running, a webhook dead.
   await page.locator('#overview [data-value="dead"]', { hasText: /^1$/ }).waitFor(WAIT);
   await row(hooked).locator('[data-state="dead"]').waitFor(WAIT);
+  // Deliveries by the same words as the API: pending, failing, dead, delivered.
+  const hooks = page.locator('#overview [role=group][aria-label="Webhooks"]');
+  for (const [word, n] of [["pending", 0], ["failing", 0], ["dead", 1], ["delivered", 0]]) {
+    await hooks.locator(`[data-value="${word}"]`, { hasText: new RegExp(`^${n}$`) }).waitFor(WAIT);
+  }
   await page.screenshot({ path: path.join(SHOTS, "dashboard-overview.png"), animations: "disabled" });
   step("both jobs listed, the webhook dead; overview screenshot");
   // A marker a reload would wipe: every later change must arrive live.
