@@ -4,7 +4,9 @@
 # in scripts/browser-test/package-lock.json). Starts the real daemon
 # (target/debug/mock-camber, built here if missing) with an admin token and
 # a webhook receiver, drives the page, fails on any console error, and
-# saves docs/dashboard-overview.png and docs/dashboard-job.png.
+# takes screenshots into a temporary directory. UPDATE_SCREENSHOTS=1 copies
+# them over docs/dashboard-overview.png and docs/dashboard-job.png; without
+# it the run changes no tracked file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -17,7 +17,7 @@ use shared::wire::rfc3339;
 use crate::auth::bearer;
 use crate::journal::{mask_header, Entry, JournalBody};
 use crate::state::AppState;
-use crate::tenant::mask;
+use crate::tenant::tenant_label;
 
 /// `req_<6 hex of this process><10 hex counter>`: unique per process run.
 pub struct RequestIds {
@@ -107,7 +107,7 @@ fn started_entry(req: &ServiceRequest) -> Entry {
         at: rfc3339(Utc::now()),
         method: req.method().to_string(),
         path,
-        tenant: bearer(req.request()).map(mask),
+        tenant: bearer(req.request()).map(tenant_label),
         headers,
         body: JournalBody::default(),
         status: 0,

@@ -16,7 +16,7 @@ impl Tenant {
     pub fn from_key(key: &str) -> Self {
         Self {
             id: tenant_id(key),
-            mask: mask(key),
+            mask: tenant_label(key),
         }
     }
 }
@@ -25,6 +25,19 @@ impl Tenant {
 /// useless to authenticate with.
 pub fn tenant_id(key: &str) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..8])
+}
+
+/// How every admin view and the console name a tenant: its key masked
+/// (`sk_t…cdef`) when at least half of it stays hidden (16 characters or
+/// more), else `key#` and the first 8 hex digits of the key's SHA-256 — a
+/// short key masked would show one letter, which neither tells tenants apart
+/// nor hides much of it.
+pub fn tenant_label(key: &str) -> String {
+    if key.chars().count() >= 16 {
+        mask(key)
+    } else {
+        format!("key#{}", &tenant_id(key)[..8])
+    }
 }
 
 /// `sk_t…cdef`: the first and last four characters of longer secrets.
@@ -97,6 +110,20 @@ mod tests {
         assert_ne!(a.job_id(1), a.job_id(2));
         assert_ne!(a.job_id(1), Ids::new(43).job_id(1));
         assert!(a.job_id(1).starts_with("cmb_") && a.job_id(1).len() == 28);
+    }
+
+    #[test]
+    fn tenants_are_named_by_mask_or_by_fingerprint_never_by_a_short_key() {
+        assert_eq!(tenant_label("sk_test_1234567890"), "sk_t…7890");
+        let (a, b) = (tenant_label("qa-one"), tenant_label("qa-two"));
+        assert_ne!(a, b);
+        for (label, key) in [(&a, "qa-one"), (&b, "qa-two")] {
+            assert!(label.starts_with("key#") && label.len() == 12, "{label}");
+            assert_eq!(&label[4..], &tenant_id(key)[..8]);
+            assert!(!label.contains('q'), "{label}");
+        }
+        // 15 characters: 8 shown would be more than half.
+        assert!(tenant_label("abcdefghijklmno").starts_with("key#"));
     }
 
     #[test]

@@ -4,10 +4,13 @@
 // with an admin token on a free port, and a webhook receiver (below) whose
 // answer the test switches from 500 to 200. Drives the page through
 // Playwright's auto-waiting locators: no sleeps. Fails on any console
-// error or page error. Saves docs/dashboard-overview.png and
-// docs/dashboard-job.png (1280×800).
+// error or page error. Takes dashboard-overview.png and dashboard-job.png
+// (1280×800) into a temporary directory; with UPDATE_SCREENSHOTS=1 a passing
+// run copies them into docs/ (so CI never changes tracked files).
 
 import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
 import { createInterface } from "node:readline";
 import http from "node:http";
 import path from "node:path";
@@ -18,6 +21,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const BIN = process.env.MOCK_CAMBER_BIN || path.join(ROOT, "target/debug/mock-camber");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const DOCS = path.join(ROOT, "docs");
+const SHOTS = fs.mkdtempSync(path.join(os.tmpdir(), "mock-camber-console-"));
+const SCREENSHOTS = ["dashboard-overview.png", "dashboard-job.png"];
 const ADMIN_TOKEN = "qa-console-admin-token-7f3a";
 const KEY_A = "sk_test_team_a_0123456789";
 const KEY_B = "sk_test_team_b_9876543210";
@@ -119,7 +124,12 @@ try {
   // The overview while it is interesting: a held job running, a webhook dead.
   await page.locator('#overview [data-value="dead"]', { hasText: /^1$/ }).waitFor(WAIT);
   await row(hooked).locator('[data-state="dead"]').waitFor(WAIT);
-  await page.screenshot({ path: path.join(DOCS, "dashboard-overview.png"), animations: "disabled" });
+  // Deliveries by the same words as the API: pending, failing, dead, delivered.
+  const hooks = page.locator('#overview [role=group][aria-label="Webhooks"]');
+  for (const [word, n] of [["pending", 0], ["failing", 0], ["dead", 1], ["delivered", 0]]) {
+    await hooks.locator(`[data-value="${word}"]`, { hasText: new RegExp(`^${n}$`) }).waitFor(WAIT);
+  }
+  await page.screenshot({ path: path.join(SHOTS, "dashboard-overview.png"), animations: "disabled" });
   step("both jobs listed, the webhook dead; overview screenshot");
   // A marker a reload would wipe: every later change must arrive live.
   await page.evaluate(() => (window.__noReload = true));
@@ -156,7 +166,10 @@ try {
   if (shown.includes("browser-test-webhook-secret")) throw new Error("the webhook secret is on the page");
   step(`delivery dead after ${attempts} attempts; attempt ${attempts + 1} answered 200`);
   await page.locator("#detail").evaluate((d) => d.scrollTo(0, 0));
-  await page.screenshot({ path: path.join(DOCS, "dashboard-job.png"), animations: "disabled" });
+  // A job open at 1280 px: the list beside it fits, no sideways scrolling.
+  const wide = await page.locator("#view-jobs .table-wrap").evaluate((w) => [w.scrollWidth, w.clientWidth]);
+  if (wide[0] > wide[1]) throw new Error(`with a job open the list scrolls sideways: ${wide[0]}px in ${wide[1]}px`);
+  await page.screenshot({ path: path.join(SHOTS, "dashboard-job.png"), animations: "disabled" });
 
   // Config: inline errors, then failure_rate 1 fails the next job.
   await page.locator('nav a[data-nav="config"]').click();
@@ -229,5 +242,11 @@ for (const p of problems) console.error(p);
 if (failed || problems.length) {
   console.error(`browser test failed (${problems.length} console/page error(s))`);
   process.exit(1);
+}
+if (process.env.UPDATE_SCREENSHOTS === "1") {
+  for (const f of SCREENSHOTS) fs.copyFileSync(path.join(SHOTS, f), path.join(DOCS, f));
+  step(`screenshots copied into ${DOCS}`);
+} else {
+  step(`screenshots in ${SHOTS} (UPDATE_SCREENSHOTS=1 copies them into docs/)`);
 }
 step("browser test passed");

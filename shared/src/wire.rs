@@ -131,8 +131,9 @@ macro_rules! wire_enum {
 }
 
 wire_enum! {
-    /// A webhook delivery's state in the outbox, as stored and as the admin
-    /// API filters on it (`GET /_mock/deliveries?state=`).
+    /// A webhook delivery's state in the outbox, as stored. Views and
+    /// filters split `pending` by whether an attempt has failed: see
+    /// [`WebhookState::of`].
     DeliveryState {
         /// Waiting for its first or next attempt.
         Pending = "pending",
@@ -144,22 +145,41 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// `webhook.state` in a job view: the delivery's state once the job has
-    /// ended, else what will happen.
+    /// A delivery's state as every view names it (`webhook.state` in a job
+    /// view, `state` in the admin API's deliveries and its `?state=` filter,
+    /// the console): the delivery's state once the job has ended, else what
+    /// will happen.
     WebhookState {
         /// The job has not ended yet: nothing to send so far.
         Scheduled = "scheduled",
+        /// Waiting for a send, and no attempt has failed.
         Pending = "pending",
+        /// An attempt failed; the next one is scheduled (retrying).
+        Failing = "failing",
+        /// A receiver answered 2xx (every send, for `duplicate` mode).
         Delivered = "delivered",
+        /// The retry schedule ran out without a 2xx.
         Dead = "dead",
         /// The job ended in `drop` mode: nothing will be sent.
         Dropped = "dropped",
     }
 }
 
-impl From<DeliveryState> for WebhookState {
-    fn from(s: DeliveryState) -> Self {
-        match s {
+impl WebhookState {
+    /// The states a delivery (one that exists) can be in.
+    pub const OF_DELIVERY: [WebhookState; 4] = [
+        WebhookState::Pending,
+        WebhookState::Failing,
+        WebhookState::Delivered,
+        WebhookState::Dead,
+    ];
+
+    /// The word for a stored delivery: `pending` splits into `pending` (no
+    /// failed attempt yet) and `failing` (`failures` > 0, another attempt
+    /// is scheduled).
+    pub fn of(state: DeliveryState, failures: i64) -> Self {
+        match state {
+            DeliveryState::Pending if failures > 0 => WebhookState::Failing,
             DeliveryState::Pending => WebhookState::Pending,
             DeliveryState::Delivered => WebhookState::Delivered,
             DeliveryState::Dead => WebhookState::Dead,
@@ -370,7 +390,14 @@ mod tests {
         pin(DeliveryState::ALL, &["pending", "delivered", "dead"]);
         pin(
             WebhookState::ALL,
-            &["scheduled", "pending", "delivered", "dead", "dropped"],
+            &[
+                "scheduled",
+                "pending",
+                "failing",
+                "delivered",
+                "dead",
+                "dropped",
+            ],
         );
         pin(WebhookEvent::ALL, &["job.completed", "job.failed"]);
         pin(WebhookStatus::ALL, &["success", "failed"]);
@@ -381,8 +408,13 @@ mod tests {
         );
         for s in DeliveryState::ALL {
             assert_eq!(DeliveryState::parse(s.as_str()), Some(*s));
-            assert_eq!(WebhookState::from(*s).as_str(), s.as_str());
+            assert_eq!(WebhookState::of(*s, 0).as_str(), s.as_str());
         }
+        assert_eq!(
+            WebhookState::of(DeliveryState::Pending, 1),
+            WebhookState::Failing
+        );
+        assert_eq!(WebhookState::of(DeliveryState::Dead, 3), WebhookState::Dead);
         assert_eq!(DeliveryState::parse("none"), None);
         assert_eq!(WebhookStatus::Success.event(), WebhookEvent::Completed);
         assert_eq!(WebhookStatus::Failed.event(), WebhookEvent::Failed);

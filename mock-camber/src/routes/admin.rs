@@ -18,7 +18,7 @@ use crate::state::AppState;
 use crate::store::{self, DeliveryFilter, JobFilter};
 use crate::tenant::tenant_id;
 use crate::wait::{self, Wait};
-use shared::{DeliveryState, WebhookEvent};
+use shared::{DeliveryState, WebhookEvent, WebhookState};
 use std::sync::Arc;
 
 type Query = web::Query<HashMap<String, String>>;
@@ -260,7 +260,7 @@ pub(super) fn delivery_view(d: &store::DeliveryRow, attempts: &[store::AttemptRo
         "job_id": d.job_id,
         "event": d.event,
         "url": d.url,
-        "state": d.state,
+        "state": WebhookState::of(d.state, d.failures),
         "attempts": attempts.iter().map(|a| json!({
             "n": a.n,
             "at": a.at,
@@ -280,16 +280,17 @@ pub async fn deliveries(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, wait) = page_and_wait(&query)?;
-    // `failing`: pending after at least one failed attempt.
-    let failing = q(&query, "state") == Some("failing");
     let st = q(&query, "state")
-        .filter(|_| !failing)
         .map(|s| {
-            DeliveryState::parse(s).ok_or_else(|| {
-                ApiError::InvalidRequest(
-                    "`state` must be one of pending, failing, delivered, dead".into(),
-                )
-            })
+            WebhookState::parse(s)
+                .filter(|s| WebhookState::OF_DELIVERY.contains(s))
+                .ok_or_else(|| {
+                    ApiError::InvalidRequest(
+                        "`state` must be one of pending (no failed attempt yet), failing \
+                         (an attempt failed, retrying), delivered, dead"
+                            .into(),
+                    )
+                })
         })
         .transpose()?;
     let event = q(&query, "event")
@@ -302,7 +303,6 @@ pub async fn deliveries(
     let filter = Arc::new(DeliveryFilter {
         job_id: q(&query, "job_id").map(str::to_owned),
         state: st,
-        failing,
         event,
         before_seq: parse_cursor(q(&query, "cursor"))?,
         limit,
@@ -348,8 +348,16 @@ pub async fn redeliver(
     else {
         return Err(ApiError::NotFound(format!("no delivery `{id}`")));
     };
+    // What a read shows next: a queued delivery keeps its place in the
+    // retry schedule; a finished one is sent once more from its end.
+    let failures = if row.state == DeliveryState::Pending {
+        row.failures
+    } else {
+        state.settings.retry_schedule.len() as i64
+    };
     state.engine.redeliver(row).await;
-    Ok(HttpResponse::Accepted().json(json!({"id": id, "state": DeliveryState::Pending})))
+    let shown = WebhookState::of(DeliveryState::Pending, failures);
+    Ok(HttpResponse::Accepted().json(json!({"id": id, "state": shown})))
 }
 
 pub async fn requests(

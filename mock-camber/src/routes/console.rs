@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::DateTime;
 use futures_util::stream;
 use serde_json::{json, Value};
-use shared::DeliveryState;
+use shared::WebhookState;
 use tokio::time::Instant;
 
 use super::admin::{admin_view, control, delivery_view};
@@ -61,7 +61,10 @@ async fn stats_value(state: &AppState) -> Result<Value, ApiError> {
             "pending": counts.deliveries_pending,
             "failing": counts.deliveries_failing,
             "dead": counts.deliveries_dead,
-            "delivered": counts.deliveries_total - counts.deliveries_pending - counts.deliveries_dead,
+            "delivered": counts.deliveries_total
+                - counts.deliveries_pending
+                - counts.deliveries_failing
+                - counts.deliveries_dead,
         },
         "webhook_queue_depth": m.queue_depth.load(Relaxed),
         "active_jobs": m.active_jobs.load(Relaxed),
@@ -149,7 +152,7 @@ fn timeline(log: &str) -> Vec<Value> {
 async fn deliveries_of(
     state: &AppState,
     job_id: &str,
-    only: Option<DeliveryState>,
+    only: Option<WebhookState>,
 ) -> Result<Vec<(store::DeliveryRow, Vec<store::AttemptRow>)>, ApiError> {
     let filter = DeliveryFilter {
         job_id: Some(job_id.to_owned()),
@@ -222,7 +225,7 @@ pub async fn redeliver_dead(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let row = find_job(&state, id.into_inner()).await?;
-    let dead = deliveries_of(&state, &row.id, Some(DeliveryState::Dead)).await?;
+    let dead = deliveries_of(&state, &row.id, Some(WebhookState::Dead)).await?;
     let mut ids = Vec::with_capacity(dead.len());
     for (d, _) in dead {
         ids.push(d.id.clone());

@@ -164,6 +164,7 @@ async fn submit_inner(
         log: String::new(),
         delivery_state: None,
         delivery_attempts: 0,
+        delivery_failures: 0,
     };
     let idem = idem_key.map(|key| IdemRecord {
         key,

@@ -232,7 +232,7 @@ pub fn job_view(row: &JobRow) -> JobView {
         webhook: row.webhook_url.as_ref().map(|url| WebhookView {
             url: url.clone(),
             state: match (&row.delivery_state, status.is_terminal()) {
-                (Some(s), _) => (*s).into(),
+                (Some(s), _) => WebhookState::of(*s, row.delivery_failures),
                 (None, true) => WebhookState::Dropped,
                 (None, false) => WebhookState::Scheduled,
             },

@@ -12,8 +12,9 @@ pub struct StoreCounts {
     /// Jobs by status, in `JobStatus::ALL` order.
     pub jobs: Vec<(JobStatus, i64)>,
     pub deliveries_total: i64,
+    /// Waiting for a send with no failed attempt yet.
     pub deliveries_pending: i64,
-    /// Pending deliveries with at least one failed attempt: retrying now.
+    /// Waiting for a retry after a failed attempt.
     pub deliveries_failing: i64,
     pub deliveries_dead: i64,
 }
@@ -34,7 +35,9 @@ pub fn counts(conn: &Connection) -> rusqlite::Result<StoreCounts> {
     Ok(StoreCounts {
         jobs,
         deliveries_total: one("SELECT COUNT(*) FROM deliveries")?,
-        deliveries_pending: one("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'")?,
+        deliveries_pending: one(
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND failures = 0",
+        )?,
         deliveries_failing: one(
             "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND failures > 0",
         )?,

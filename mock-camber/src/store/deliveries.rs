@@ -1,7 +1,7 @@
 //! Webhook deliveries and their attempts: rows and SQL.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use shared::{DeliveryState, WebhookEvent};
+use shared::{DeliveryState, WebhookEvent, WebhookState};
 
 use super::Headers;
 
@@ -210,9 +210,8 @@ pub fn count_pending(conn: &Connection) -> rusqlite::Result<i64> {
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
     pub job_id: Option<String>,
-    pub state: Option<DeliveryState>,
-    /// Pending with at least one failed attempt (the console's "failing").
-    pub failing: bool,
+    /// One of [`WebhookState::OF_DELIVERY`].
+    pub state: Option<WebhookState>,
     pub event: Option<WebhookEvent>,
     pub before_seq: Option<i64>,
     pub limit: usize,
@@ -231,11 +230,19 @@ pub fn list_deliveries(
         args.push(Box::new(j.clone()));
         conds.push(format!("job_id = ?{}", args.len()));
     }
-    if f.failing {
-        conds.push("state = 'pending' AND failures > 0".into());
-    } else if let Some(s) = f.state {
-        // A literal, so SQLite can match the partial indexes' conditions.
-        conds.push(format!("state = '{}'", s.as_str()));
+    if let Some(s) = f.state {
+        // Literals, so SQLite can match the partial indexes' conditions.
+        conds.push(
+            match s {
+                WebhookState::Pending => "state = 'pending' AND failures = 0",
+                WebhookState::Failing => "state = 'pending' AND failures > 0",
+                WebhookState::Delivered => "state = 'delivered'",
+                WebhookState::Dead => "state = 'dead'",
+                // Not a delivery's state: matches none.
+                WebhookState::Scheduled | WebhookState::Dropped => "0",
+            }
+            .into(),
+        );
     }
     if let Some(e) = f.event {
         args.push(Box::new(e));

@@ -73,11 +73,14 @@ pub struct JobRow {
     /// From the job's delivery, when there is one.
     pub delivery_state: Option<shared::DeliveryState>,
     pub delivery_attempts: i64,
+    /// Its failed attempts: `pending` with some reads `failing`.
+    pub delivery_failures: i64,
 }
 
 const JOB_COLUMNS: &str = "j.seq, j.id, j.tenant, j.tenant_mask, j.app, j.status, j.stage, \
      j.metadata, j.input, j.plan, j.webhook_url, j.webhook_headers, j.created_at, j.updated_at, \
-     j.started_at, j.finished_at, j.result, j.error, j.log, d.state, COALESCE(d.attempts, 0)";
+     j.started_at, j.finished_at, j.result, j.error, j.log, d.state, COALESCE(d.attempts, 0), \
+     COALESCE(d.failures, 0)";
 
 fn job_from_row(r: &Row<'_>) -> rusqlite::Result<JobRow> {
     Ok(JobRow {
@@ -102,6 +105,7 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<JobRow> {
         log: r.get(18)?,
         delivery_state: r.get(19)?,
         delivery_attempts: r.get(20)?,
+        delivery_failures: r.get(21)?,
     })
 }
 

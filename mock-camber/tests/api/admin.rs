@@ -1,7 +1,10 @@
 //! The admin API (SPEC §5): guard, config and rules, journal, reset,
 //! complete/fail, cross-tenant listing.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
+use shared::retry::Schedule;
 
 use crate::helpers::*;
 
@@ -426,4 +429,67 @@ async fn caller_webhook_headers_are_masked_in_every_admin_view_and_sent_unmasked
     let headers = &journal["requests"][0]["body"]["webhook"]["headers"];
     assert_eq!(headers["X-Custom-Token"], "tok_…cdef", "{journal}");
     assert_eq!(headers["Authorization"], "Bearer rcv_…6789");
+}
+
+#[actix_web::test]
+async fn a_delivery_is_pending_before_its_first_attempt_and_failing_after_a_failed_one() {
+    let mut rx = Receiver::start().await;
+    rx.always(503);
+    // One retry, ten minutes away: the delivery stays `failing`.
+    let app = spawn_app_with(|s| s.retry_schedule = Schedule(vec![Duration::from_secs(600)])).await;
+    let mut body = job_to(&rx.url);
+    // Stored at the job's end, first sent in an hour: no attempt yet.
+    body["metadata"]["mock"] = json!({"webhook": {"mode": "delay", "delay_ms": 3_600_000}});
+    let id = app.client.create(body).await;
+    app.client.wait_status(&id, "completed").await;
+
+    let pending = app.client.wait_delivery(&id, "pending").await;
+    assert_eq!(pending["state"], "pending");
+    assert_eq!(pending["attempts"], json!([]));
+    let by_state = |state: &'static str| {
+        let (c, id) = (&app.client, id.as_str());
+        async move {
+            let r = c
+                .get(&format!("/_mock/deliveries?job_id={id}&state={state}"))
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.body["deliveries"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(by_state("failing").await, 0);
+    assert_eq!(app.client.job(&id).await["webhook"]["state"], "pending");
+    let stats = app.client.get("/_mock/stats").await.body;
+    assert_eq!(
+        (
+            &stats["deliveries"]["pending"],
+            &stats["deliveries"]["failing"]
+        ),
+        (&json!(1), &json!(0))
+    );
+
+    // Send it now: the receiver answers 503, a retry is scheduled.
+    let delivery = pending["id"].as_str().unwrap();
+    let r = app
+        .client
+        .post(
+            &format!("/_mock/deliveries/{delivery}/redeliver"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(r.body["state"], "pending", "queued, nothing failed yet");
+    rx.next().await;
+    let failing = app.client.wait_delivery(&id, "failing").await;
+    assert_eq!(failing["state"], "failing");
+    assert_eq!(failing["attempts"][0]["status"], 503);
+    assert_eq!(by_state("pending").await, 0);
+    assert_eq!(app.client.job(&id).await["webhook"]["state"], "failing");
+    let stats = app.client.get("/_mock/stats").await.body;
+    assert_eq!(
+        (
+            &stats["deliveries"]["pending"],
+            &stats["deliveries"]["failing"]
+        ),
+        (&json!(0), &json!(1))
+    );
 }

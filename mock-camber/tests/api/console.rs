@@ -220,23 +220,37 @@ async fn stats_count_jobs_and_deliveries_from_the_store_and_rate_the_last_minute
 }
 
 #[actix_web::test]
-async fn a_deliveries_failing_state_is_pending_after_a_failed_attempt() {
+async fn a_delivery_after_a_failed_attempt_is_failing_in_its_json_the_job_and_the_counts() {
     let mut rx = Receiver::start().await;
     rx.always(500);
     let app = spawn_app_with(|s| s.retry_schedule = Schedule(vec![Duration::from_secs(600)])).await;
     let id = app.client.create(job_to(&rx.url)).await;
     rx.next().await;
     let failing = app.client.wait_delivery(&id, "failing").await;
-    assert_eq!(failing["state"], "pending");
+    assert_eq!(failing["state"], "failing");
     assert_eq!(failing["attempts"][0]["status"], 500);
+    let job = app.client.get("/_mock/jobs?status=completed").await;
+    assert_eq!(
+        job.body["jobs"][0]["webhook"]["state"], "failing",
+        "{}",
+        job.text
+    );
+    assert_eq!(app.client.job(&id).await["webhook"]["state"], "failing");
     let stats = app.client.get("/_mock/stats").await.body;
     assert_eq!(stats["deliveries"]["failing"], 1);
-    assert_eq!(stats["deliveries"]["pending"], 1);
+    assert_eq!(stats["deliveries"]["pending"], 0);
+    assert_eq!(stats["deliveries"]["delivered"], 0);
+    assert_eq!(stats["deliveries"]["total"], 1);
+    let pending = app.client.get("/_mock/deliveries?state=pending").await;
+    assert_eq!(pending.body["deliveries"], json!([]));
     let dead = app.client.get("/_mock/deliveries?state=dead").await;
     assert_eq!(dead.body["deliveries"], json!([]));
     let bad = app.client.get("/_mock/deliveries?state=sad").await;
     assert_eq!(bad.status, 422);
     assert!(bad.text.contains("failing"), "{}", bad.text);
+    // Job-view words that no delivery has are not delivery states.
+    let scheduled = app.client.get("/_mock/deliveries?state=scheduled").await;
+    assert_eq!(scheduled.status, 422, "{}", scheduled.text);
 }
 
 #[actix_web::test]
@@ -451,4 +465,52 @@ async fn a_job_stored_before_plans_recorded_their_origin_says_so_and_still_runs(
         .post(&format!("/_mock/jobs/{id}/complete"), json!({}))
         .await;
     assert_eq!(done.body["status"], "completed");
+}
+
+#[actix_web::test]
+async fn short_keys_are_told_apart_by_a_fingerprint_that_reveals_no_part_of_them() {
+    let app = spawn_app_with(|s| s.api_keys = vec!["qa-one".into(), "qa-two".into()]).await;
+    let one = app.client.with_key("qa-one");
+    let two = app.client.with_key("qa-two");
+    let a = one.create(json!({"app": "a", "input": {}})).await;
+    two.create(json!({"app": "a", "input": {}})).await;
+    let jobs = app.client.get("/_mock/jobs").await;
+    let labels: Vec<&str> = (jobs.body["jobs"].as_array().unwrap().iter())
+        .map(|j| j["tenant"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels.len(), 2, "{}", jobs.text);
+    assert_ne!(labels[0], labels[1]);
+    for label in &labels {
+        assert!(label.starts_with("key#") && label.len() == 12, "{label}");
+        assert!(!label.contains("qa"), "{label}");
+    }
+    let of_one = one.get(&format!("/jobs/{a}")).await;
+    assert_eq!(of_one.status, 200);
+    // The overview, the journal and the tenant filter use the same label.
+    let label_one = labels[1].to_owned();
+    let stats = app.client.get("/_mock/stats").await.body;
+    let seen: Vec<&str> = (stats["tenants"].as_array().unwrap().iter())
+        .map(|t| t["tenant"].as_str().unwrap())
+        .collect();
+    assert!(seen.contains(&label_one.as_str()), "{stats}");
+    let filtered = app
+        .client
+        .get(&format!(
+            "/_mock/jobs?tenant={}",
+            label_one.replace('#', "%23")
+        ))
+        .await;
+    assert_eq!(
+        filtered.body["jobs"][0]["id"],
+        a.as_str(),
+        "{}",
+        filtered.text
+    );
+    assert_eq!(filtered.body["jobs"].as_array().unwrap().len(), 1);
+    let journal = app.client.journal().await;
+    assert!(
+        journal.iter().any(|e| e["tenant"] == label_one.as_str()),
+        "{journal:?}"
+    );
+    assert!(!jobs.text.contains("qa-one") && !stats.to_string().contains("qa-"));
 }

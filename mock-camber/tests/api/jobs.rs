@@ -381,3 +381,14 @@ async fn unknown_routes_and_methods_answer_json_errors() {
     let r = app.client.get("/jobs/cmb_missing").await;
     assert_eq!(r.status, 404);
 }
+
+#[actix_web::test]
+async fn metrics_are_prometheus_text_in_utf_8() {
+    let app = spawn_app().await;
+    let r = app.client.get("/metrics").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.headers.get("content-type").map(String::as_str),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+}

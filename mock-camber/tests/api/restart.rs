@@ -176,7 +176,7 @@ async fn a_webhook_failing_at_the_kill_is_delivered_after_restart_with_the_same_
     })
     .await;
     assert_eq!(before["id"], delivery_id.as_str());
-    assert_eq!(before["state"], "pending", "{before}");
+    assert_eq!(before["state"], "failing", "{before}");
     assert_eq!(client.job(&id).await["status"], "completed");
 
     mock.kill9();

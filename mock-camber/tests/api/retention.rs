@@ -78,8 +78,9 @@ async fn finished_jobs_go_after_the_window_and_held_or_undelivered_ones_stay() {
 
     // The held job and the one whose webhook is pending stay.
     assert_eq!(app.client.job(&held).await["status"], "running");
-    let pending = app.client.wait_delivery(&undelivered, "pending").await;
-    assert_eq!(pending["state"], "pending");
+    // Refused, so retrying: `failing`.
+    let pending = app.client.wait_delivery(&undelivered, "failing").await;
+    assert_eq!(pending["state"], "failing");
     assert_eq!(app.client.job(&undelivered).await["status"], "completed");
 
     let metrics = app.client.get("/metrics").await.text;

@@ -95,7 +95,8 @@ export function renderOverview(root, s) {
     ),
     group("Webhooks", "Webhooks", [
       tile("queue", s.webhook_queue_depth, { title: "Deliveries waiting to be sent or retried" }),
-      tile("failing", d.failing, { href: "#/deliveries?state=failing", cls: d.failing ? "s-failing" : "", title: "Retrying after a failed attempt" }),
+      tile("pending", d.pending, { href: "#/deliveries?state=pending", title: "Waiting for a send; no attempt has failed" }),
+      tile("failing", d.failing, { href: "#/deliveries?state=failing", cls: d.failing ? "s-failing" : "", title: "An attempt failed; retrying" }),
       tile("dead", d.dead, { href: "#/deliveries?state=dead", cls: d.dead ? "s-dead" : "", title: "Gave up: redeliver them" }),
       tile("delivered", d.delivered, { href: "#/deliveries?state=delivered" }),
     ]),
