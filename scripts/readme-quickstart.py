@@ -9,8 +9,9 @@ secret `local-dev-webhook-secret`, api's public URL its own address. Ports
 are free ones, passed as MOCK_CAMBER_PORT and API_PORT (the blocks read
 them, as the local stack does); data goes to a temporary directory.
 
-Fails on a missing block, a non-zero exit, or output that is not what the
-README promises (checked per block below).
+Fails on a missing block, a non-zero exit, an API error answer
+(`{"error":…}`), or output that is not what the README promises (checked
+per block below).
 
     scripts/readme-quickstart.py [--bin-dir target/debug] [--readme README.md]
 """
@@ -107,6 +108,11 @@ def main():
         for i, pats in enumerate(EXPECT):
             out = outs[i] if i < len(outs) else ""
             print(f"--- quickstart block {i + 1} ---\n{out.rstrip()}")
+            # Every README block shows a success: no answer is an API error.
+            for line in out.splitlines():
+                if line.startswith('{"error":'):
+                    print(f"!!! block {i + 1}: an error answer: {line[:200]}")
+                    failed = True
             for p in pats:
                 if not re.search(p, out, re.M):
                     print(f"!!! block {i + 1}: output does not match {p!r}")
