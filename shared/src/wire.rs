@@ -185,6 +185,18 @@ impl WebhookState {
             DeliveryState::Dead => WebhookState::Dead,
         }
     }
+
+    /// The stored state a delivery in this state has (`pending` and
+    /// `failing` are both stored `pending`); `None` for the states of a job
+    /// that has no delivery.
+    pub fn stored(self) -> Option<DeliveryState> {
+        match self {
+            WebhookState::Pending | WebhookState::Failing => Some(DeliveryState::Pending),
+            WebhookState::Delivered => Some(DeliveryState::Delivered),
+            WebhookState::Dead => Some(DeliveryState::Dead),
+            WebhookState::Scheduled | WebhookState::Dropped => None,
+        }
+    }
 }
 
 wire_enum! {

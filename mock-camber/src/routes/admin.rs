@@ -309,12 +309,9 @@ pub async fn deliveries(
     });
     let interest = wait::Interest::Deliveries {
         job_id: filter.job_id.clone(),
-        // `failing` deliveries are pending ones.
-        state: if failing {
-            Some(DeliveryState::Pending)
-        } else {
-            filter.state
-        },
+        // `pending` and `failing` are both stored `pending`: a change of
+        // either wakes the wait, which then reads its page again.
+        state: filter.state.and_then(WebhookState::stored),
         event: filter.event,
     };
     list_or_wait(&req, &state, wait, interest, "deliveries", || {
