@@ -8,12 +8,13 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use actix_web::web::Bytes;
-use shared::retry::{jitter_factor, Schedule};
+use shared::retry::{jitter_factor, Schedule, RETRY_AFTER_CAP};
 use shared::{DeliveryState, WebhookEvent};
 use tokio::time::Instant;
 
 use super::sender::{self, AttemptRequest, AttemptResult};
 use super::{now_ms, Command, Due, Engine};
+use crate::scenario::MAX_SCENARIO_MS;
 use crate::store::{self, due_key, AttemptRow, DeliveryRow, DueKey, Headers};
 
 /// One pending delivery as the engine holds it.
@@ -96,6 +97,31 @@ pub fn next_attempt(
         Some(wait) => Next::Retry(wait),
         None => Next::Dead,
     }
+}
+
+/// The largest factor `shared::retry::jitter_factor` draws (+20 %).
+const MAX_JITTER: f64 = 1.2;
+
+/// The longest wait the engine itself sets before attempt `attempts + 1`:
+/// a scenario's webhook delay (at most a day) before the first, the
+/// longest retry step with its jitter, or a capped `Retry-After`, after.
+pub(super) fn longest_wait(schedule: &Schedule, attempts: u32) -> Duration {
+    if attempts == 0 {
+        return Duration::from_millis(MAX_SCENARIO_MS);
+    }
+    let step = schedule.0.iter().max().copied().unwrap_or_default();
+    step.mul_f64(MAX_JITTER).max(RETRY_AFTER_CAP)
+}
+
+/// How long from now (`now_ms`, unix ms) until a due time `due_ms` read
+/// as wall-clock time (stored, so a restart can resume it): a past one is
+/// due at once, and one further ahead than `bound` (written while the
+/// clock was wrong, or read after it jumped back) waits `bound`, so a
+/// clock jump can delay a webhook by no more than the longest wait the
+/// engine would have set. In memory the wait then runs on `Instant`.
+pub(super) fn wait_until(due_ms: i64, now_ms: i64, bound: Duration) -> Duration {
+    let ahead = due_ms.saturating_sub(now_ms).max(0) as u64;
+    Duration::from_millis(ahead).min(bound)
 }
 
 /// An attempt's record and the delivery state it led to, kept until it is
@@ -309,8 +335,8 @@ impl Engine {
             self.park(key, id);
             return;
         }
-        let wait = Duration::from_millis((due_ms - now_ms()).max(0) as u64);
-        let at = Instant::now() + wait;
+        let bound = longest_wait(&self.settings.retry_schedule, d.attempts);
+        let at = Instant::now() + wait_until(due_ms, now_ms(), bound);
         d.due = Some(at);
         self.timers.insert(at, Due::Delivery(id.to_owned()));
         self.outbox.loaded.insert(key, id.to_owned());
@@ -517,6 +543,25 @@ mod tests {
             next_attempt(&none, 0, 1, &result(Some(500), None), 1.0),
             Next::Dead
         );
+    }
+
+    #[test]
+    fn a_due_time_far_ahead_is_clamped_to_the_longest_wait_and_a_past_one_is_due_now() {
+        let now = 1_700_000_000_000;
+        let hour = RETRY_AFTER_CAP;
+        assert_eq!(wait_until(now + 1500, now, hour), MS(1500));
+        assert_eq!(wait_until(now - 5000, now, hour), Duration::ZERO, "past: due now");
+        assert_eq!(wait_until(i64::MIN, now, hour), Duration::ZERO);
+        // Written a year ahead (a forward jump since corrected): an hour.
+        let year = 365 * 86_400_000;
+        assert_eq!(wait_until(now + year, now, hour), hour);
+        assert_eq!(wait_until(i64::MAX, now, hour), hour);
+        // The bound: a day before the first attempt (a scenario's delay),
+        // the longest jittered step or the Retry-After cap after.
+        let s = Schedule(vec![MS(500), Duration::from_secs(7200)]);
+        assert_eq!(longest_wait(&s, 0), MS(MAX_SCENARIO_MS));
+        assert_eq!(longest_wait(&s, 1), Duration::from_secs(8640));
+        assert_eq!(longest_wait(&schedule(), 3), RETRY_AFTER_CAP);
     }
 
     #[test]
