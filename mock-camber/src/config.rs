@@ -138,6 +138,27 @@ pub struct Settings {
     )]
     pub max_loaded_deliveries: u64,
 
+    /// Most webhook attempts in flight at once, over all receivers.
+    #[arg(
+        long,
+        env = "MOCK_CAMBER_WEBHOOK_MAX_IN_FLIGHT",
+        default_value_t = 256,
+        value_parser = clap::value_parser!(u64).range(1..),
+    )]
+    pub webhook_max_in_flight: u64,
+
+    /// Most webhook attempts in flight to one destination (the scheme, host
+    /// and port of `webhook.url`). Past it, that destination's due webhooks
+    /// wait their turn in the outbox, and free slots go round-robin across
+    /// destinations, so a receiver that hangs holds at most this many.
+    #[arg(
+        long,
+        env = "MOCK_CAMBER_WEBHOOK_MAX_PER_DESTINATION",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u64).range(1..),
+    )]
+    pub webhook_max_per_destination: u64,
+
     /// Token guarding /_mock/ (as `Authorization: Bearer <token>`). None =
     /// admin API open.
     #[arg(long, env = "MOCK_CAMBER_ADMIN_TOKEN", hide_env_values = true)]
@@ -212,6 +233,11 @@ impl std::fmt::Debug for Settings {
             .field("delivery_timeout", &self.delivery_timeout)
             .field("retention", &self.retention)
             .field("max_loaded_deliveries", &self.max_loaded_deliveries)
+            .field("webhook_max_in_flight", &self.webhook_max_in_flight)
+            .field(
+                "webhook_max_per_destination",
+                &self.webhook_max_per_destination,
+            )
             .field(
                 "admin_token",
                 &format_args!("{}", redacted(self.admin_token.is_some())),

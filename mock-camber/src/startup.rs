@@ -131,6 +131,8 @@ impl Application {
                 delivery_timeout: settings.delivery_timeout,
                 ids,
                 max_loaded_deliveries: max_loaded,
+                max_in_flight: settings.webhook_max_in_flight as usize,
+                max_per_destination: settings.webhook_max_per_destination as usize,
             },
             last_seq.clone(),
             resume_jobs,

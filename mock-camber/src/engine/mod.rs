@@ -22,11 +22,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use shared::retry::Schedule;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 pub use self::delivery::{next_attempt, Next};
-use self::delivery::{ActiveDelivery, AttemptWrite, Outbox};
+use self::delivery::{ActiveDelivery, AttemptWrite, Lanes, Outbox};
 pub use self::jobs::{caller_job_id, ActiveJob};
 pub use self::sender::{shown_headers, AttemptResult};
 use crate::metrics::Metrics;
@@ -34,8 +34,6 @@ use crate::scenario::FailSpec;
 use crate::store::{self, DeliveryRow, DueKey, JobRow, Store};
 use crate::tenant::Ids;
 
-/// Most webhook attempts in flight at once.
-const MAX_IN_FLIGHT: usize = 256;
 /// Commands handled between two progress flushes under sustained load.
 const FLUSH_EVERY: usize = 1024;
 
@@ -74,6 +72,10 @@ pub struct EngineSettings {
     pub ids: Ids,
     /// Most pending deliveries held in memory; the rest wait in SQLite.
     pub max_loaded_deliveries: usize,
+    /// Most attempts in flight at once, over all destinations.
+    pub max_in_flight: usize,
+    /// Most attempts in flight to one destination (scheme, host, port).
+    pub max_per_destination: usize,
 }
 
 enum Command {
@@ -238,7 +240,8 @@ pub struct Engine {
     settings: Rc<EngineSettings>,
     last_seq: Arc<AtomicI64>,
     client: awc::Client,
-    in_flight: Rc<Semaphore>,
+    /// Due deliveries waiting for an in-flight slot, and the slots taken.
+    lanes: Lanes,
     jobs: HashMap<String, ActiveJob>,
     deliveries: HashMap<String, ActiveDelivery>,
     outbox: Outbox,
@@ -267,10 +270,13 @@ impl Engine {
         pending_total: i64,
     ) -> EngineHandle {
         let (tx, rx) = mpsc::unbounded_channel();
-        let client = sender::client(settings.delivery_timeout, MAX_IN_FLIGHT);
+        let max_in_flight = settings.max_in_flight.max(1);
+        let client = sender::client(settings.delivery_timeout, max_in_flight);
         let max_loaded = settings.max_loaded_deliveries.max(1);
+        let lanes = Lanes::new(max_in_flight, settings.max_per_destination.max(1));
         let mut engine = Engine {
             outbox: Outbox::default(),
+            lanes,
             max_loaded,
             tx: tx.clone(),
             store,
@@ -278,7 +284,6 @@ impl Engine {
             settings: Rc::new(settings),
             last_seq,
             client,
-            in_flight: Rc::new(Semaphore::new(MAX_IN_FLIGHT)),
             jobs: HashMap::new(),
             deliveries: HashMap::new(),
             timers: Timers::default(),
@@ -371,6 +376,7 @@ impl Engine {
                 Due::AttemptWrites => self.rewrite_attempts(),
             }
         }
+        self.dispatch();
     }
 
     fn handle(&mut self, cmd: Command) {
@@ -416,6 +422,7 @@ impl Engine {
         self.jobs.clear();
         self.deliveries.clear();
         self.outbox = Outbox::default();
+        self.lanes.clear();
         self.timers = Timers::default();
         self.dirty.clear();
         let last = self.last_seq.load(std::sync::atomic::Ordering::SeqCst);
