@@ -41,6 +41,8 @@ pub(super) struct ActiveDelivery {
     /// Due, waiting in its destination's lane for a free slot.
     queued: bool,
     in_flight: bool,
+    /// The task of the attempt on the wire, while there is one.
+    attempt: Option<tokio::task::AbortHandle>,
 }
 
 impl ActiveDelivery {
@@ -63,6 +65,14 @@ impl ActiveDelivery {
             due: None,
             queued: false,
             in_flight: false,
+            attempt: None,
+        }
+    }
+
+    /// Drops the attempt on the wire, if any (its connection closes).
+    pub(super) fn abort(&mut self) {
+        if let Some(task) = self.attempt.take() {
+            task.abort();
         }
     }
 }
@@ -503,11 +513,16 @@ impl Engine {
             bad_signature: d.bad_signature,
         };
         let (client, settings, tx) = (self.client.clone(), self.settings.clone(), self.tx.clone());
-        let id = id.to_owned();
-        actix_rt::spawn(async move {
+        let (id, generation) = (id.to_owned(), self.generation);
+        let task = actix_rt::spawn(async move {
             let result = sender::send(&client, &req, &settings).await;
-            let _ = tx.send(Command::Attempted { id, result });
+            let _ = tx.send(Command::Attempted {
+                id,
+                generation,
+                result,
+            });
         });
+        d.attempt = Some(task.abort_handle());
         true
     }
 
@@ -516,6 +531,7 @@ impl Engine {
             return;
         };
         d.in_flight = false;
+        d.attempt = None;
         self.outbox.sending -= 1;
         self.lanes.finish(&d.dest);
         d.attempts = r.n;

@@ -100,6 +100,9 @@ enum Command {
     },
     Attempted {
         id: String,
+        /// The engine's generation when the attempt started: a result from
+        /// before a reset is dropped.
+        generation: u64,
         result: AttemptResult,
     },
     Redeliver {
@@ -242,6 +245,8 @@ pub struct Engine {
     client: awc::Client,
     /// Due deliveries waiting for an in-flight slot, and the slots taken.
     lanes: Lanes,
+    /// Counts resets: what an attempt started before one reports is dropped.
+    generation: u64,
     jobs: HashMap<String, ActiveJob>,
     deliveries: HashMap<String, ActiveDelivery>,
     outbox: Outbox,
@@ -277,6 +282,7 @@ impl Engine {
         let mut engine = Engine {
             outbox: Outbox::default(),
             lanes,
+            generation: 0,
             max_loaded,
             tx: tx.clone(),
             store,
@@ -400,7 +406,15 @@ impl Engine {
                     let _ = r.send(Control::Done);
                 }
             }
-            Command::Attempted { id, result } => self.attempted(&id, result),
+            Command::Attempted {
+                id,
+                generation,
+                result,
+            } => {
+                if generation == self.generation {
+                    self.attempted(&id, result)
+                }
+            }
             Command::Redeliver { row, reply } => {
                 self.redeliver(&row);
                 let _ = reply.send(());
@@ -412,7 +426,15 @@ impl Engine {
         }
     }
 
+    /// Forgets every job, stage timer and delivery, queued or waiting for
+    /// a slot, and aborts the attempts on the wire (a result that still
+    /// arrives is from an older generation and is dropped), so once the
+    /// reset answers no attempt starts.
     fn reset(&mut self, reply: oneshot::Sender<()>) {
+        self.generation += 1;
+        for d in self.deliveries.values_mut() {
+            d.abort();
+        }
         self.metrics
             .active_jobs
             .fetch_sub(self.jobs.len() as i64, Relaxed);

@@ -1,13 +1,16 @@
 //! Shared-instance bounds of the webhook outbox: a receiver that hangs
 //! holds at most its destination's share of the in-flight slots, so other
-//! tenants' webhooks still arrive at once.
+//! tenants' webhooks still arrive at once; after a reset answers, no
+//! attempt starts.
 
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix_web::{web, App, HttpResponse, HttpServer};
 use parking_lot::Mutex;
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -63,4 +66,75 @@ async fn a_hung_receiver_holds_only_its_destinations_slots_and_other_tenants_web
         assert_eq!(got.json()["camber_job_id"], id.as_str());
         assert!(started.elapsed() < Duration::from_secs(1));
     }
+}
+
+/// Records when each request arrives, then answers 200 after `delay`.
+fn slow_receiver(delay: Duration) -> (String, Arc<Mutex<Vec<Instant>>>) {
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let seen = web::Data::new(arrivals.clone());
+    let server = HttpServer::new(move || {
+        App::new().app_data(seen.clone()).default_service(web::to(
+            move |seen: web::Data<Arc<Mutex<Vec<Instant>>>>| async move {
+                seen.lock().push(Instant::now());
+                actix_rt::time::sleep(delay).await;
+                HttpResponse::Ok().finish()
+            },
+        ))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = server.addrs()[0].port();
+    actix_rt::spawn(server.run());
+    (format!("http://127.0.0.1:{port}/hook"), arrivals)
+}
+
+#[actix_web::test]
+async fn after_a_reset_answers_no_new_webhook_attempt_starts() {
+    // More webhooks than the in-flight pool (256), each answered after
+    // 2 s: before the fix, the attempts waiting for a slot still went out
+    // after the reset (the issue saw 744 of 1,000).
+    let app = spawn_app_with(|s| s.delivery_timeout = Duration::from_secs(10)).await;
+    let (url, arrivals) = slow_receiver(Duration::from_secs(2));
+    for _ in 0..400 {
+        assert_eq!(app.client.submit(job_to(&url)).await.status, 201);
+    }
+    wait_for("the first attempts", 10, || {
+        let n = arrivals.lock().len();
+        async move { (n > 0).then_some(()) }
+    })
+    .await;
+    let r = app.client.post("/_mock/reset", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let reset_at = Instant::now();
+    let on_the_wire = arrivals.lock().len();
+    // Watch, polling, for longer than the attempts on the wire take to
+    // be answered (2 s), when waiting ones would take their slots.
+    let watch = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < watch {
+        let after: Vec<Duration> = (arrivals.lock().iter())
+            .filter(|t| **t > reset_at)
+            .map(|t| t.duration_since(reset_at))
+            .collect();
+        // Only a request already written when reset answered may still be
+        // read by the receiver, at once; none may start later.
+        assert!(
+            after.iter().all(|d| *d < Duration::from_millis(250)),
+            "{} attempts started after the reset ({on_the_wire} before): {after:?}",
+            after.len()
+        );
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(arrivals.lock().len() < 400, "every webhook went out anyway");
+    let r = app.client.get("/_mock/deliveries?state=pending").await;
+    assert_eq!(r.body["deliveries"], json!([]), "{}", r.text);
+    // The outbox still works after the reset.
+    let before = arrivals.lock().len();
+    app.client.create(job_to(&url)).await;
+    wait_for("a webhook after the reset", 10, || {
+        let n = arrivals.lock().len();
+        async move { (n > before).then_some(()) }
+    })
+    .await;
 }

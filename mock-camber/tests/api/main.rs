@@ -5,7 +5,6 @@ mod admin;
 mod console;
 mod console_events;
 mod delivery_limits;
-mod fairness;
 mod faults;
 mod helpers;
 mod hostile;
