@@ -159,6 +159,9 @@ pub struct Settings {
     )]
     pub webhook_max_per_destination: u64,
 
+    #[command(flatten)]
+    pub webhook_policy: crate::engine::policy::Policy,
+
     /// Token guarding /_mock/ (as `Authorization: Bearer <token>`). None =
     /// admin API open.
     #[arg(long, env = "MOCK_CAMBER_ADMIN_TOKEN", hide_env_values = true)]
@@ -238,6 +241,7 @@ impl std::fmt::Debug for Settings {
                 "webhook_max_per_destination",
                 &self.webhook_max_per_destination,
             )
+            .field("webhook_policy", &self.webhook_policy)
             .field(
                 "admin_token",
                 &format_args!("{}", redacted(self.admin_token.is_some())),
@@ -342,6 +346,30 @@ mod tests {
     fn rates_outside_zero_to_one_are_refused() {
         assert!(Cli::try_parse_from(["mock-camber", "--failure-rate", "1.5"]).is_err());
         assert!(Cli::try_parse_from(["mock-camber", "--failure-rate", "0.25"]).is_ok());
+    }
+
+    #[test]
+    fn webhook_allow_and_deny_repeat_or_comma_separate_and_refuse_what_they_cannot_read() {
+        let cli = Cli::parse_from([
+            "mock-camber",
+            "--webhook-deny",
+            "127.0.0.0/8,::1",
+            "--webhook-deny",
+            "169.254.0.0/16",
+            "--webhook-allow",
+            "hooks.example",
+        ]);
+        let p = &cli.settings.webhook_policy;
+        assert_eq!(p.deny.len(), 3);
+        assert_eq!(p.deny[2].to_string(), "169.254.0.0/16");
+        assert_eq!(p.allow.len(), 1);
+        assert!(Cli::parse_from(["mock-camber"])
+            .settings
+            .webhook_policy
+            .is_open());
+        // Deny takes ranges only; a name is refused at start.
+        assert!(Cli::try_parse_from(["mock-camber", "--webhook-deny", "evil.example"]).is_err());
+        assert!(Cli::try_parse_from(["mock-camber", "--webhook-deny", "10.0.0.0/40"]).is_err());
     }
 
     #[test]

@@ -133,6 +133,7 @@ impl Application {
                 max_loaded_deliveries: max_loaded,
                 max_in_flight: settings.webhook_max_in_flight as usize,
                 max_per_destination: settings.webhook_max_per_destination as usize,
+                policy: settings.webhook_policy.clone(),
             },
             last_seq.clone(),
             resume_jobs,

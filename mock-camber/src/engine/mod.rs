@@ -12,6 +12,7 @@
 
 mod delivery;
 mod jobs;
+pub mod policy;
 mod sender;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -76,6 +77,8 @@ pub struct EngineSettings {
     pub max_in_flight: usize,
     /// Most attempts in flight to one destination (scheme, host, port).
     pub max_per_destination: usize,
+    /// Where webhooks may go (`--webhook-allow`, `--webhook-deny`).
+    pub policy: policy::Policy,
 }
 
 enum Command {
@@ -276,7 +279,7 @@ impl Engine {
     ) -> EngineHandle {
         let (tx, rx) = mpsc::unbounded_channel();
         let max_in_flight = settings.max_in_flight.max(1);
-        let client = sender::client(settings.delivery_timeout, max_in_flight);
+        let client = sender::client(settings.delivery_timeout, max_in_flight, &settings.policy);
         let max_loaded = settings.max_loaded_deliveries.max(1);
         let lanes = Lanes::new(max_in_flight, settings.max_per_destination.max(1));
         let mut engine = Engine {

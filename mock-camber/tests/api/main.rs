@@ -5,6 +5,7 @@ mod admin;
 mod console;
 mod console_events;
 mod delivery_limits;
+mod destinations;
 mod faults;
 mod helpers;
 mod hostile;
