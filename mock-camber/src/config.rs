@@ -138,6 +138,30 @@ pub struct Settings {
     )]
     pub max_loaded_deliveries: u64,
 
+    /// Most webhook attempts in flight at once, over all receivers.
+    #[arg(
+        long,
+        env = "MOCK_CAMBER_WEBHOOK_MAX_IN_FLIGHT",
+        default_value_t = 256,
+        value_parser = clap::value_parser!(u64).range(1..),
+    )]
+    pub webhook_max_in_flight: u64,
+
+    /// Most webhook attempts in flight to one destination (the scheme, host
+    /// and port of `webhook.url`). Past it, that destination's due webhooks
+    /// wait their turn in the outbox, and free slots go round-robin across
+    /// destinations, so a receiver that hangs holds at most this many.
+    #[arg(
+        long,
+        env = "MOCK_CAMBER_WEBHOOK_MAX_PER_DESTINATION",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u64).range(1..),
+    )]
+    pub webhook_max_per_destination: u64,
+
+    #[command(flatten)]
+    pub webhook_policy: crate::engine::policy::Policy,
+
     /// Token guarding /_mock/ (as `Authorization: Bearer <token>`). None =
     /// admin API open.
     #[arg(long, env = "MOCK_CAMBER_ADMIN_TOKEN", hide_env_values = true)]
@@ -212,6 +236,12 @@ impl std::fmt::Debug for Settings {
             .field("delivery_timeout", &self.delivery_timeout)
             .field("retention", &self.retention)
             .field("max_loaded_deliveries", &self.max_loaded_deliveries)
+            .field("webhook_max_in_flight", &self.webhook_max_in_flight)
+            .field(
+                "webhook_max_per_destination",
+                &self.webhook_max_per_destination,
+            )
+            .field("webhook_policy", &self.webhook_policy)
             .field(
                 "admin_token",
                 &format_args!("{}", redacted(self.admin_token.is_some())),
@@ -316,6 +346,30 @@ mod tests {
     fn rates_outside_zero_to_one_are_refused() {
         assert!(Cli::try_parse_from(["mock-camber", "--failure-rate", "1.5"]).is_err());
         assert!(Cli::try_parse_from(["mock-camber", "--failure-rate", "0.25"]).is_ok());
+    }
+
+    #[test]
+    fn webhook_allow_and_deny_repeat_or_comma_separate_and_refuse_what_they_cannot_read() {
+        let cli = Cli::parse_from([
+            "mock-camber",
+            "--webhook-deny",
+            "127.0.0.0/8,::1",
+            "--webhook-deny",
+            "169.254.0.0/16",
+            "--webhook-allow",
+            "hooks.example",
+        ]);
+        let p = &cli.settings.webhook_policy;
+        assert_eq!(p.deny.len(), 3);
+        assert_eq!(p.deny[2].to_string(), "169.254.0.0/16");
+        assert_eq!(p.allow.len(), 1);
+        assert!(Cli::parse_from(["mock-camber"])
+            .settings
+            .webhook_policy
+            .is_open());
+        // Deny takes ranges only; a name is refused at start.
+        assert!(Cli::try_parse_from(["mock-camber", "--webhook-deny", "evil.example"]).is_err());
+        assert!(Cli::try_parse_from(["mock-camber", "--webhook-deny", "10.0.0.0/40"]).is_err());
     }
 
     #[test]

@@ -2,18 +2,19 @@
 //! flight, and what happens after each one. The retry decision is a pure
 //! function, [`next_attempt`], that the unit tests below call directly.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use actix_web::web::Bytes;
-use shared::retry::{jitter_factor, Schedule};
+use shared::retry::{jitter_factor, Schedule, RETRY_AFTER_CAP};
 use shared::{DeliveryState, WebhookEvent};
 use tokio::time::Instant;
 
 use super::sender::{self, AttemptRequest, AttemptResult};
 use super::{now_ms, Command, Due, Engine};
+use crate::scenario::MAX_SCENARIO_MS;
 use crate::store::{self, due_key, AttemptRow, DeliveryRow, DueKey, Headers};
 
 /// One pending delivery as the engine holds it.
@@ -27,6 +28,8 @@ pub(super) struct ActiveDelivery {
     tenant: String,
     event: WebhookEvent,
     url: String,
+    /// The scheme, host and port of `url`: the lane it waits in.
+    dest: Rc<str>,
     headers: Headers,
     body: Bytes,
     attempts: u32,
@@ -35,7 +38,11 @@ pub(super) struct ActiveDelivery {
     bad_signature: bool,
     /// When the next attempt is due, while one is scheduled.
     due: Option<Instant>,
+    /// Due, waiting in its destination's lane for a free slot.
+    queued: bool,
     in_flight: bool,
+    /// The task of the attempt on the wire, while there is one.
+    attempt: Option<tokio::task::AbortHandle>,
 }
 
 impl ActiveDelivery {
@@ -48,6 +55,7 @@ impl ActiveDelivery {
             tenant: row.tenant.clone(),
             event: row.event,
             url: row.url.clone(),
+            dest: destination(&row.url),
             headers: row.headers.clone(),
             body: Bytes::from(row.body.clone()),
             attempts: row.attempts as u32,
@@ -55,7 +63,16 @@ impl ActiveDelivery {
             sends_remaining: row.sends_remaining.max(1) as u32,
             bad_signature: row.bad_signature,
             due: None,
+            queued: false,
             in_flight: false,
+            attempt: None,
+        }
+    }
+
+    /// Drops the attempt on the wire, if any (its connection closes).
+    pub(super) fn abort(&mut self) {
+        if let Some(task) = self.attempt.take() {
+            task.abort();
         }
     }
 }
@@ -95,6 +112,138 @@ pub fn next_attempt(
     match schedule.next_wait(failures + 1, r.retry_after, jitter) {
         Some(wait) => Next::Retry(wait),
         None => Next::Dead,
+    }
+}
+
+/// The largest factor `shared::retry::jitter_factor` draws (+20 %).
+const MAX_JITTER: f64 = 1.2;
+
+/// The longest wait the engine itself sets before attempt `attempts + 1`:
+/// a scenario's webhook delay (at most a day) before the first, the
+/// longest retry step with its jitter, or a capped `Retry-After`, after.
+pub(super) fn longest_wait(schedule: &Schedule, attempts: u32) -> Duration {
+    if attempts == 0 {
+        return Duration::from_millis(MAX_SCENARIO_MS);
+    }
+    let step = schedule.0.iter().max().copied().unwrap_or_default();
+    step.mul_f64(MAX_JITTER).max(RETRY_AFTER_CAP)
+}
+
+/// How long from now (`now_ms`, unix ms) until a due time `due_ms` read
+/// as wall-clock time (stored, so a restart can resume it): a past one is
+/// due at once, and one further ahead than `bound` (written while the
+/// clock was wrong, or read after it jumped back) waits `bound`, so a
+/// clock jump can delay a webhook by no more than the longest wait the
+/// engine would have set. In memory the wait then runs on `Instant`.
+pub(super) fn wait_until(due_ms: i64, now_ms: i64, bound: Duration) -> Duration {
+    let ahead = due_ms.saturating_sub(now_ms).max(0) as u64;
+    Duration::from_millis(ahead).min(bound)
+}
+
+/// The destination of a webhook URL, as the in-flight limits count it:
+/// scheme, host and port (the default one when the URL names none), in
+/// lower case. A URL that does not parse is its own destination.
+pub(super) fn destination(url: &str) -> Rc<str> {
+    let Ok(uri) = url.parse::<actix_web::http::Uri>() else {
+        return Rc::from(url);
+    };
+    let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
+    let host = uri.host().unwrap_or("").to_ascii_lowercase();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    Rc::from(format!("{scheme}://{host}:{port}"))
+}
+
+/// The in-flight slots and who waits for them. At most `max_total`
+/// attempts are on the wire, at most `max_per` of them to one destination;
+/// due deliveries past either limit wait in their destination's lane (they
+/// stay pending in the store, so waiting loses nothing), and a free slot
+/// goes to the destinations in turn (round-robin), so a receiver that
+/// hangs holds `max_per` slots and no more, and a destination with a long
+/// queue cannot starve one with a short queue.
+///
+/// `turns` holds exactly the destinations that have a delivery waiting and
+/// a slot of their own free, each once, so taking the next one is O(1).
+pub(super) struct Lanes {
+    max_total: usize,
+    max_per: usize,
+    /// Attempts on the wire, by destination (absent = none).
+    busy: HashMap<Rc<str>, usize>,
+    /// Due deliveries waiting for a slot, by destination, in due order.
+    waiting: HashMap<Rc<str>, VecDeque<String>>,
+    turns: VecDeque<Rc<str>>,
+    in_flight: usize,
+}
+
+impl Lanes {
+    pub(super) fn new(max_total: usize, max_per: usize) -> Self {
+        Self {
+            max_total: max_total.max(1),
+            max_per: max_per.max(1),
+            busy: HashMap::new(),
+            waiting: HashMap::new(),
+            turns: VecDeque::new(),
+            in_flight: 0,
+        }
+    }
+
+    fn busy(&self, dest: &str) -> usize {
+        self.busy.get(dest).copied().unwrap_or(0)
+    }
+
+    /// A due delivery joins the end of its destination's lane.
+    pub(super) fn push(&mut self, dest: Rc<str>, id: String) {
+        let free = self.busy(&dest) < self.max_per;
+        let lane = self.waiting.entry(dest.clone()).or_default();
+        if lane.is_empty() && free {
+            self.turns.push_back(dest);
+        }
+        lane.push_back(id);
+    }
+
+    /// The next delivery to send, its slot taken: the head of the lane
+    /// whose turn it is, or none while every slot is taken or every
+    /// waiting destination is at its own limit.
+    pub(super) fn take(&mut self) -> Option<(Rc<str>, String)> {
+        if self.in_flight >= self.max_total {
+            return None;
+        }
+        let dest = self.turns.pop_front()?;
+        let lane = self.waiting.get_mut(&dest)?;
+        let id = lane.pop_front()?;
+        let more = !lane.is_empty();
+        if !more {
+            self.waiting.remove(&dest);
+        }
+        let busy = self.busy.entry(dest.clone()).or_insert(0);
+        *busy += 1;
+        if more && *busy < self.max_per {
+            self.turns.push_back(dest.clone());
+        }
+        self.in_flight += 1;
+        Some((dest, id))
+    }
+
+    /// An attempt to `dest` is over: its slot is free again.
+    pub(super) fn finish(&mut self, dest: &Rc<str>) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let Some(busy) = self.busy.get_mut(dest) else {
+            return;
+        };
+        let was_full = *busy >= self.max_per;
+        *busy -= 1;
+        if *busy == 0 {
+            self.busy.remove(dest);
+        }
+        if was_full && self.waiting.contains_key(dest) {
+            self.turns.push_back(dest.clone());
+        }
+    }
+
+    /// Forgets every waiting delivery and every slot (a reset).
+    pub(super) fn clear(&mut self) {
+        *self = Self::new(self.max_total, self.max_per);
     }
 }
 
@@ -309,22 +458,48 @@ impl Engine {
             self.park(key, id);
             return;
         }
-        let wait = Duration::from_millis((due_ms - now_ms()).max(0) as u64);
-        let at = Instant::now() + wait;
+        let bound = longest_wait(&self.settings.retry_schedule, d.attempts);
+        let at = Instant::now() + wait_until(due_ms, now_ms(), bound);
         d.due = Some(at);
         self.timers.insert(at, Due::Delivery(id.to_owned()));
         self.outbox.loaded.insert(key, id.to_owned());
     }
 
+    /// The delivery's time has come: it joins its destination's lane, and
+    /// is sent when a slot is free (see [`Lanes`]).
     pub(super) fn delivery_due(&mut self, id: &str) {
         let Some(d) = self.deliveries.get_mut(id) else {
             return;
         };
         d.due = None;
         self.outbox.loaded.remove(&(d.due_ms, d.seq));
-        if d.in_flight {
+        if d.in_flight || d.queued {
             return;
         }
+        d.queued = true;
+        self.lanes.push(d.dest.clone(), id.to_owned());
+    }
+
+    /// Starts attempts while slots are free, destinations in turn. Nothing
+    /// new starts during a graceful stop.
+    pub(super) fn dispatch(&mut self) {
+        if self.stopping.is_some() {
+            return;
+        }
+        while let Some((dest, id)) = self.lanes.take() {
+            if !self.start_attempt(&id) {
+                self.lanes.finish(&dest);
+            }
+        }
+    }
+
+    /// Puts one attempt of a queued delivery on the wire; false when the
+    /// delivery is gone.
+    fn start_attempt(&mut self, id: &str) -> bool {
+        let Some(d) = self.deliveries.get_mut(id) else {
+            return false;
+        };
+        d.queued = false;
         d.in_flight = true;
         self.outbox.sending += 1;
         let req = AttemptRequest {
@@ -337,18 +512,18 @@ impl Engine {
             n: d.attempts + 1,
             bad_signature: d.bad_signature,
         };
-        let (client, settings, sem, tx) = (
-            self.client.clone(),
-            self.settings.clone(),
-            Rc::clone(&self.in_flight),
-            self.tx.clone(),
-        );
-        let id = id.to_owned();
-        actix_rt::spawn(async move {
-            let _permit = sem.acquire().await;
+        let (client, settings, tx) = (self.client.clone(), self.settings.clone(), self.tx.clone());
+        let (id, generation) = (id.to_owned(), self.generation);
+        let task = actix_rt::spawn(async move {
             let result = sender::send(&client, &req, &settings).await;
-            let _ = tx.send(Command::Attempted { id, result });
+            let _ = tx.send(Command::Attempted {
+                id,
+                generation,
+                result,
+            });
         });
+        d.attempt = Some(task.abort_handle());
+        true
     }
 
     pub(super) fn attempted(&mut self, id: &str, r: AttemptResult) {
@@ -356,7 +531,9 @@ impl Engine {
             return;
         };
         d.in_flight = false;
+        d.attempt = None;
         self.outbox.sending -= 1;
+        self.lanes.finish(&d.dest);
         d.attempts = r.n;
         let m = &self.metrics;
         m.observe_latency(r.latency.as_secs_f64());
@@ -430,7 +607,7 @@ impl Engine {
     pub(super) fn redeliver(&mut self, row: &DeliveryRow) {
         if let Some(d) = self.deliveries.get(&row.id) {
             // Already queued: send now instead of at the next retry.
-            if !d.in_flight {
+            if !d.in_flight && !d.queued {
                 self.schedule_delivery(&row.id, 0);
             }
             return;
@@ -517,6 +694,102 @@ mod tests {
             next_attempt(&none, 0, 1, &result(Some(500), None), 1.0),
             Next::Dead
         );
+    }
+
+    #[test]
+    fn a_due_time_far_ahead_is_clamped_to_the_longest_wait_and_a_past_one_is_due_now() {
+        let now = 1_700_000_000_000;
+        let hour = RETRY_AFTER_CAP;
+        assert_eq!(wait_until(now + 1500, now, hour), MS(1500));
+        assert_eq!(
+            wait_until(now - 5000, now, hour),
+            Duration::ZERO,
+            "past: due now"
+        );
+        assert_eq!(wait_until(i64::MIN, now, hour), Duration::ZERO);
+        // Written a year ahead (a forward jump since corrected): an hour.
+        let year = 365 * 86_400_000;
+        assert_eq!(wait_until(now + year, now, hour), hour);
+        assert_eq!(wait_until(i64::MAX, now, hour), hour);
+        // The bound: a day before the first attempt (a scenario's delay),
+        // the longest jittered step or the Retry-After cap after.
+        let s = Schedule(vec![MS(500), Duration::from_secs(7200)]);
+        assert_eq!(longest_wait(&s, 0), MS(MAX_SCENARIO_MS));
+        assert_eq!(longest_wait(&s, 1), Duration::from_secs(8640));
+        assert_eq!(longest_wait(&schedule(), 3), RETRY_AFTER_CAP);
+    }
+
+    fn take_all(lanes: &mut Lanes) -> Vec<String> {
+        std::iter::from_fn(|| lanes.take())
+            .map(|(d, id)| format!("{d} {id}"))
+            .collect()
+    }
+
+    #[test]
+    fn destinations_are_scheme_host_and_port() {
+        assert_eq!(
+            &*destination("http://Hooks.Example/a?b"),
+            "http://hooks.example:80"
+        );
+        assert_eq!(
+            &*destination("https://hooks.example/a"),
+            "https://hooks.example:443"
+        );
+        assert_eq!(
+            &*destination("http://127.0.0.1:8080/x"),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(&*destination("http://[::1]:81/"), "http://[::1]:81");
+        assert_ne!(destination("http://h:1/"), destination("https://h:1/"));
+    }
+
+    #[test]
+    fn a_destination_at_its_limit_waits_and_free_slots_go_round_robin() {
+        let (hung, ok, other): (Rc<str>, Rc<str>, Rc<str>) = (
+            "http://hung:80".into(),
+            "http://ok:80".into(),
+            "http://other:80".into(),
+        );
+        let mut lanes = Lanes::new(4, 2);
+        for i in 0..5 {
+            lanes.push(hung.clone(), format!("h{i}"));
+        }
+        // The hung destination takes its 2 slots, no more.
+        assert_eq!(
+            take_all(&mut lanes),
+            ["http://hung:80 h0", "http://hung:80 h1"]
+        );
+        // Others get the rest at once, in turn.
+        for i in 0..3 {
+            lanes.push(ok.clone(), format!("k{i}"));
+            lanes.push(other.clone(), format!("o{i}"));
+        }
+        assert_eq!(
+            take_all(&mut lanes),
+            ["http://ok:80 k0", "http://other:80 o0"]
+        );
+        // The pool (4) is full: nothing starts until a slot frees.
+        assert_eq!(lanes.take(), None);
+        lanes.finish(&ok);
+        assert_eq!(take_all(&mut lanes), ["http://ok:80 k1"]);
+        // A freed hung slot puts the hung lane back in turn, after the
+        // destinations already waiting.
+        lanes.finish(&hung);
+        lanes.finish(&other);
+        assert_eq!(
+            take_all(&mut lanes),
+            ["http://other:80 o1", "http://ok:80 k2"]
+        );
+        lanes.finish(&other);
+        lanes.finish(&ok);
+        assert_eq!(
+            take_all(&mut lanes),
+            ["http://hung:80 h2", "http://other:80 o2"]
+        );
+        lanes.clear();
+        assert_eq!(lanes.take(), None);
+        lanes.push(hung.clone(), "again".into());
+        assert_eq!(take_all(&mut lanes), ["http://hung:80 again"]);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 mod delivery;
 mod jobs;
+pub mod policy;
 mod sender;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -22,11 +23,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use shared::retry::Schedule;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 pub use self::delivery::{next_attempt, Next};
-use self::delivery::{ActiveDelivery, AttemptWrite, Outbox};
+use self::delivery::{ActiveDelivery, AttemptWrite, Lanes, Outbox};
 pub use self::jobs::{caller_job_id, ActiveJob};
 pub use self::sender::{shown_headers, AttemptResult};
 use crate::metrics::Metrics;
@@ -34,8 +35,6 @@ use crate::scenario::FailSpec;
 use crate::store::{self, DeliveryRow, DueKey, JobRow, Store};
 use crate::tenant::Ids;
 
-/// Most webhook attempts in flight at once.
-const MAX_IN_FLIGHT: usize = 256;
 /// Commands handled between two progress flushes under sustained load.
 const FLUSH_EVERY: usize = 1024;
 
@@ -74,6 +73,12 @@ pub struct EngineSettings {
     pub ids: Ids,
     /// Most pending deliveries held in memory; the rest wait in SQLite.
     pub max_loaded_deliveries: usize,
+    /// Most attempts in flight at once, over all destinations.
+    pub max_in_flight: usize,
+    /// Most attempts in flight to one destination (scheme, host, port).
+    pub max_per_destination: usize,
+    /// Where webhooks may go (`--webhook-allow`, `--webhook-deny`).
+    pub policy: policy::Policy,
 }
 
 enum Command {
@@ -98,6 +103,9 @@ enum Command {
     },
     Attempted {
         id: String,
+        /// The engine's generation when the attempt started: a result from
+        /// before a reset is dropped.
+        generation: u64,
         result: AttemptResult,
     },
     Redeliver {
@@ -238,7 +246,10 @@ pub struct Engine {
     settings: Rc<EngineSettings>,
     last_seq: Arc<AtomicI64>,
     client: awc::Client,
-    in_flight: Rc<Semaphore>,
+    /// Due deliveries waiting for an in-flight slot, and the slots taken.
+    lanes: Lanes,
+    /// Counts resets: what an attempt started before one reports is dropped.
+    generation: u64,
     jobs: HashMap<String, ActiveJob>,
     deliveries: HashMap<String, ActiveDelivery>,
     outbox: Outbox,
@@ -267,10 +278,14 @@ impl Engine {
         pending_total: i64,
     ) -> EngineHandle {
         let (tx, rx) = mpsc::unbounded_channel();
-        let client = sender::client(settings.delivery_timeout, MAX_IN_FLIGHT);
+        let max_in_flight = settings.max_in_flight.max(1);
+        let client = sender::client(settings.delivery_timeout, max_in_flight, &settings.policy);
         let max_loaded = settings.max_loaded_deliveries.max(1);
+        let lanes = Lanes::new(max_in_flight, settings.max_per_destination.max(1));
         let mut engine = Engine {
             outbox: Outbox::default(),
+            lanes,
+            generation: 0,
             max_loaded,
             tx: tx.clone(),
             store,
@@ -278,7 +293,6 @@ impl Engine {
             settings: Rc::new(settings),
             last_seq,
             client,
-            in_flight: Rc::new(Semaphore::new(MAX_IN_FLIGHT)),
             jobs: HashMap::new(),
             deliveries: HashMap::new(),
             timers: Timers::default(),
@@ -371,6 +385,7 @@ impl Engine {
                 Due::AttemptWrites => self.rewrite_attempts(),
             }
         }
+        self.dispatch();
     }
 
     fn handle(&mut self, cmd: Command) {
@@ -394,7 +409,15 @@ impl Engine {
                     let _ = r.send(Control::Done);
                 }
             }
-            Command::Attempted { id, result } => self.attempted(&id, result),
+            Command::Attempted {
+                id,
+                generation,
+                result,
+            } => {
+                if generation == self.generation {
+                    self.attempted(&id, result)
+                }
+            }
             Command::Redeliver { row, reply } => {
                 self.redeliver(&row);
                 let _ = reply.send(());
@@ -406,7 +429,15 @@ impl Engine {
         }
     }
 
+    /// Forgets every job, stage timer and delivery, queued or waiting for
+    /// a slot, and aborts the attempts on the wire (a result that still
+    /// arrives is from an older generation and is dropped), so once the
+    /// reset answers no attempt starts.
     fn reset(&mut self, reply: oneshot::Sender<()>) {
+        self.generation += 1;
+        for d in self.deliveries.values_mut() {
+            d.abort();
+        }
         self.metrics
             .active_jobs
             .fetch_sub(self.jobs.len() as i64, Relaxed);
@@ -416,6 +447,7 @@ impl Engine {
         self.jobs.clear();
         self.deliveries.clear();
         self.outbox = Outbox::default();
+        self.lanes.clear();
         self.timers = Timers::default();
         self.dirty.clear();
         let last = self.last_seq.load(std::sync::atomic::Ordering::SeqCst);

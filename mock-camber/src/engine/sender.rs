@@ -2,7 +2,10 @@
 //! signatures, the caller's own headers on top, a time limit on the whole
 //! exchange, and at most `EXCERPT_BYTES` of the answer kept.
 
+use std::rc::Rc;
 use std::time::Duration;
+
+use actix_tls::connect::Resolver;
 
 use actix_web::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use actix_web::web::Bytes;
@@ -15,6 +18,7 @@ use shared::wire::rfc3339;
 use shared::WebhookEvent;
 use tokio::time::Instant;
 
+use super::policy::{Guarded, Policy, Refused};
 use super::EngineSettings;
 use crate::store::Headers;
 
@@ -22,15 +26,28 @@ use crate::store::Headers;
 const EXCERPT_BYTES: usize = 1024;
 
 /// The one awc client every attempt shares (connections are reused).
-/// Redirects are never followed: a 3xx is a failed attempt.
-pub(super) fn client(timeout: Duration, max_in_flight: usize) -> awc::Client {
+/// Redirects are never followed: a 3xx is a failed attempt. With a
+/// destination policy, host names are resolved by [`Guarded`], which
+/// refuses a connection to any address the policy does not let through.
+pub(super) fn client(timeout: Duration, max_in_flight: usize, policy: &Policy) -> awc::Client {
     // Webhook receivers may be https: awc's rustls needs a provider.
     // Another component may have installed one already; that is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    awc::Client::builder()
-        .connector(awc::Connector::new().limit(max_in_flight).timeout(timeout))
-        .timeout(timeout)
-        .disable_redirects()
+    let builder = awc::Client::builder().timeout(timeout).disable_redirects();
+    if policy.is_open() {
+        return builder
+            .connector(awc::Connector::new().limit(max_in_flight).timeout(timeout))
+            .finish();
+    }
+    let guarded = Resolver::custom(Guarded(Rc::new(policy.clone())));
+    let tcp = actix_tls::connect::Connector::new(guarded).service();
+    builder
+        .connector(
+            awc::Connector::new()
+                .connector(tcp)
+                .limit(max_in_flight)
+                .timeout(timeout),
+        )
         .finish()
 }
 
@@ -86,6 +103,21 @@ pub(super) async fn send(
         secrets
     };
     let current = secrets.first().map_or("", String::as_str);
+    let mut result = AttemptResult {
+        n: req.n,
+        at: rfc3339(at),
+        status: None,
+        latency: Duration::ZERO,
+        error: None,
+        excerpt: None,
+        retry_after: None,
+    };
+    // A literal address never reaches the resolver: checked here (the
+    // policy may have changed since the submit).
+    if let Err(refused) = literal_refused(&settings.policy, &req.url) {
+        result.error = Some(refused);
+        return result;
+    }
     let mut r = client.post(&req.url);
     let ours = contract_headers(
         &req.delivery_id,
@@ -98,15 +130,23 @@ pub(super) async fn send(
     for (k, v) in ours {
         r = r.insert_header((k, v));
     }
-    // The caller's headers win over ours (clients sharing a static secret).
+    // The caller's headers win over ours (clients sharing a static secret),
+    // but never `Host` (refused at submit; skipped in rows stored before).
     for (k, v) in req.headers.iter() {
-        r = r.insert_header((k.as_str(), v.as_str()));
+        if !k.eq_ignore_ascii_case("host") {
+            r = r.insert_header((k.as_str(), v.as_str()));
+        }
     }
     let start = Instant::now();
     let limit = settings.delivery_timeout;
     let exchange = async {
         let mut resp = r.send_body(req.body.clone()).await.map_err(|e| match e {
             awc::error::SendRequestError::Timeout => timed_out(limit),
+            awc::error::SendRequestError::Connect(awc::error::ConnectError::Resolver(e))
+                if e.is::<Refused>() =>
+            {
+                e.to_string()
+            }
             other => other.to_string(),
         })?;
         let status = resp.status().as_u16();
@@ -125,15 +165,7 @@ pub(super) async fn send(
         Ok::<_, String>((status, retry_after, excerpt))
     };
     let outcome = tokio::time::timeout(limit, exchange).await;
-    let mut result = AttemptResult {
-        n: req.n,
-        at: rfc3339(at),
-        status: None,
-        latency: start.elapsed(),
-        error: None,
-        excerpt: None,
-        retry_after: None,
-    };
+    result.latency = start.elapsed();
     match outcome {
         Ok(Ok((status, retry_after, excerpt))) => {
             result.status = Some(status);
@@ -147,6 +179,21 @@ pub(super) async fn send(
         Err(_) => result.error = Some(timed_out(limit)),
     }
     result
+}
+
+/// The policy's refusal of `url`'s host when it is a literal address.
+fn literal_refused(policy: &Policy, url: &str) -> Result<(), String> {
+    if policy.is_open() {
+        return Ok(());
+    }
+    let uri = url
+        .parse::<actix_web::http::Uri>()
+        .map_err(|e| e.to_string())?;
+    let host = uri.host().unwrap_or("");
+    match host.trim_start_matches('[').trim_end_matches(']').parse() {
+        Ok(ip) => policy.check_ip(ip),
+        Err(_) => Ok(()),
+    }
 }
 
 /// The contract's headers of one attempt, in the order they are sent.

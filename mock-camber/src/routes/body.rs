@@ -6,6 +6,7 @@ use actix_web::{web, HttpMessage, HttpRequest};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
+use crate::engine::policy::Policy;
 use crate::error::ApiError;
 use crate::journal::JournalBody;
 use crate::scenario::Scenario;
@@ -53,7 +54,13 @@ pub fn invalid(msg: impl Into<String>) -> ApiError {
 }
 
 impl Submit {
-    pub fn parse(body: &Value, scenario_header: Option<&str>) -> Result<Self, ApiError> {
+    /// `policy`: where webhooks may go (`--webhook-allow`/`--webhook-deny`),
+    /// checked here without DNS and again at send time.
+    pub fn parse(
+        body: &Value,
+        scenario_header: Option<&str>,
+        policy: &Policy,
+    ) -> Result<Self, ApiError> {
         let obj = body
             .as_object()
             .ok_or_else(|| invalid("the body must be a JSON object"))?;
@@ -101,6 +108,7 @@ impl Submit {
                     Some(_) => return Err(invalid("`webhook.url` must be a string")),
                 };
                 check_url(&url)?;
+                check_destination(&url, policy)?;
                 let headers = match w.get("headers") {
                     None | Some(Value::Null) => Default::default(),
                     Some(Value::Object(hs)) => {
@@ -110,6 +118,12 @@ impl Submit {
                                     "`webhook.headers.{k}` must be a string"
                                 )));
                             };
+                            if k.eq_ignore_ascii_case("host") {
+                                return Err(invalid(format!(
+                                    "`webhook.headers.{k}` may not be set: a webhook's Host \
+                                     is the host of `webhook.url`"
+                                )));
+                            }
                             if HeaderName::from_bytes(k.as_bytes()).is_err()
                                 || HeaderValue::from_str(v).is_err()
                             {
@@ -151,6 +165,20 @@ pub fn check_url(url: &str) -> Result<(), ApiError> {
             "`webhook.url` must be an absolute http(s) URL (got `{url}`)"
         )))
     }
+}
+
+/// `webhook.url`'s host against `--webhook-allow`/`--webhook-deny`, with
+/// no DNS lookup (a host name's addresses are checked at send time).
+fn check_destination(url: &str, policy: &Policy) -> Result<(), ApiError> {
+    if policy.is_open() {
+        return Ok(());
+    }
+    let uri =
+        (url.parse::<actix_web::http::Uri>()).map_err(|_| invalid("`webhook.url` is not a URL"))?;
+    let host = uri.host().unwrap_or("");
+    policy
+        .check_host(host)
+        .map_err(|why| invalid(format!("`webhook.url` is refused: {why}")))
 }
 
 /// Stored in the request so the journal can record what was sent (raw,

@@ -89,7 +89,7 @@ async fn submit_inner(
         .transpose()?
         // An empty header (as some proxies and clients send) is no scenario.
         .filter(|v| !v.trim().is_empty());
-    let submit = Submit::parse(&body, scenario_header)?;
+    let submit = Submit::parse(&body, scenario_header, &state.settings.webhook_policy)?;
     let idem_key = req
         .headers()
         .get(h::IDEMPOTENCY_KEY)

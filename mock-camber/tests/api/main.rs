@@ -4,6 +4,8 @@
 mod admin;
 mod console;
 mod console_events;
+mod delivery_limits;
+mod destinations;
 mod faults;
 mod helpers;
 mod hostile;
