@@ -191,6 +191,11 @@ impl Settings {
                     .to_owned(),
             );
         }
+        for secret in &self.webhook_secrets {
+            shared::signing::check_secret(secret.expose()).map_err(|e| {
+                format!("refusing to start: --webhook-secret / WEBHOOK_SECRET: {e}")
+            })?;
+        }
         if self.submit_retry_schedule.is_empty() {
             return Err("the submit retry schedule needs at least one step".to_owned());
         }

@@ -71,6 +71,7 @@ impl Application {
                     .to_owned(),
             ));
         }
+        check_secrets(&settings)?;
         let tls = match (&settings.tls_cert, &settings.tls_key) {
             (Some(cert), Some(key)) => Some(
                 shared::tls::server_config(cert, "--tls-cert", key, "--tls-key")
@@ -292,6 +293,25 @@ fn describe_db(db: &str) -> DbDescription {
     }
     let (path, note) = shared::paths::describe(std::path::Path::new(db));
     DbDescription { path, note }
+}
+
+/// A `whsec_` secret that Standard Webhooks libraries cannot decode is
+/// refused here, in one line naming the flag, rather than signing every
+/// webhook with a key no receiver derives.
+fn check_secrets(s: &Settings) -> Result<(), StartupError> {
+    for secret in &s.webhook_secrets {
+        shared::signing::check_secret(secret)
+            .map_err(|e| StartupError::Config(format!("--webhook-secret / WEBHOOK_SECRET: {e}")))?;
+    }
+    let tenant = crate::auth::tenant_secrets(&s.api_keys);
+    for secret in tenant.values().flatten() {
+        shared::signing::check_secret(secret).map_err(|e| {
+            StartupError::Config(format!(
+                "--api-key / CAMBER_API_KEYS (a tenant's KEY=SECRET): {e}"
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 fn warn_about(s: &Settings) {

@@ -212,3 +212,57 @@ async fn oversized_heads_are_431_and_the_daemon_keeps_serving() {
     }
     still_serving(&app).await;
 }
+
+/// A `whsec_` secret that Standard Webhooks libraries cannot decode (the
+/// url-safe alphabet, a stray character) would sign every webhook with a
+/// key no receiver derives: the daemon refuses to start, in one line that
+/// names the flag and does not repeat the secret. Unpadded base64 is what
+/// the libraries accept, so it starts.
+#[test]
+fn a_whsec_secret_that_is_not_base64_is_refused_at_start_naming_the_flag() {
+    use std::process::Command;
+    const BIN: &str = env!("CARGO_BIN_EXE_mock-camber");
+    for (args, flag) in [
+        (
+            vec!["--webhook-secret", "whsec_C2FVsBQIhrscChlQIMV-b5sSYspob7oD"],
+            "--webhook-secret",
+        ),
+        (
+            vec!["--webhook-secret", "new-plain,whsec_not*base64"],
+            "--webhook-secret",
+        ),
+        (vec!["--api-key", "tenant=whsec_ab_c"], "--api-key"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["--port", "0", "--db", ":memory:"])
+            .args(&args)
+            .env("RUST_LOG", "error")
+            .env_remove("WEBHOOK_SECRET")
+            .env_remove("CAMBER_API_KEYS")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line: {err}"
+        );
+        assert!(err.contains(flag), "{args:?}: {err}");
+        assert!(
+            !err.contains("not*base64") && !err.contains("b5sSYspob7oD"),
+            "{err}"
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("listening on"));
+    }
+    // Unpadded standard base64 starts (and is stopped at once).
+    let mut ok = MockProcess::start(&[
+        "--port",
+        "0",
+        "--db",
+        ":memory:",
+        "--webhook-secret",
+        "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7o",
+    ]);
+    ok.kill9();
+}
