@@ -147,6 +147,12 @@ pub struct Settings {
     #[arg(long, env = "MOCK_CAMBER_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
 
+    /// Deadline for a whole request body to arrive (larger bodies get one
+    /// more second per 64 KiB past the first MiB); a body still incomplete
+    /// is answered 408 `REQUEST_TIMEOUT` and its connection closed.
+    #[arg(long, env = "MOCK_CAMBER_BODY_TIMEOUT", default_value = "30s", value_parser = parse_millis)]
+    pub body_timeout: Duration,
+
     /// JSON file with scenario rules (a list, or `{"rules": [...]}`) loaded
     /// at start.
     #[arg(long, env = "MOCK_CAMBER_SCENARIOS")]
@@ -217,6 +223,7 @@ impl std::fmt::Debug for Settings {
                 &format_args!("{}", redacted(self.admin_token.is_some())),
             )
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("body_timeout", &self.body_timeout)
             .field("scenarios", &self.scenarios)
             .field("workers", &self.workers)
             .field("journal_size", &self.journal_size)
