@@ -76,6 +76,12 @@ pub struct Settings {
     #[arg(long, env = "MOCK_CAMBER_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<std::path::PathBuf>,
 
+    /// With --tls-cert: a connection that has not finished its TLS handshake
+    /// within this is closed. Handshakes in progress never hold back other
+    /// connections (up to 4,096 per worker at once).
+    #[arg(long, env = "MOCK_CAMBER_TLS_HANDSHAKE_TIMEOUT", default_value = "2s", value_parser = parse_millis)]
+    pub tls_handshake_timeout: Duration,
+
     /// Callback URL for jobs submitted without `webhook.url`. None = such
     /// jobs run and are pollable but send no webhook.
     #[arg(long, env = "MOCK_CAMBER_WEBHOOK_URL")]
@@ -209,6 +215,7 @@ impl std::fmt::Debug for Settings {
             .field("webhook_url", &self.webhook_url)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
+            .field("tls_handshake_timeout", &self.tls_handshake_timeout)
             .field("db", &self.db)
             .field("stage_ms", &self.stage_ms)
             .field("seed", &self.seed)

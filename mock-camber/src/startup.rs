@@ -45,6 +45,10 @@ pub enum StartupError {
     Config(String),
 }
 
+/// TLS handshakes one worker runs at once (they cost memory, not CPU,
+/// while they wait for a client).
+const MAX_HANDSHAKES_PER_WORKER: usize = 4096;
+
 pub struct Application {
     /// The retention sweeper, stopped with the server.
     sweeper: Option<tokio::task::JoinHandle<()>>,
@@ -155,6 +159,7 @@ impl Application {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         });
         let host = settings.host.clone();
+        let tls_handshake_timeout = settings.tls_handshake_timeout;
         let sweeper = crate::retention::spawn(store.clone(), metrics.clone(), settings.retention);
         let sampler = crate::metrics::spawn_sampler(metrics.clone());
         let state = web::Data::new(AppState {
@@ -196,6 +201,12 @@ impl Application {
                 .wrap(from_fn(journal_and_request_id))
         })
         .on_connect(crate::wait::on_connect)
+        // Stalled TLS handshakes (a client that never sends its hello) are
+        // cut at the timeout, and up to this many may be under way per
+        // worker before the worker stops accepting: actix's default of 256
+        // let a few hundred idle sockets lock every client out.
+        .max_connection_rate(MAX_HANDSHAKES_PER_WORKER)
+        .tls_handshake_timeout(tls_handshake_timeout)
         .workers(workers)
         .disable_signals()
         .shutdown_timeout(5);

@@ -169,3 +169,58 @@ fn bad_tls_duration_and_secret_input_is_one_line_naming_the_flag_and_exit_2() {
     let err = refused(&["--webhook-secret", "new,"]);
     assert!(err.contains("--webhook-secret"), "{err}");
 }
+
+/// Hundreds of TCP connections that never send a ClientHello neither lock
+/// a real HTTPS client out (actix's default let 256 stalled handshakes per
+/// worker stop all accepting for 3 s) nor stay open past the handshake
+/// timeout.
+#[actix_web::test]
+async fn stalled_tls_handshakes_neither_lock_clients_out_nor_stay_open() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let pki = TestPki::new();
+    let (cert, key) = (pki.path("cert.pem"), pki.path("key.pem"));
+    let mock = MockProcess::start(&[
+        "--port",
+        "0",
+        "--db",
+        ":memory:",
+        "--workers",
+        "1",
+        "--tls-handshake-timeout",
+        "2s",
+        "--tls-cert",
+        s(&cert),
+        "--tls-key",
+        s(&key),
+    ]);
+    let addr = mock.address.trim_start_matches("https://").to_owned();
+    let stalled: Vec<std::net::TcpStream> = (0..400)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    let tls = shared::tls::client_config(Some(&pki.path("ca.pem")), "--ca").unwrap();
+    let client = awc::Client::builder()
+        .connector(awc::Connector::new().rustls_0_23(Arc::new(tls)))
+        .timeout(Duration::from_secs(10))
+        .finish();
+    let url = mock.address.replace("127.0.0.1", "localhost");
+    let started = Instant::now();
+    let res = client.get(format!("{url}/healthz")).send().await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(res.status(), 200);
+    assert!(took < Duration::from_millis(1000), "HTTPS took {took:?}");
+    // Every stalled socket is closed by the server at its timeout.
+    let closed = actix_web::rt::task::spawn_blocking(move || {
+        stalled
+            .into_iter()
+            .filter(|c| {
+                let mut c = c.try_clone().unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                c.read_to_end(&mut Vec::new()).is_ok()
+            })
+            .count()
+    })
+    .await
+    .unwrap();
+    assert_eq!(closed, 400, "stalled handshakes the server closed");
+}
