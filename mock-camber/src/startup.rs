@@ -77,10 +77,12 @@ impl Application {
         }
         check_secrets(&settings)?;
         let tls = match (&settings.tls_cert, &settings.tls_key) {
-            (Some(cert), Some(key)) => Some(
-                shared::tls::server_config(cert, "--tls-cert", key, "--tls-key")
-                    .map_err(StartupError::Config)?,
-            ),
+            (Some(cert), Some(key)) => {
+                let config = shared::tls::server_config(cert, "--tls-cert", key, "--tls-key")
+                    .map_err(StartupError::Config)?;
+                warn_if_expired(cert);
+                Some(config)
+            }
             _ => None,
         };
         let rules = match &settings.scenarios {
@@ -323,6 +325,22 @@ fn check_secrets(s: &Settings) -> Result<(), StartupError> {
         })?;
     }
     Ok(())
+}
+
+/// An expired certificate still starts the server (a test setup may want
+/// exactly that), but every verifying client will refuse it: say so.
+fn warn_if_expired(cert: &std::path::Path) {
+    let Some(not_after) = shared::tls::leaf_not_after(cert) else {
+        return;
+    };
+    if not_after < chrono::Utc::now().timestamp() {
+        let when = chrono::DateTime::from_timestamp(not_after, 0)
+            .map_or_else(|| not_after.to_string(), |t| t.to_rfc3339());
+        log::warn!(
+            "--tls-cert {}: the certificate expired at {when}; clients that verify it will refuse every connection",
+            cert.display()
+        );
+    }
 }
 
 fn warn_about(s: &Settings) {

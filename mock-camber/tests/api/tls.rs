@@ -224,3 +224,49 @@ async fn stalled_tls_handshakes_neither_lock_clients_out_nor_stay_open() {
     .unwrap();
     assert_eq!(closed, 400, "stalled handshakes the server closed");
 }
+
+/// A start with an expired certificate serves (a test may want one) but
+/// warns, naming the flag and the expiry.
+#[test]
+fn an_expired_certificate_is_warned_about_at_start() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let run = |cert_path: &Path, key_path: &Path| {
+        let mut child = Command::new(BIN)
+            .args(["--port", "0", "--db", ":memory:"])
+            .args(["--tls-cert", s(cert_path), "--tls-key", s(key_path)])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(line.starts_with("listening on https://"), "{line:?}");
+        let err: Vec<String> = BufReader::new(child.stderr.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| l.contains("expired"))
+            .collect();
+        err
+    };
+    let warned = run(&cert_path, &key_path);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("--tls-cert"), "{warned:?}");
+    assert!(warned[0].contains("2021-01-01"), "{warned:?}");
+    // A valid certificate: no such warning.
+    let pki = TestPki::new();
+    assert!(run(&pki.path("cert.pem"), &pki.path("key.pem")).is_empty());
+}
