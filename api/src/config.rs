@@ -152,6 +152,13 @@ pub struct Settings {
     #[arg(long, env = "CAMBER_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
     pub camber_timeout: Duration,
 
+    /// Deadline for a whole request body to arrive; larger bodies (an
+    /// upload) get one more second per 64 KiB past the first MiB. A body
+    /// still incomplete is answered 408 `REQUEST_TIMEOUT` and its
+    /// connection closed.
+    #[arg(long, env = "API_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub body_timeout: Duration,
+
     /// How long an upload_url stays valid.
     #[arg(long, env = "API_UPLOAD_URL_TTL", default_value = "1h", value_parser = parse_duration, global = true)]
     pub upload_url_ttl: Duration,
@@ -191,6 +198,11 @@ impl Settings {
                     .to_owned(),
             );
         }
+        for secret in &self.webhook_secrets {
+            shared::signing::check_secret(secret.expose()).map_err(|e| {
+                format!("refusing to start: --webhook-secret / WEBHOOK_SECRET: {e}")
+            })?;
+        }
         if self.submit_retry_schedule.is_empty() {
             return Err("the submit retry schedule needs at least one step".to_owned());
         }
@@ -218,6 +230,7 @@ impl fmt::Debug for Settings {
             .field("worker_interval", &self.worker_interval)
             .field("camber_timeout", &self.camber_timeout)
             .field("upload_url_ttl", &self.upload_url_ttl)
+            .field("body_timeout", &self.body_timeout)
             .field("camber_ca_cert", &self.camber_ca_cert)
             .finish()
     }

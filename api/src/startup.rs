@@ -137,12 +137,14 @@ impl Application {
             upload_ttl: settings.upload_url_ttl,
         });
 
+        let body_timeout = routes::BodyTimeout(settings.body_timeout);
         let worker_camber = camber.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(middleware::request_id))
                 .wrap(middleware::access_log())
                 .app_data(state.clone())
+                .app_data(body_timeout)
                 // awc::Client is !Send: one per worker.
                 .app_data(web::Data::new(CamberClient::new(worker_camber.clone())))
                 .configure(routes::configure)

@@ -76,6 +76,12 @@ pub struct Settings {
     #[arg(long, env = "MOCK_CAMBER_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<std::path::PathBuf>,
 
+    /// With --tls-cert: a connection that has not finished its TLS handshake
+    /// within this is closed. Handshakes in progress never hold back other
+    /// connections (up to 4,096 per worker at once).
+    #[arg(long, env = "MOCK_CAMBER_TLS_HANDSHAKE_TIMEOUT", default_value = "2s", value_parser = parse_millis)]
+    pub tls_handshake_timeout: Duration,
+
     /// Callback URL for jobs submitted without `webhook.url`. None = such
     /// jobs run and are pollable but send no webhook.
     #[arg(long, env = "MOCK_CAMBER_WEBHOOK_URL")]
@@ -171,6 +177,12 @@ pub struct Settings {
     #[arg(long, env = "MOCK_CAMBER_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
 
+    /// Deadline for a whole request body to arrive (larger bodies get one
+    /// more second per 64 KiB past the first MiB); a body still incomplete
+    /// is answered 408 `REQUEST_TIMEOUT` and its connection closed.
+    #[arg(long, env = "MOCK_CAMBER_BODY_TIMEOUT", default_value = "30s", value_parser = parse_millis)]
+    pub body_timeout: Duration,
+
     /// JSON file with scenario rules (a list, or `{"rules": [...]}`) loaded
     /// at start.
     #[arg(long, env = "MOCK_CAMBER_SCENARIOS")]
@@ -227,6 +239,7 @@ impl std::fmt::Debug for Settings {
             .field("webhook_url", &self.webhook_url)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
+            .field("tls_handshake_timeout", &self.tls_handshake_timeout)
             .field("db", &self.db)
             .field("stage_ms", &self.stage_ms)
             .field("seed", &self.seed)
@@ -247,6 +260,7 @@ impl std::fmt::Debug for Settings {
                 &format_args!("{}", redacted(self.admin_token.is_some())),
             )
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("body_timeout", &self.body_timeout)
             .field("scenarios", &self.scenarios)
             .field("workers", &self.workers)
             .field("journal_size", &self.journal_size)

@@ -12,6 +12,11 @@ pub enum ApiError {
     InvalidJson(String),
     #[error("{0}")]
     InvalidRequest(String),
+    /// The body broke off (a bad chunk): 400, as on api.
+    #[error("{0}")]
+    BadBody(String),
+    #[error("the request body did not arrive within {}s", .0.as_secs_f64())]
+    BodyTimeout(std::time::Duration),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -44,7 +49,8 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::InvalidJson(_) => codes::INVALID_JSON,
-            ApiError::InvalidRequest(_) => codes::INVALID_REQUEST,
+            ApiError::InvalidRequest(_) | ApiError::BadBody(_) => codes::INVALID_REQUEST,
+            ApiError::BodyTimeout(_) => codes::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => codes::PAYLOAD_TOO_LARGE,
             ApiError::Unauthenticated(_) => codes::UNAUTHENTICATED,
             ApiError::NotFound(_) => codes::NOT_FOUND,
@@ -83,6 +89,8 @@ impl ResponseError for ApiError {
         match self {
             ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
             ApiError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -110,6 +118,11 @@ impl ResponseError for ApiError {
         }
         if let ApiError::Unauthenticated(_) = self {
             res.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let ApiError::BodyTimeout(_) = self {
+            // The rest of the body may still come: the connection cannot
+            // carry another request.
+            res.force_close();
         }
         res.json(ErrorBody::new(self.code(), self.to_string()))
     }

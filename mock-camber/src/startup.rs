@@ -45,6 +45,10 @@ pub enum StartupError {
     Config(String),
 }
 
+/// TLS handshakes one worker runs at once (they cost memory, not CPU,
+/// while they wait for a client).
+const MAX_HANDSHAKES_PER_WORKER: usize = 4096;
+
 pub struct Application {
     /// The retention sweeper, stopped with the server.
     sweeper: Option<tokio::task::JoinHandle<()>>,
@@ -71,11 +75,14 @@ impl Application {
                     .to_owned(),
             ));
         }
+        check_secrets(&settings)?;
         let tls = match (&settings.tls_cert, &settings.tls_key) {
-            (Some(cert), Some(key)) => Some(
-                shared::tls::server_config(cert, "--tls-cert", key, "--tls-key")
-                    .map_err(StartupError::Config)?,
-            ),
+            (Some(cert), Some(key)) => {
+                let config = shared::tls::server_config(cert, "--tls-cert", key, "--tls-key")
+                    .map_err(StartupError::Config)?;
+                warn_if_expired(cert);
+                Some(config)
+            }
             _ => None,
         };
         let rules = match &settings.scenarios {
@@ -160,6 +167,7 @@ impl Application {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         });
         let host = settings.host.clone();
+        let tls_handshake_timeout = settings.tls_handshake_timeout;
         let sweeper = crate::retention::spawn(store.clone(), metrics.clone(), settings.retention);
         let sampler = crate::metrics::spawn_sampler(metrics.clone());
         let state = web::Data::new(AppState {
@@ -201,6 +209,12 @@ impl Application {
                 .wrap(from_fn(journal_and_request_id))
         })
         .on_connect(crate::wait::on_connect)
+        // Stalled TLS handshakes (a client that never sends its hello) are
+        // cut at the timeout, and up to this many may be under way per
+        // worker before the worker stops accepting: actix's default of 256
+        // let a few hundred idle sockets lock every client out.
+        .max_connection_rate(MAX_HANDSHAKES_PER_WORKER)
+        .tls_handshake_timeout(tls_handshake_timeout)
         .workers(workers)
         .disable_signals()
         .shutdown_timeout(5);
@@ -298,6 +312,41 @@ fn describe_db(db: &str) -> DbDescription {
     }
     let (path, note) = shared::paths::describe(std::path::Path::new(db));
     DbDescription { path, note }
+}
+
+/// A `whsec_` secret that Standard Webhooks libraries cannot decode is
+/// refused here, in one line naming the flag, rather than signing every
+/// webhook with a key no receiver derives.
+fn check_secrets(s: &Settings) -> Result<(), StartupError> {
+    for secret in &s.webhook_secrets {
+        shared::signing::check_secret(secret)
+            .map_err(|e| StartupError::Config(format!("--webhook-secret / WEBHOOK_SECRET: {e}")))?;
+    }
+    let tenant = crate::auth::tenant_secrets(&s.api_keys);
+    for secret in tenant.values().flatten() {
+        shared::signing::check_secret(secret).map_err(|e| {
+            StartupError::Config(format!(
+                "--api-key / CAMBER_API_KEYS (a tenant's KEY=SECRET): {e}"
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// An expired certificate still starts the server (a test setup may want
+/// exactly that), but every verifying client will refuse it: say so.
+fn warn_if_expired(cert: &std::path::Path) {
+    let Some(not_after) = shared::tls::leaf_not_after(cert) else {
+        return;
+    };
+    if not_after < chrono::Utc::now().timestamp() {
+        let when = chrono::DateTime::from_timestamp(not_after, 0)
+            .map_or_else(|| not_after.to_string(), |t| t.to_rfc3339());
+        log::warn!(
+            "--tls-cert {}: the certificate expired at {when}; clients that verify it will refuse every connection",
+            cert.display()
+        );
+    }
 }
 
 fn warn_about(s: &Settings) {

@@ -38,6 +38,8 @@ pub mod codes {
     pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
     pub const INTERNAL: &str = "INTERNAL";
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+    /// A request body that did not arrive within its deadline (408).
+    pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
     /// A long-poll wait (`wait_ms`) ended before what it waited for happened.
     pub const WAIT_TIMEOUT: &str = "WAIT_TIMEOUT";
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";

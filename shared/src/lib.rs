@@ -20,3 +20,13 @@ pub use wire::{
     SubmitRequest, SubmitResponse, WebhookBody, WebhookError, WebhookEvent, WebhookResult,
     WebhookState, WebhookStatus, WebhookTarget, WebhookView,
 };
+
+/// How long a request body may take to arrive: `timeout` for a body of up
+/// to 1 MiB, plus one second per further 64 KiB it declares (or may have,
+/// up to its limit), so a large upload on a slow link is not cut off while
+/// a stalled one still is.
+pub fn body_deadline(timeout: std::time::Duration, size: u64) -> std::time::Duration {
+    const FREE: u64 = 1024 * 1024;
+    const MIN_RATE: u64 = 64 * 1024;
+    timeout + std::time::Duration::from_secs(size.saturating_sub(FREE) / MIN_RATE)
+}

@@ -4,7 +4,9 @@
 //!
 //! Verification always works on the raw bytes and compares in constant time.
 
-use base64::engine::general_purpose::STANDARD as B64;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD as B64};
+use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -34,12 +36,56 @@ pub fn verify_hex(secret: &[u8], body: &[u8], signature: &str) -> bool {
     m.verify_slice(&given).is_ok()
 }
 
+/// How the part of a `whsec_` secret after the prefix is decoded: the
+/// standard base64 alphabet, with or without its `=` padding (the Standard
+/// Webhooks libraries accept both; none accepts the url-safe alphabet).
+const WHSEC: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Checks a webhook secret at start: a `whsec_…` secret must be base64
+/// (standard alphabet, padding optional) of a non-empty key, because that
+/// is how every Standard Webhooks library reads it; a secret used as raw
+/// bytes instead would make every receiver refuse every webhook. Other
+/// secrets are keys as they are. The error never repeats the secret.
+pub fn check_secret(secret: &str) -> Result<(), String> {
+    let Some(b64) = secret.strip_prefix("whsec_") else {
+        return Ok(());
+    };
+    match WHSEC.decode(b64) {
+        Ok(key) if !key.is_empty() => Ok(()),
+        Ok(_) => Err("a `whsec_` secret needs a base64 key after the prefix".to_owned()),
+        Err(e) => Err(format!(
+            "a `whsec_` secret must be base64 after the prefix (standard alphabet `A-Za-z0-9+/`, \
+             `=` padding optional), as Standard Webhooks libraries read it: {}",
+            describe_b64_error(&e)
+        )),
+    }
+}
+
+/// A base64 error without the offending byte (it is part of a secret).
+fn describe_b64_error(e: &base64::DecodeError) -> String {
+    match e {
+        base64::DecodeError::InvalidByte(at, _) => {
+            format!("character {} is not in the alphabet", at + 1)
+        }
+        base64::DecodeError::InvalidLength(_) => "its length is not a base64 length".to_owned(),
+        base64::DecodeError::InvalidLastSymbol(at, _) => {
+            format!("character {} ends the value wrongly", at + 1)
+        }
+        base64::DecodeError::InvalidPadding => "its `=` padding is wrong".to_owned(),
+    }
+}
+
 /// The key Standard Webhooks signs with: the base64-decoded part of a
-/// `whsec_…` secret, else the secret's own bytes.
+/// `whsec_…` secret (padded or not), else the secret's own bytes. Both
+/// binaries refuse at start a `whsec_` secret that does not decode (see
+/// [`check_secret`]).
 pub fn standard_key(secret: &str) -> Vec<u8> {
     secret
         .strip_prefix("whsec_")
-        .and_then(|b64| B64.decode(b64).ok())
+        .and_then(|b64| WHSEC.decode(b64).ok())
         .unwrap_or_else(|| secret.as_bytes().to_vec())
 }
 
@@ -184,6 +230,36 @@ mod tests {
     fn plain_secret_is_used_as_raw_key_bytes() {
         assert_eq!(standard_key("dev-webhook-secret"), b"dev-webhook-secret");
         assert_eq!(standard_key("whsec_AAEC"), vec![0u8, 1, 2]);
+    }
+
+    #[test]
+    fn whsec_secrets_decode_padded_or_unpadded_and_refuse_the_rest() {
+        // The reference secret has no padding to drop; `AAE=` does.
+        assert_eq!(standard_key("whsec_AAE="), vec![0u8, 1]);
+        assert_eq!(standard_key("whsec_AAE"), vec![0u8, 1], "unpadded");
+        assert!(check_secret("whsec_AAE=").is_ok());
+        assert!(check_secret("whsec_AAE").is_ok());
+        assert!(check_secret(STD_SECRET).is_ok());
+        assert!(check_secret("dev-webhook-secret").is_ok(), "not whsec_");
+        // The url-safe alphabet, a stray character, a bad length, bad
+        // padding, an empty key: refused, and the message never shows them.
+        for bad in [
+            "whsec_ab-_",
+            "whsec_C2FVsBQIhrscChlQIMV-b5sSYspob7oD",
+            "whsec_not base64!",
+            "whsec_AAAAA",
+            "whsec_AA=A",
+            "whsec_",
+        ] {
+            let e = check_secret(bad).expect_err(bad);
+            let tail = bad.strip_prefix("whsec_").unwrap();
+            assert!(tail.is_empty() || !e.contains(tail), "{bad}: {e}");
+        }
+        // Signing with the unpadded form is signing with the padded one.
+        assert_eq!(
+            sign_standard("whsec_AAE", STD_ID, STD_TS, STD_BODY),
+            sign_standard("whsec_AAE=", STD_ID, STD_TS, STD_BODY)
+        );
     }
 
     #[test]

@@ -77,6 +77,74 @@ pub fn server_config(
     Ok(config)
 }
 
+/// When the first (leaf) certificate of the PEM file `cert` stops being
+/// valid, as Unix seconds: `None` when the file or its DER cannot be read
+/// that far (then `server_config` has the say). Read with a small DER walk
+/// (Certificate → TBSCertificate → Validity → notAfter), so that a start
+/// can warn about an expired certificate before every client refuses it.
+pub fn leaf_not_after(cert: &Path) -> Option<i64> {
+    let certs = CertificateDer::pem_file_iter(cert)
+        .ok()?
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    not_after(certs.first()?.as_ref())
+}
+
+fn not_after(der: &[u8]) -> Option<i64> {
+    let (0x30, cert, _) = tlv(der)? else {
+        return None;
+    };
+    let (0x30, tbs, _) = tlv(cert)? else {
+        return None;
+    };
+    let (tag, _, after) = tlv(tbs)?;
+    // The explicit [0] version is optional; serial, signature, issuer follow.
+    let mut rest = if tag == 0xa0 { after } else { tbs };
+    for _ in 0..3 {
+        rest = tlv(rest)?.2;
+    }
+    let (0x30, validity, _) = tlv(rest)? else {
+        return None;
+    };
+    let (_, _, after_not_before) = tlv(validity)?;
+    let (tag, time, _) = tlv(after_not_before)?;
+    let text = std::str::from_utf8(time).ok()?;
+    let full = match tag {
+        // UTCTime: YYMMDDHHMMSSZ, years 50..99 are 19xx (RFC 5280).
+        0x17 if text.len() == 13 => {
+            let yy: u32 = text.get(..2)?.parse().ok()?;
+            format!("{}{text}", if yy >= 50 { "19" } else { "20" })
+        }
+        0x18 if text.len() == 15 => text.to_owned(),
+        _ => return None,
+    };
+    chrono::NaiveDateTime::parse_from_str(full.trim_end_matches('Z'), "%Y%m%d%H%M%S")
+        .ok()
+        .map(|t| t.and_utc().timestamp())
+}
+
+/// One DER element: (tag, content, what follows it).
+fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (first as usize, rest)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | *b as usize);
+        (len, &rest[n..])
+    };
+    if rest.len() < len {
+        return None;
+    }
+    Some((tag, &rest[..len], &rest[len..]))
+}
+
 /// The client side: the public webpki roots, plus the certificates of
 /// `extra_ca` (a PEM file) when given — how api trusts a mock-camber (or
 /// a staging Camber) whose certificate a private CA signed.

@@ -127,6 +127,17 @@ pub fn body_error_response(e: &BodyError) -> HttpResponse {
             codes::INVALID_REQUEST,
             e.to_string(),
         ),
+        BodyError::TimedOut(_) => {
+            let mut res = error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                codes::REQUEST_TIMEOUT,
+                e.to_string(),
+            );
+            // The rest of the body may still come: close the connection.
+            res.head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close);
+            res
+        }
     }
 }
 
@@ -158,6 +169,7 @@ impl BodyError {
         match self {
             BodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             BodyError::Broken(_) => StatusCode::BAD_REQUEST,
+            BodyError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
 }
@@ -169,13 +181,21 @@ pub enum BodyError {
     TooLarge(u64),
     #[error("the body could not be read: {0}")]
     Broken(String),
+    #[error("the request body did not arrive within {}s", .0.as_secs_f64())]
+    TimedOut(Duration),
 }
 
+/// The deadline for a whole request body (`--body-timeout`), stored as
+/// app data; see [`shared::body_deadline`] for how larger bodies get more.
+#[derive(Clone, Copy)]
+pub struct BodyTimeout(pub Duration);
+
 /// Reads a request body, refusing it as soon as it passes `limit` bytes
-/// (and before reading anything when Content-Length already says so).
+/// (and before reading anything when Content-Length already says so), and
+/// giving up with 408 when it has not all arrived within its deadline.
 pub async fn read_body(
     req: &actix_web::HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: u64,
 ) -> Result<web::Bytes, BodyError> {
     let declared = req
@@ -186,6 +206,21 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(BodyError::TooLarge(limit));
     }
+    let timeout = req
+        .app_data::<BodyTimeout>()
+        .map_or(Duration::from_secs(30), |t| t.0);
+    let deadline = shared::body_deadline(timeout, declared.unwrap_or(limit));
+    match tokio::time::timeout(deadline, read_all(payload, declared, limit)).await {
+        Ok(read) => read,
+        Err(_) => Err(BodyError::TimedOut(deadline)),
+    }
+}
+
+async fn read_all(
+    mut payload: web::Payload,
+    declared: Option<u64>,
+    limit: u64,
+) -> Result<web::Bytes, BodyError> {
     // Never reserve what a header merely claims: grow with what arrives.
     let mut body =
         web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit).min(64 * 1024) as usize);

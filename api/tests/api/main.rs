@@ -4,6 +4,7 @@
 mod camber_client;
 mod concurrency;
 mod helpers;
+mod hostile;
 mod jobs;
 mod process;
 mod reconciler;

@@ -11,10 +11,13 @@ use crate::error::ApiError;
 use crate::journal::JournalBody;
 use crate::scenario::Scenario;
 
-/// Reads the body, refusing it as soon as it passes `limit`.
+/// Reads the body, refusing it as soon as it passes `limit`, and giving up
+/// with 408 when it has not all arrived within the body deadline
+/// (`--body-timeout`, see [`shared::body_deadline`]); a body that breaks
+/// off (a bad chunk) is 400 `INVALID_REQUEST`, as on api.
 pub async fn read_body(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
 ) -> Result<web::Bytes, ApiError> {
     let declared = req
@@ -25,10 +28,28 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
+    let timeout = req
+        .app_data::<web::Data<crate::state::AppState>>()
+        .map_or(std::time::Duration::from_secs(30), |s| {
+            s.settings.body_timeout
+        });
+    let deadline = shared::body_deadline(timeout, declared.unwrap_or(limit) as u64);
+    match tokio::time::timeout(deadline, read_all(payload, declared, limit)).await {
+        Ok(read) => read,
+        Err(_) => Err(ApiError::BodyTimeout(deadline)),
+    }
+}
+
+async fn read_all(
+    mut payload: web::Payload,
+    declared: Option<usize>,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
     // Never reserve what a header merely claims: grow with what arrives.
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit).min(64 * 1024));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::InvalidRequest(format!("bad body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::BadBody(format!("the body could not be read: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge(limit));
         }

@@ -212,3 +212,137 @@ async fn oversized_heads_are_431_and_the_daemon_keeps_serving() {
     }
     still_serving(&app).await;
 }
+
+/// A `whsec_` secret that Standard Webhooks libraries cannot decode (the
+/// url-safe alphabet, a stray character) would sign every webhook with a
+/// key no receiver derives: the daemon refuses to start, in one line that
+/// names the flag and does not repeat the secret. Unpadded base64 is what
+/// the libraries accept, so it starts.
+#[test]
+fn a_whsec_secret_that_is_not_base64_is_refused_at_start_naming_the_flag() {
+    use std::process::Command;
+    const BIN: &str = env!("CARGO_BIN_EXE_mock-camber");
+    for (args, flag) in [
+        (
+            vec!["--webhook-secret", "whsec_C2FVsBQIhrscChlQIMV-b5sSYspob7oD"],
+            "--webhook-secret",
+        ),
+        (
+            vec!["--webhook-secret", "new-plain,whsec_not*base64"],
+            "--webhook-secret",
+        ),
+        (vec!["--api-key", "tenant=whsec_ab_c"], "--api-key"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["--port", "0", "--db", ":memory:"])
+            .args(&args)
+            .env("RUST_LOG", "error")
+            .env_remove("WEBHOOK_SECRET")
+            .env_remove("CAMBER_API_KEYS")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line: {err}"
+        );
+        assert!(err.contains(flag), "{args:?}: {err}");
+        assert!(
+            !err.contains("not*base64") && !err.contains("b5sSYspob7oD"),
+            "{err}"
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("listening on"));
+    }
+    // Unpadded standard base64 starts (and is stopped at once).
+    let mut ok = MockProcess::start(&[
+        "--port",
+        "0",
+        "--db",
+        ":memory:",
+        "--webhook-secret",
+        "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7o",
+    ]);
+    ok.kill9();
+}
+
+/// Sends `request` on a new connection to `addr` (`host:port`) and reads
+/// until the server closes it (or `wait` passes): the whole answer and how
+/// long the close took.
+fn raw_exchange(
+    addr: &str,
+    request: &[u8],
+    wait: std::time::Duration,
+) -> (String, std::time::Duration) {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(wait)).unwrap();
+    let started = std::time::Instant::now();
+    c.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let closed = c.read_to_end(&mut answer).is_ok();
+    assert!(
+        closed,
+        "the server did not close the connection within {wait:?}"
+    );
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+/// A body that stalls (Content-Length 1,000,000, 10 bytes, then nothing)
+/// is answered 408 `REQUEST_TIMEOUT` in the JSON shape at the body deadline
+/// and its connection closed, instead of being held open forever.
+#[actix_web::test]
+async fn a_stalled_body_is_408_and_closed_at_the_body_deadline() {
+    let app = spawn_app_with(|s| {
+        s.body_timeout = std::time::Duration::from_millis(500);
+        s.max_body_bytes = 2_000_000;
+    })
+    .await;
+    let addr = app.client.address.trim_start_matches("http://").to_owned();
+    let key = app.client.key.clone();
+    let (answer, took) = actix_web::rt::task::spawn_blocking(move || {
+        let head = format!(
+            "POST /jobs HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\
+             Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{{\"app\": 1"
+        );
+        raw_exchange(&addr, head.as_bytes(), std::time::Duration::from_secs(10))
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"REQUEST_TIMEOUT\""), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{answer}"
+    );
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    still_serving(&app).await;
+}
+
+/// A chunked body that breaks off (a chunk size that is not hex) is 400
+/// `INVALID_REQUEST`, as on api (it was 422 here).
+#[actix_web::test]
+async fn a_broken_chunked_body_is_400_invalid_request() {
+    let app = spawn_app().await;
+    let addr = app.client.address.trim_start_matches("http://").to_owned();
+    let key = app.client.key.clone();
+    let (answer, _) = actix_web::rt::task::spawn_blocking(move || {
+        let req = format!(
+            "POST /jobs HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\
+             Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
+             5\r\n{{\"app\r\nzz\r\n"
+        );
+        raw_exchange(&addr, req.as_bytes(), std::time::Duration::from_secs(10))
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"INVALID_REQUEST\""), "{answer}");
+    still_serving(&app).await;
+}

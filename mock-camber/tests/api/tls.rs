@@ -169,3 +169,104 @@ fn bad_tls_duration_and_secret_input_is_one_line_naming_the_flag_and_exit_2() {
     let err = refused(&["--webhook-secret", "new,"]);
     assert!(err.contains("--webhook-secret"), "{err}");
 }
+
+/// Hundreds of TCP connections that never send a ClientHello neither lock
+/// a real HTTPS client out (actix's default let 256 stalled handshakes per
+/// worker stop all accepting for 3 s) nor stay open past the handshake
+/// timeout.
+#[actix_web::test]
+async fn stalled_tls_handshakes_neither_lock_clients_out_nor_stay_open() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let pki = TestPki::new();
+    let (cert, key) = (pki.path("cert.pem"), pki.path("key.pem"));
+    let mock = MockProcess::start(&[
+        "--port",
+        "0",
+        "--db",
+        ":memory:",
+        "--workers",
+        "1",
+        "--tls-handshake-timeout",
+        "2s",
+        "--tls-cert",
+        s(&cert),
+        "--tls-key",
+        s(&key),
+    ]);
+    let addr = mock.address.trim_start_matches("https://").to_owned();
+    let stalled: Vec<std::net::TcpStream> = (0..400)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    let tls = shared::tls::client_config(Some(&pki.path("ca.pem")), "--ca").unwrap();
+    let client = awc::Client::builder()
+        .connector(awc::Connector::new().rustls_0_23(Arc::new(tls)))
+        .timeout(Duration::from_secs(10))
+        .finish();
+    let url = mock.address.replace("127.0.0.1", "localhost");
+    let started = Instant::now();
+    let res = client.get(format!("{url}/healthz")).send().await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(res.status(), 200);
+    assert!(took < Duration::from_millis(1000), "HTTPS took {took:?}");
+    // Every stalled socket is closed by the server at its timeout.
+    let closed = actix_web::rt::task::spawn_blocking(move || {
+        stalled
+            .into_iter()
+            .filter(|c| {
+                let mut c = c.try_clone().unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                c.read_to_end(&mut Vec::new()).is_ok()
+            })
+            .count()
+    })
+    .await
+    .unwrap();
+    assert_eq!(closed, 400, "stalled handshakes the server closed");
+}
+
+/// A start with an expired certificate serves (a test may want one) but
+/// warns, naming the flag and the expiry.
+#[test]
+fn an_expired_certificate_is_warned_about_at_start() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let run = |cert_path: &Path, key_path: &Path| {
+        let mut child = Command::new(BIN)
+            .args(["--port", "0", "--db", ":memory:"])
+            .args(["--tls-cert", s(cert_path), "--tls-key", s(key_path)])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(line.starts_with("listening on https://"), "{line:?}");
+        let err: Vec<String> = BufReader::new(child.stderr.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+            .filter(|l| l.contains("expired"))
+            .collect();
+        err
+    };
+    let warned = run(&cert_path, &key_path);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("--tls-cert"), "{warned:?}");
+    assert!(warned[0].contains("2021-01-01"), "{warned:?}");
+    // A valid certificate: no such warning.
+    let pki = TestPki::new();
+    assert!(run(&pki.path("cert.pem"), &pki.path("key.pem")).is_empty());
+}
