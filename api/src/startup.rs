@@ -35,6 +35,12 @@ pub enum StartupError {
     },
     #[error("cannot open the database {path}: {source}")]
     Store { path: String, source: StoreError },
+    #[error("cannot {what} {path}: {msg}")]
+    Path {
+        what: &'static str,
+        path: String,
+        msg: String,
+    },
     #[error("the database {path}: {source}")]
     Db { path: String, source: StoreError },
     #[error("cannot prepare the artifact directory {path}: {source}")]
@@ -86,6 +92,19 @@ impl Application {
         }
 
         let (db_path, db_note) = shared::paths::describe(&settings.db);
+        let (art_path, art_note) = shared::paths::describe_dir(&settings.artifact_dir);
+        // Before anything is created: a directory as --db, or a file on the
+        // way, is named in one line instead of SQLite's or the OS's words.
+        shared::paths::check_file(&settings.db, "api.db").map_err(|msg| StartupError::Path {
+            what: "open the database",
+            path: db_path.clone(),
+            msg,
+        })?;
+        shared::paths::check_dir(&settings.artifact_dir).map_err(|msg| StartupError::Path {
+            what: "prepare the artifact directory",
+            path: art_path.clone(),
+            msg,
+        })?;
         let store = Store::open(&settings.db).map_err(|source| StartupError::Store {
             path: db_path.clone(),
             source,
@@ -101,7 +120,6 @@ impl Application {
         if resumed > 0 {
             log::info!("{resumed} pending job(s) from an earlier run will be submitted again");
         }
-        let (art_path, art_note) = shared::paths::describe(&settings.artifact_dir);
         let artifacts = ArtifactStore::new(&settings.artifact_dir).map_err(|source| {
             StartupError::Artifacts {
                 path: art_path.clone(),
