@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::artifacts::ArtifactStore;
 use crate::camber::{CamberClient, CamberConfig};
@@ -60,6 +60,9 @@ pub struct Application {
     /// Dropping it stops the background loops (with the server future, or
     /// with the Application if it never ran).
     background_stop: watch::Sender<bool>,
+    /// Resolves (with an error: the sender is dropped) once the background
+    /// thread has ended, its loops stopped and its last round finished.
+    background_done: oneshot::Receiver<()>,
 }
 
 impl Application {
@@ -170,7 +173,14 @@ impl Application {
         .run();
 
         let (background_stop, stop_rx) = watch::channel(false);
-        start_background(lifecycle, camber, settings.worker_interval, stop_rx)?;
+        let (done_tx, background_done) = oneshot::channel();
+        start_background(
+            lifecycle,
+            camber,
+            settings.worker_interval,
+            stop_rx,
+            done_tx,
+        )?;
 
         log::info!(
             "api on {} → Camber at {} (app {})",
@@ -184,6 +194,7 @@ impl Application {
             public_url,
             server,
             background_stop,
+            background_done,
         })
     }
 
@@ -205,12 +216,18 @@ impl Application {
         &self.public_url
     }
 
-    /// Serves until SIGTERM/SIGINT (in-flight requests finish), then stops
-    /// the background loops.
+    /// Serves until SIGTERM/SIGINT or `handle().stop(..)` (in-flight
+    /// requests finish), then stops the background loops and waits for
+    /// them: when this returns, this instance submits and polls nothing
+    /// more, so a new instance on the same database is the only submitter.
+    /// A round in flight finishes first (at most about `--camber-timeout`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let stop = self.background_stop;
         let result = self.server.await;
         let _ = stop.send(true);
+        // Err(RecvError) is the signal: the thread dropped the sender.
+        let _ = self.background_done.await;
+        log::debug!("background loops stopped");
         result
     }
 }
@@ -225,16 +242,19 @@ fn host_port(host: &str, port: u16) -> String {
 
 /// The submitter and reconciler run on their own thread with their own
 /// actix System (their awc client is !Send), until `stop` fires or its
-/// sender is dropped.
+/// sender is dropped. `done` is dropped when the thread ends (a panic
+/// included).
 fn start_background(
     lifecycle: Lifecycle,
     camber: Arc<CamberConfig>,
     interval: Duration,
     stop: watch::Receiver<bool>,
+    done: oneshot::Sender<()>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("api-background".into())
         .spawn(move || {
+            let _done = done;
             actix_rt::System::new().block_on(async move {
                 let submitter = Submitter {
                     lifecycle: lifecycle.clone(),

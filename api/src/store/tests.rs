@@ -136,11 +136,11 @@ async fn claimed_submits_are_leased() {
         .await
         .unwrap();
     let first = store
-        .write(|c| claim_due_submits(c, 60_000, 10))
+        .write(|c| claim_due_submits(c, 60_000, 60_000, 10))
         .await
         .unwrap();
     let second = store
-        .write(|c| claim_due_submits(c, 60_000, 10))
+        .write(|c| claim_due_submits(c, 60_000, 60_000, 10))
         .await
         .unwrap();
     assert_eq!(first.len(), 1);
