@@ -264,20 +264,56 @@ pub async fn download_artifact(
             let Some(job) = store::get_job(c, &id)? else {
                 return Ok(None);
             };
-            // result.json / manifest.json count once the transition that
-            // recorded them committed (see lifecycle::finish), and are
-            // checked against that row (see artifacts::read_derived).
-            let (content_type, bytes) = if name == artifacts::INPUT {
-                (job.mime_type.clone(), artifacts.read(&id, &name))
+            let failed = |e: std::io::Error| StoreError::Blocking(format!("reading artifact: {e}"));
+            // The input (up to --max-file-bytes) is streamed from disk;
+            // result.json / manifest.json are small, count once the
+            // transition that recorded them committed (see
+            // lifecycle::finish), and are checked against that row (see
+            // artifacts::read_derived).
+            if name == artifacts::INPUT {
+                let file = artifacts.open_input(&id).map_err(failed)?;
+                Ok(file.map(|(f, len)| (job.mime_type.clone(), Served::File(f, len))))
             } else {
-                let bytes = artifacts.read_derived(&job, &name);
-                ("application/json".to_owned(), bytes)
-            };
-            let bytes =
-                bytes.map_err(|e| StoreError::Blocking(format!("reading artifact: {e}")))?;
-            Ok(bytes.map(|b| (content_type, b)))
+                let bytes = artifacts.read_derived(&job, &name).map_err(failed)?;
+                Ok(bytes.map(|b| ("application/json".to_owned(), Served::Bytes(b))))
+            }
         })
         .await?;
-    let (content_type, bytes) = found.ok_or(JobsError::NotFound)?;
-    Ok(HttpResponse::Ok().content_type(content_type).body(bytes))
+    let (content_type, served) = found.ok_or(JobsError::NotFound)?;
+    let mut res = HttpResponse::Ok();
+    res.content_type(content_type);
+    Ok(match served {
+        Served::Bytes(b) => res.body(b),
+        Served::File(file, len) => res.no_chunking(len).streaming(file_chunks(file)),
+    })
+}
+
+/// An artifact as served: small ones read, the input as an open file.
+enum Served {
+    Bytes(Vec<u8>),
+    File(std::fs::File, u64),
+}
+
+/// Bytes read per step of a streamed file.
+const FILE_CHUNK: usize = 64 * 1024;
+
+/// `file` as a stream of chunks, each read on the blocking pool. The server
+/// polls the next chunk only once the previous one is written out, so a
+/// client that does not read holds one chunk plus the socket's buffers,
+/// not the file.
+fn file_chunks(
+    file: std::fs::File,
+) -> impl futures_util::Stream<Item = Result<web::Bytes, std::io::Error>> {
+    futures_util::stream::try_unfold(file, |mut file| async move {
+        let (file, chunk) = web::block(move || {
+            use std::io::Read;
+            let mut buf = vec![0; FILE_CHUNK];
+            let n = file.read(&mut buf)?;
+            buf.truncate(n);
+            Ok::<_, std::io::Error>((file, buf))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok((!chunk.is_empty()).then(|| (web::Bytes::from(chunk), file)))
+    })
 }
