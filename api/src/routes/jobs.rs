@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use shared::error::codes;
 
 use super::{
@@ -30,6 +31,8 @@ pub enum JobsError {
     Body(#[from] BodyError),
     #[error("no job with this id")]
     NotFound,
+    #[error("this Idempotency-Key was used with another request body")]
+    IdempotencyKeyReused,
     #[error("store: {0}")]
     Store(#[from] StoreError),
 }
@@ -47,6 +50,7 @@ impl ResponseError for JobsError {
             JobsError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
             JobsError::Body(e) => e.status(),
             JobsError::NotFound => StatusCode::NOT_FOUND,
+            JobsError::IdempotencyKeyReused => StatusCode::CONFLICT,
             JobsError::Store(e) if e.is_storage_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             JobsError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -58,6 +62,7 @@ impl ResponseError for JobsError {
             JobsError::InvalidRequest(_) => codes::INVALID_REQUEST,
             JobsError::Body(e) => return body_error_response(e),
             JobsError::NotFound => codes::NOT_FOUND,
+            JobsError::IdempotencyKeyReused => codes::IDEMPOTENCY_KEY_REUSED,
             JobsError::Store(e) => return store_error_response("jobs route", e),
         };
         error_response(self.status_code(), code, self.to_string())
@@ -66,13 +71,34 @@ impl ResponseError for JobsError {
 
 /// `POST /jobs`: validate, write the pending row (durable before Camber is
 /// called), submit inline. Camber down → still 201 `pending`; the background
-/// submitter retries.
+/// submitter retries. With an `Idempotency-Key`, a retry of the same body
+/// answers 200 with the job the first one created (nothing new, no second
+/// Camber job); another body under the same key is 409.
+///
+/// Once the row is committed the answer is 201 whatever follows: a failure
+/// to record the inline submit (disk full) leaves the job `pending`, and the
+/// submitter submits it again under the same Camber `Idempotency-Key`.
 pub async fn create_job(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
     camber: web::Data<CamberClient>,
 ) -> Result<HttpResponse, JobsError> {
+    let idem_key = req
+        .headers()
+        .get(shared::headers::IDEMPOTENCY_KEY)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .filter(|s| !s.is_empty() && s.len() <= 255)
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    JobsError::InvalidRequest(
+                        "Idempotency-Key must be 1 to 255 characters of text".into(),
+                    )
+                })
+        })
+        .transpose()?;
     let body = read_body(&req, payload, MAX_CREATE_BODY).await?;
     let value: Value =
         serde_json::from_slice(&body).map_err(|e| JobsError::InvalidJson(e.to_string()))?;
@@ -82,25 +108,51 @@ pub async fn create_job(
         ));
     };
     let new_job = NewJob::parse(&map, state.max_file_bytes)?;
+    let idem = idem_key.map(|key| store::IdemKey {
+        key,
+        body_hash: hex::encode(Sha256::digest(&body)),
+    });
 
     let id = JobId::new();
     let lifecycle = &state.lifecycle;
     let lease = lifecycle.submit_lease.as_millis() as i64;
     let job_id = id.clone();
-    let job = lifecycle
+    let created = lifecycle
         .store
-        .write(move |c| store::insert_job(c, &job_id, &new_job, lease))
+        .write(move |c| store::create_job(c, &job_id, &new_job, lease, idem.as_ref()))
         .await?;
+    let job = match created {
+        store::Created::New(job) => job,
+        store::Created::Replayed(job) => {
+            return Ok(HttpResponse::Ok()
+                .insert_header((shared::headers::IDEMPOTENT_REPLAYED, "true"))
+                .json(created_view(&state, &job.id, job.status)));
+        }
+        store::Created::KeyReused => return Err(JobsError::IdempotencyKeyReused),
+    };
     inc(&lifecycle.metrics.jobs_created);
 
-    let status = lifecycle.submit(&camber, &job).await?;
+    let status = match lifecycle.submit(&camber, &job).await {
+        Ok(status) => status,
+        Err(e) => {
+            // The job is saved: say so. The submitter takes it again once
+            // its lease ends.
+            log::error!("job {id}: recording the inline submit failed: {e}");
+            Status::Pending
+        }
+    };
+    Ok(HttpResponse::Created().json(created_view(&state, &id, status)))
+}
+
+/// The answer to a create: the job id, its status, where to upload.
+fn created_view(state: &AppState, id: &JobId, status: Status) -> Value {
     let expires = chrono::Utc::now().timestamp() + state.upload_ttl.as_secs() as i64;
-    let upload_url = state.uploads.url(&state.public_url, &id, expires);
-    Ok(HttpResponse::Created().json(json!({
+    let upload_url = state.uploads.url(&state.public_url, id, expires);
+    json!({
         "job_id": id,
         "status": status.as_str(),
         "upload_url": upload_url,
-    })))
+    })
 }
 
 /// A job as `GET /jobs/{id}` shows it.

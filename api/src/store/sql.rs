@@ -97,6 +97,54 @@ pub fn insert_job(
     get_job(conn, id)?.ok_or(StoreError::Setup("inserted job vanished".into()))
 }
 
+/// The `Idempotency-Key` of a create and the SHA-256 (hex) of its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdemKey {
+    pub key: String,
+    pub body_hash: String,
+}
+
+/// What became of a create.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    New(JobRecord),
+    /// The key was used before with the same body: that job.
+    Replayed(JobRecord),
+    /// The key was used before with another body.
+    KeyReused,
+}
+
+/// Inserts a new pending job, or, when `idem`'s key was seen, answers the
+/// job it created (same body) or `KeyReused` (another body). The key is
+/// written with the row, in the same transaction.
+pub fn create_job(
+    conn: &Connection,
+    id: &str,
+    job: &NewJob,
+    submit_lease_ms: i64,
+    idem: Option<&IdemKey>,
+) -> Result<Created, StoreError> {
+    let Some(idem) = idem else {
+        return insert_job(conn, id, job, submit_lease_ms).map(Created::New);
+    };
+    let seen: Option<(String, String)> = conn
+        .prepare_cached("SELECT id, request_hash FROM jobs WHERE idempotency_key = ?1")?
+        .query_row([&idem.key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((seen_id, hash)) = seen {
+        if hash != idem.body_hash {
+            return Ok(Created::KeyReused);
+        }
+        return get_job(conn, &seen_id)?
+            .map(Created::Replayed)
+            .ok_or(StoreError::Setup("a keyed job vanished".into()));
+    }
+    let created = insert_job(conn, id, job, submit_lease_ms)?;
+    conn.prepare_cached("UPDATE jobs SET idempotency_key = ?2, request_hash = ?3 WHERE id = ?1")?
+        .execute(params![id, idem.key, idem.body_hash])?;
+    Ok(Created::New(created))
+}
+
 pub fn get_job(conn: &Connection, id: &str) -> Result<Option<JobRecord>, StoreError> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1");
     Ok(conn
