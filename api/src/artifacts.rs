@@ -71,6 +71,19 @@ impl ArtifactStore {
             .map(|m| m.len())
     }
 
+    /// Opens the uploaded input for streaming, with its length; `None`
+    /// when there is none. Blocking: call off the executor.
+    pub fn open_input(&self, job_id: &JobId) -> std::io::Result<Option<(std::fs::File, u64)>> {
+        match std::fs::File::open(self.path(job_id, INPUT)) {
+            Ok(file) => {
+                let len = file.metadata()?.len();
+                Ok(Some((file, len)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads one named artifact; only the three known names are served.
     pub fn read(&self, job_id: &JobId, name: &str) -> std::io::Result<Option<Vec<u8>>> {
         if ![INPUT, RESULT, MANIFEST].contains(&name) {

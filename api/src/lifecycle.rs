@@ -32,6 +32,23 @@ pub const CAMBER_UNAVAILABLE: &str = "CAMBER_UNAVAILABLE";
 pub const CAMBER_REJECTED: &str = "CAMBER_REJECTED";
 
 impl Lifecycle {
+    /// The longest a pending job legitimately waits for its next submit:
+    /// the lease of a submit in flight, or the longest retry wait (its step
+    /// with the most jitter, or a capped Retry-After). Stored due times
+    /// further ahead are brought back to it (`store::bound_ahead`).
+    pub fn longest_submit_wait(&self) -> Duration {
+        let step = self
+            .retry_schedule
+            .0
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or_default();
+        self.submit_lease
+            .max(step.mul_f64(1.2))
+            .max(retry::RETRY_AFTER_CAP)
+    }
+
     /// One submit attempt of a pending job (attempt number
     /// `job.submit_attempts + 1`). Returns the job's status afterwards.
     pub async fn submit(

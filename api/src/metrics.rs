@@ -80,6 +80,18 @@ impl SignatureWatch {
     }
 }
 
+/// Milliseconds on a monotonic clock (since the first call, plus 1: 0
+/// means "never"), for measuring intervals that a wall-clock step must not
+/// stretch or shrink.
+pub fn monotonic_ms() -> i64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as i64
+        + 1
+}
+
 pub fn inc(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }

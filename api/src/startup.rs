@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::artifacts::ArtifactStore;
 use crate::camber::{CamberClient, CamberConfig};
@@ -35,6 +35,12 @@ pub enum StartupError {
     },
     #[error("cannot open the database {path}: {source}")]
     Store { path: String, source: StoreError },
+    #[error("cannot {what} {path}: {msg}")]
+    Path {
+        what: &'static str,
+        path: String,
+        msg: String,
+    },
     #[error("the database {path}: {source}")]
     Db { path: String, source: StoreError },
     #[error("cannot prepare the artifact directory {path}: {source}")]
@@ -54,6 +60,9 @@ pub struct Application {
     /// Dropping it stops the background loops (with the server future, or
     /// with the Application if it never ran).
     background_stop: watch::Sender<bool>,
+    /// Resolves (with an error: the sender is dropped) once the background
+    /// thread has ended, its loops stopped and its last round finished.
+    background_done: oneshot::Receiver<()>,
 }
 
 impl Application {
@@ -86,6 +95,19 @@ impl Application {
         }
 
         let (db_path, db_note) = shared::paths::describe(&settings.db);
+        let (art_path, art_note) = shared::paths::describe_dir(&settings.artifact_dir);
+        // Before anything is created: a directory as --db, or a file on the
+        // way, is named in one line instead of SQLite's or the OS's words.
+        shared::paths::check_file(&settings.db, "api.db").map_err(|msg| StartupError::Path {
+            what: "open the database",
+            path: db_path.clone(),
+            msg,
+        })?;
+        shared::paths::check_dir(&settings.artifact_dir).map_err(|msg| StartupError::Path {
+            what: "prepare the artifact directory",
+            path: art_path.clone(),
+            msg,
+        })?;
         let store = Store::open(&settings.db).map_err(|source| StartupError::Store {
             path: db_path.clone(),
             source,
@@ -101,7 +123,6 @@ impl Application {
         if resumed > 0 {
             log::info!("{resumed} pending job(s) from an earlier run will be submitted again");
         }
-        let (art_path, art_note) = shared::paths::describe(&settings.artifact_dir);
         let artifacts = ArtifactStore::new(&settings.artifact_dir).map_err(|source| {
             StartupError::Artifacts {
                 path: art_path.clone(),
@@ -154,7 +175,14 @@ impl Application {
         .run();
 
         let (background_stop, stop_rx) = watch::channel(false);
-        start_background(lifecycle, camber, settings.worker_interval, stop_rx)?;
+        let (done_tx, background_done) = oneshot::channel();
+        start_background(
+            lifecycle,
+            camber,
+            settings.worker_interval,
+            stop_rx,
+            done_tx,
+        )?;
 
         log::info!(
             "api on {} → Camber at {} (app {})",
@@ -168,6 +196,7 @@ impl Application {
             public_url,
             server,
             background_stop,
+            background_done,
         })
     }
 
@@ -189,12 +218,18 @@ impl Application {
         &self.public_url
     }
 
-    /// Serves until SIGTERM/SIGINT (in-flight requests finish), then stops
-    /// the background loops.
+    /// Serves until SIGTERM/SIGINT or `handle().stop(..)` (in-flight
+    /// requests finish), then stops the background loops and waits for
+    /// them: when this returns, this instance submits and polls nothing
+    /// more, so a new instance on the same database is the only submitter.
+    /// A round in flight finishes first (at most about `--camber-timeout`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let stop = self.background_stop;
         let result = self.server.await;
         let _ = stop.send(true);
+        // Err(RecvError) is the signal: the thread dropped the sender.
+        let _ = self.background_done.await;
+        log::debug!("background loops stopped");
         result
     }
 }
@@ -209,16 +244,19 @@ fn host_port(host: &str, port: u16) -> String {
 
 /// The submitter and reconciler run on their own thread with their own
 /// actix System (their awc client is !Send), until `stop` fires or its
-/// sender is dropped.
+/// sender is dropped. `done` is dropped when the thread ends (a panic
+/// included).
 fn start_background(
     lifecycle: Lifecycle,
     camber: Arc<CamberConfig>,
     interval: Duration,
     stop: watch::Receiver<bool>,
+    done: oneshot::Sender<()>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("api-background".into())
         .spawn(move || {
+            let _done = done;
             actix_rt::System::new().block_on(async move {
                 let submitter = Submitter {
                     lifecycle: lifecycle.clone(),

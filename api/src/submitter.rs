@@ -22,10 +22,11 @@ impl Submitter {
     /// Returns how many were attempted.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
         let lease = self.lifecycle.submit_lease.as_millis() as i64;
+        let max_ahead = self.lifecycle.longest_submit_wait().as_millis() as i64;
         let jobs = self
             .lifecycle
             .store
-            .write(move |c| store::claim_due_submits(c, lease, BATCH))
+            .write(move |c| store::claim_due_submits(c, lease, max_ahead, BATCH))
             .await?;
         let n = jobs.len();
         let results = join_all(

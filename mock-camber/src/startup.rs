@@ -98,6 +98,13 @@ impl Application {
             }
         };
         let db = describe_db(&settings.db);
+        if settings.db != ":memory:" {
+            // A directory as --db, or a file on the way: one line that says so.
+            shared::paths::check_file(std::path::Path::new(&settings.db), "mock-camber.db")
+                .map_err(|msg| {
+                    StartupError::Config(format!("cannot open the database {}: {msg}", db.path))
+                })?;
+        }
         let store_err = |source| StartupError::Store {
             path: db.path.clone(),
             source,

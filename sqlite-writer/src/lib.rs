@@ -110,7 +110,11 @@ impl Default for Options {
 
 /// Run on the writer thread inside the transaction; answers whether the
 /// write succeeded (keep its savepoint) and what to do once the batch ended.
-type Op = Box<dyn FnOnce(&Connection) -> (bool, Done) + Send>;
+/// Given `Err` instead of the connection when the transaction could not
+/// begin (the database busy or locked by another process past the busy
+/// timeout, the disk failing): the write did not run, and its caller is
+/// answered with that error.
+type Op = Box<dyn FnOnce(Result<&Connection, Error>) -> (bool, Done) + Send>;
 /// Told whether the batch committed.
 type Done = Box<dyn FnOnce(bool) + Send>;
 
@@ -250,16 +254,22 @@ impl Db {
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         Then: FnOnce(Result<T, E>) + Send + 'static,
     {
-        let op: Op = Box::new(move |conn| {
-            let out = f(conn);
-            let ok = out.is_ok();
-            let done: Done = Box::new(move |committed| {
-                then(match out {
-                    Ok(_) if !committed => Err(Error::NotCommitted.into()),
-                    other => other,
-                })
-            });
-            (ok, done)
+        let op: Op = Box::new(move |conn| match conn {
+            Ok(conn) => {
+                let out = f(conn);
+                let ok = out.is_ok();
+                let done: Done = Box::new(move |committed| {
+                    then(match out {
+                        Ok(_) if !committed => Err(Error::NotCommitted.into()),
+                        other => other,
+                    })
+                });
+                (ok, done)
+            }
+            Err(e) => {
+                then(Err(e.into()));
+                (false, Box::new(|_| {}))
+            }
         });
         self.queue(op, true);
     }
@@ -272,7 +282,11 @@ impl Db {
         F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
     {
         let op: Op = Box::new(move |conn| {
-            if let Err(e) = f(conn) {
+            let failed = match conn {
+                Ok(conn) => f(conn).err().map(Error::from),
+                Err(e) => Some(e),
+            };
+            if let Some(e) = failed {
                 log::error!("database: {what} failed: {e}");
             }
             (true, Box::new(|_| {}))
@@ -382,6 +396,18 @@ fn writer_loop(
     log::debug!("database writer stopped");
 }
 
+/// The error a failed `BEGIN` gives each write of the batch (rusqlite's
+/// error is not `Clone`): SQLite's code kept, so busy/locked/disk-full stay
+/// storage-unavailable.
+fn begin_error(e: &rusqlite::Error) -> Error {
+    match e {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            Error::Sqlite(rusqlite::Error::SqliteFailure(*code, message.clone()))
+        }
+        _ => Error::NotCommitted,
+    }
+}
+
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
@@ -390,8 +416,12 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 fn run_batch(conn: &Connection, batch: &mut Vec<Queued>, done: &mut Vec<Done>) -> bool {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         log::error!("database: cannot begin a transaction: {e}");
-        // Nothing ran: dropping the writes answers their callers `Abandoned`.
-        batch.clear();
+        // Nothing ran: each caller gets the reason (busy/locked/disk:
+        // storage unavailable, a 503 to retry, not a lost write).
+        for Queued { op, .. } in batch.drain(..) {
+            let (_, d) = op(Err(begin_error(&e)));
+            done.push(d);
+        }
         return false;
     }
     for Queued { op, isolated } in batch.drain(..) {
@@ -403,7 +433,7 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Queued>, done: &mut Vec<Done>) -
         }
         // A panicking write must not take the writer thread (and every
         // later write) down with it: its caller sees `Abandoned`.
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(conn)));
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(Ok(conn))));
         let keep = matches!(ran, Ok((true, _)));
         if ran.is_err() {
             log::error!("database: a write panicked; its changes were rolled back");

@@ -136,3 +136,38 @@ async fn readers_cannot_write() {
         .await;
     assert!(r.is_err(), "a reader connection is query-only");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_locked_by_another_process_answers_storage_unavailable_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(
+        &dir.path().join("t.db"),
+        Options {
+            busy_timeout: Duration::from_millis(200),
+            ..Options::default()
+        },
+        |c| {
+            c.execute_batch("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INTEGER)")
+                .map_err(Error::from)
+        },
+    )
+    .unwrap();
+    let other = Connection::open(dir.path().join("t.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let started = std::time::Instant::now();
+    let busy = db.write(insert("a", 1)).await;
+    match &busy {
+        Err(e) => assert!(e.is_storage_unavailable(), "{e}"),
+        Ok(()) => panic!("a write went through another process's lock"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    other.execute_batch("ROLLBACK").unwrap();
+    db.write(insert("b", 2)).await.unwrap();
+    assert_eq!(keys(&db).await, ["b"]);
+}

@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use shared::error::codes;
 
 use super::{
@@ -30,6 +31,8 @@ pub enum JobsError {
     Body(#[from] BodyError),
     #[error("no job with this id")]
     NotFound,
+    #[error("this Idempotency-Key was used with another request body")]
+    IdempotencyKeyReused,
     #[error("store: {0}")]
     Store(#[from] StoreError),
 }
@@ -47,6 +50,7 @@ impl ResponseError for JobsError {
             JobsError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
             JobsError::Body(e) => e.status(),
             JobsError::NotFound => StatusCode::NOT_FOUND,
+            JobsError::IdempotencyKeyReused => StatusCode::CONFLICT,
             JobsError::Store(e) if e.is_storage_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             JobsError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -58,6 +62,7 @@ impl ResponseError for JobsError {
             JobsError::InvalidRequest(_) => codes::INVALID_REQUEST,
             JobsError::Body(e) => return body_error_response(e),
             JobsError::NotFound => codes::NOT_FOUND,
+            JobsError::IdempotencyKeyReused => codes::IDEMPOTENCY_KEY_REUSED,
             JobsError::Store(e) => return store_error_response("jobs route", e),
         };
         error_response(self.status_code(), code, self.to_string())
@@ -66,13 +71,34 @@ impl ResponseError for JobsError {
 
 /// `POST /jobs`: validate, write the pending row (durable before Camber is
 /// called), submit inline. Camber down → still 201 `pending`; the background
-/// submitter retries.
+/// submitter retries. With an `Idempotency-Key`, a retry of the same body
+/// answers 200 with the job the first one created (nothing new, no second
+/// Camber job); another body under the same key is 409.
+///
+/// Once the row is committed the answer is 201 whatever follows: a failure
+/// to record the inline submit (disk full) leaves the job `pending`, and the
+/// submitter submits it again under the same Camber `Idempotency-Key`.
 pub async fn create_job(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
     camber: web::Data<CamberClient>,
 ) -> Result<HttpResponse, JobsError> {
+    let idem_key = req
+        .headers()
+        .get(shared::headers::IDEMPOTENCY_KEY)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .filter(|s| !s.is_empty() && s.len() <= 255)
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    JobsError::InvalidRequest(
+                        "Idempotency-Key must be 1 to 255 characters of text".into(),
+                    )
+                })
+        })
+        .transpose()?;
     let body = read_body(&req, payload, MAX_CREATE_BODY).await?;
     let value: Value =
         serde_json::from_slice(&body).map_err(|e| JobsError::InvalidJson(e.to_string()))?;
@@ -82,25 +108,51 @@ pub async fn create_job(
         ));
     };
     let new_job = NewJob::parse(&map, state.max_file_bytes)?;
+    let idem = idem_key.map(|key| store::IdemKey {
+        key,
+        body_hash: hex::encode(Sha256::digest(&body)),
+    });
 
     let id = JobId::new();
     let lifecycle = &state.lifecycle;
     let lease = lifecycle.submit_lease.as_millis() as i64;
     let job_id = id.clone();
-    let job = lifecycle
+    let created = lifecycle
         .store
-        .write(move |c| store::insert_job(c, &job_id, &new_job, lease))
+        .write(move |c| store::create_job(c, &job_id, &new_job, lease, idem.as_ref()))
         .await?;
+    let job = match created {
+        store::Created::New(job) => job,
+        store::Created::Replayed(job) => {
+            return Ok(HttpResponse::Ok()
+                .insert_header((shared::headers::IDEMPOTENT_REPLAYED, "true"))
+                .json(created_view(&state, &job.id, job.status)));
+        }
+        store::Created::KeyReused => return Err(JobsError::IdempotencyKeyReused),
+    };
     inc(&lifecycle.metrics.jobs_created);
 
-    let status = lifecycle.submit(&camber, &job).await?;
+    let status = match lifecycle.submit(&camber, &job).await {
+        Ok(status) => status,
+        Err(e) => {
+            // The job is saved: say so. The submitter takes it again once
+            // its lease ends.
+            log::error!("job {id}: recording the inline submit failed: {e}");
+            Status::Pending
+        }
+    };
+    Ok(HttpResponse::Created().json(created_view(&state, &id, status)))
+}
+
+/// The answer to a create: the job id, its status, where to upload.
+fn created_view(state: &AppState, id: &JobId, status: Status) -> Value {
     let expires = chrono::Utc::now().timestamp() + state.upload_ttl.as_secs() as i64;
-    let upload_url = state.uploads.url(&state.public_url, &id, expires);
-    Ok(HttpResponse::Created().json(json!({
+    let upload_url = state.uploads.url(&state.public_url, id, expires);
+    json!({
         "job_id": id,
         "status": status.as_str(),
         "upload_url": upload_url,
-    })))
+    })
 }
 
 /// A job as `GET /jobs/{id}` shows it.
@@ -264,20 +316,56 @@ pub async fn download_artifact(
             let Some(job) = store::get_job(c, &id)? else {
                 return Ok(None);
             };
-            // result.json / manifest.json count once the transition that
-            // recorded them committed (see lifecycle::finish), and are
-            // checked against that row (see artifacts::read_derived).
-            let (content_type, bytes) = if name == artifacts::INPUT {
-                (job.mime_type.clone(), artifacts.read(&id, &name))
+            let failed = |e: std::io::Error| StoreError::Blocking(format!("reading artifact: {e}"));
+            // The input (up to --max-file-bytes) is streamed from disk;
+            // result.json / manifest.json are small, count once the
+            // transition that recorded them committed (see
+            // lifecycle::finish), and are checked against that row (see
+            // artifacts::read_derived).
+            if name == artifacts::INPUT {
+                let file = artifacts.open_input(&id).map_err(failed)?;
+                Ok(file.map(|(f, len)| (job.mime_type.clone(), Served::File(f, len))))
             } else {
-                let bytes = artifacts.read_derived(&job, &name);
-                ("application/json".to_owned(), bytes)
-            };
-            let bytes =
-                bytes.map_err(|e| StoreError::Blocking(format!("reading artifact: {e}")))?;
-            Ok(bytes.map(|b| (content_type, b)))
+                let bytes = artifacts.read_derived(&job, &name).map_err(failed)?;
+                Ok(bytes.map(|b| ("application/json".to_owned(), Served::Bytes(b))))
+            }
         })
         .await?;
-    let (content_type, bytes) = found.ok_or(JobsError::NotFound)?;
-    Ok(HttpResponse::Ok().content_type(content_type).body(bytes))
+    let (content_type, served) = found.ok_or(JobsError::NotFound)?;
+    let mut res = HttpResponse::Ok();
+    res.content_type(content_type);
+    Ok(match served {
+        Served::Bytes(b) => res.body(b),
+        Served::File(file, len) => res.no_chunking(len).streaming(file_chunks(file)),
+    })
+}
+
+/// An artifact as served: small ones read, the input as an open file.
+enum Served {
+    Bytes(Vec<u8>),
+    File(std::fs::File, u64),
+}
+
+/// Bytes read per step of a streamed file.
+const FILE_CHUNK: usize = 64 * 1024;
+
+/// `file` as a stream of chunks, each read on the blocking pool. The server
+/// polls the next chunk only once the previous one is written out, so a
+/// client that does not read holds one chunk plus the socket's buffers,
+/// not the file.
+fn file_chunks(
+    file: std::fs::File,
+) -> impl futures_util::Stream<Item = Result<web::Bytes, std::io::Error>> {
+    futures_util::stream::try_unfold(file, |mut file| async move {
+        let (file, chunk) = web::block(move || {
+            use std::io::Read;
+            let mut buf = vec![0; FILE_CHUNK];
+            let n = file.read(&mut buf)?;
+            buf.truncate(n);
+            Ok::<_, std::io::Error>((file, buf))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok((!chunk.is_empty()).then(|| (web::Bytes::from(chunk), file)))
+    })
 }

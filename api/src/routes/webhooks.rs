@@ -99,7 +99,7 @@ pub async fn camber_webhook(
             inc(&metrics.webhooks_unauthorized);
             metrics.signatures.refused(
                 matches!(e, WebhookError::MissingSignature),
-                crate::store::now_ms(),
+                crate::metrics::monotonic_ms(),
             );
         }
         Err(_) => inc(&metrics.webhooks_rejected),

@@ -51,6 +51,9 @@ impl StoreError {
     }
 }
 
+/// How long a write waits for a lock another process holds.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Each migration runs once, in order; `PRAGMA user_version` counts them.
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -88,6 +91,14 @@ CREATE INDEX job_events_job ON job_events (job_id, id);
     r#"
 -- /readyz proves a real write here.
 CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+"#,
+    r#"
+-- POST /jobs with an Idempotency-Key: the key and the SHA-256 of the body,
+-- written with the job row (one per job: bounded by the jobs themselves).
+ALTER TABLE jobs ADD COLUMN idempotency_key TEXT;
+ALTER TABLE jobs ADD COLUMN request_hash TEXT;
+CREATE UNIQUE INDEX jobs_idempotency_key ON jobs (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
 "#,
 ];
 
@@ -163,7 +174,9 @@ impl Store {
             // Most writes one transaction carries; more wait for the next.
             max_batch: 512,
             max_idle_readers: 32,
-            busy_timeout: Duration::from_secs(10),
+            // Another process holding the database (a backup, a sqlite3
+            // shell) makes a write wait this long, then answer 503.
+            busy_timeout: BUSY_TIMEOUT,
             thread_name: "api-store-writer".into(),
             on_commit: None,
         };

@@ -97,6 +97,54 @@ pub fn insert_job(
     get_job(conn, id)?.ok_or(StoreError::Setup("inserted job vanished".into()))
 }
 
+/// The `Idempotency-Key` of a create and the SHA-256 (hex) of its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdemKey {
+    pub key: String,
+    pub body_hash: String,
+}
+
+/// What became of a create.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    New(JobRecord),
+    /// The key was used before with the same body: that job.
+    Replayed(JobRecord),
+    /// The key was used before with another body.
+    KeyReused,
+}
+
+/// Inserts a new pending job, or, when `idem`'s key was seen, answers the
+/// job it created (same body) or `KeyReused` (another body). The key is
+/// written with the row, in the same transaction.
+pub fn create_job(
+    conn: &Connection,
+    id: &str,
+    job: &NewJob,
+    submit_lease_ms: i64,
+    idem: Option<&IdemKey>,
+) -> Result<Created, StoreError> {
+    let Some(idem) = idem else {
+        return insert_job(conn, id, job, submit_lease_ms).map(Created::New);
+    };
+    let seen: Option<(String, String)> = conn
+        .prepare_cached("SELECT id, request_hash FROM jobs WHERE idempotency_key = ?1")?
+        .query_row([&idem.key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((seen_id, hash)) = seen {
+        if hash != idem.body_hash {
+            return Ok(Created::KeyReused);
+        }
+        return get_job(conn, &seen_id)?
+            .map(Created::Replayed)
+            .ok_or(StoreError::Setup("a keyed job vanished".into()));
+    }
+    let created = insert_job(conn, id, job, submit_lease_ms)?;
+    conn.prepare_cached("UPDATE jobs SET idempotency_key = ?2, request_hash = ?3 WHERE id = ?1")?
+        .execute(params![id, idem.key, idem.body_hash])?;
+    Ok(Created::New(created))
+}
+
 pub fn get_job(conn: &Connection, id: &str) -> Result<Option<JobRecord>, StoreError> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1");
     Ok(conn
@@ -291,14 +339,32 @@ pub fn finish_job(
     Ok(Finish::Applied(job.status))
 }
 
+/// The latest a stored due time (`next_submit_at`, `next_reconcile_at`)
+/// may lie ahead of `now`. They are wall-clock times (they outlive the
+/// process), and none is ever written more than `max_ahead_ms` ahead, so a
+/// later one was written before the clock stepped back: it is brought
+/// forward to `now + max_ahead_ms`. A backward step of any size thus delays
+/// a job by at most the longest wait it could have had anyway; a forward
+/// step makes waits end early (a lease early: a second submit of a job
+/// under the same Idempotency-Key, i.e. the same Camber job).
+pub fn bound_ahead(at: i64, now: i64, max_ahead_ms: i64) -> i64 {
+    at.min(now.saturating_add(max_ahead_ms.max(0)))
+}
+
 /// Pending jobs whose next submit is due, leased for `lease_ms` so that no
-/// other round takes them while this one submits.
+/// other round takes them while this one submits. Due times more than
+/// `max_ahead_ms` ahead are first brought back (`bound_ahead`).
 pub fn claim_due_submits(
     conn: &Connection,
     lease_ms: i64,
+    max_ahead_ms: i64,
     limit: usize,
 ) -> Result<Vec<JobRecord>, StoreError> {
     let now = now_ms();
+    conn.prepare_cached(
+        "UPDATE jobs SET next_submit_at = ?1 WHERE status = 'pending' AND next_submit_at > ?1",
+    )?
+    .execute([bound_ahead(i64::MAX, now, max_ahead_ms)])?;
     let sql = format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'pending' AND next_submit_at <= ?1 \
          ORDER BY next_submit_at LIMIT ?2"
@@ -315,13 +381,19 @@ pub fn claim_due_submits(
 }
 
 /// Processing jobs due for a poll on Camber; each is pushed back by
-/// `again_after_ms` so that it is polled at most that often.
+/// `again_after_ms` so that it is polled at most that often. No due time
+/// stays more than `again_after_ms` ahead (`bound_ahead`).
 pub fn claim_due_reconciles(
     conn: &Connection,
     again_after_ms: i64,
     limit: usize,
 ) -> Result<Vec<JobRecord>, StoreError> {
     let now = now_ms();
+    conn.prepare_cached(
+        "UPDATE jobs SET next_reconcile_at = ?1 \
+         WHERE status = 'processing' AND next_reconcile_at > ?1",
+    )?
+    .execute([bound_ahead(i64::MAX, now, again_after_ms)])?;
     let sql = format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'processing' AND next_reconcile_at <= ?1 \
          ORDER BY next_reconcile_at LIMIT ?2"

@@ -136,13 +136,143 @@ async fn claimed_submits_are_leased() {
         .await
         .unwrap();
     let first = store
-        .write(|c| claim_due_submits(c, 60_000, 10))
+        .write(|c| claim_due_submits(c, 60_000, 60_000, 10))
         .await
         .unwrap();
     let second = store
-        .write(|c| claim_due_submits(c, 60_000, 10))
+        .write(|c| claim_due_submits(c, 60_000, 60_000, 10))
         .await
         .unwrap();
     assert_eq!(first.len(), 1);
     assert!(second.is_empty());
+}
+
+#[test]
+fn due_times_ahead_of_their_longest_wait_are_brought_back() {
+    // Within the bound: kept; beyond it (written before the clock stepped
+    // back): now + the bound; a negative bound counts as 0.
+    assert_eq!(bound_ahead(1_500, 1_000, 1_000), 1_500);
+    assert_eq!(bound_ahead(2_000, 1_000, 1_000), 2_000);
+    assert_eq!(bound_ahead(86_401_000, 1_000, 1_000), 2_000);
+    assert_eq!(bound_ahead(500, 1_000, 1_000), 500);
+    assert_eq!(bound_ahead(5_000, 1_000, -7), 1_000);
+    assert_eq!(bound_ahead(i64::MAX, i64::MAX - 1, 1_000), i64::MAX);
+}
+
+#[actix_rt::test]
+async fn a_backward_clock_step_delays_a_submit_or_a_poll_by_at_most_its_longest_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("api.db")).unwrap();
+    store
+        .write(|c| insert_job(c, J1, &new_job(), -1))
+        .await
+        .unwrap();
+    store
+        .write(|c| insert_job(c, A, &new_job(), -1))
+        .await
+        .unwrap();
+    store
+        .write(|c| mark_submitted(c, A, "cmb_a", 1000))
+        .await
+        .unwrap();
+    // As if written a day before the wall clock stepped back a day.
+    let day = 86_400_000;
+    store
+        .write(move |c| {
+            c.execute(
+                "UPDATE jobs SET next_submit_at = ?1, next_reconcile_at = ?1",
+                [now_ms() + day],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let due_at = |id: &'static str, col: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .write(move |c| {
+                    Ok(c.query_row(
+                        &format!("SELECT {col} FROM jobs WHERE id = ?1"),
+                        [id],
+                        |r| r.get::<_, i64>(0),
+                    )?)
+                })
+                .await
+                .unwrap()
+        }
+    };
+    // A bound of a minute: not due yet, but at most a minute away now.
+    let claimed = store
+        .write(|c| claim_due_submits(c, 60_000, 60_000, 10))
+        .await
+        .unwrap();
+    assert!(claimed.is_empty());
+    assert!(due_at(J1, "next_submit_at").await <= now_ms() + 60_000);
+    let polled = store
+        .write(|c| claim_due_reconciles(c, 60_000, 10))
+        .await
+        .unwrap();
+    assert!(polled.is_empty());
+    assert!(due_at(A, "next_reconcile_at").await <= now_ms() + 60_000);
+    // A bound of 0: due at once.
+    let claimed = store
+        .write(|c| claim_due_submits(c, 60_000, 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let polled = store
+        .write(|c| claim_due_reconciles(c, 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(polled.len(), 1);
+}
+
+/// A database of the previous schema (before the idempotency columns)
+/// opens, keeps its jobs, and takes keyed creates.
+#[actix_rt::test]
+async fn a_database_of_the_previous_version_migrates_and_takes_idempotency_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("api.db");
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        for (i, sql) in MIGRATIONS[..2].iter().enumerate() {
+            c.execute_batch(sql).unwrap();
+            c.pragma_update(None, "user_version", i + 1).unwrap();
+        }
+        insert_job(&c, J1, &new_job(), 0).unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let version: usize = store
+        .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert_eq!(version, MIGRATIONS.len());
+    let old = store.read(|c| get_job(c, J1)).await.unwrap().unwrap();
+    assert_eq!(old.status, Status::Pending);
+
+    let key = |hash: &str| IdemKey {
+        key: "k1".into(),
+        body_hash: hash.into(),
+    };
+    let (k, same, other) = (key("h1"), key("h1"), key("h2"));
+    let first = store
+        .write(move |c| create_job(c, A, &new_job(), 0, Some(&k)))
+        .await
+        .unwrap();
+    let again = store
+        .write(move |c| create_job(c, B, &new_job(), 0, Some(&same)))
+        .await
+        .unwrap();
+    let reused = store
+        .write(move |c| create_job(c, B, &new_job(), 0, Some(&other)))
+        .await
+        .unwrap();
+    let Created::New(first) = first else {
+        panic!("{first:?}")
+    };
+    assert_eq!(first.id.as_str(), A);
+    assert_eq!(again, Created::Replayed(first));
+    assert_eq!(reused, Created::KeyReused);
+    assert!(store.read(|c| get_job(c, B)).await.unwrap().is_none());
 }

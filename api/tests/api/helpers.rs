@@ -254,6 +254,9 @@ pub struct TestApp {
     pub dir: TempDir,
     pub http: awc::Client,
     handle: actix_web::dev::ServerHandle,
+    /// `run_until_stopped`: ends once the server and the background loops
+    /// have stopped.
+    stopped: actix_rt::task::JoinHandle<std::io::Result<()>>,
 }
 
 #[derive(Default)]
@@ -304,12 +307,13 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
     let app = Application::build(settings).await.expect("api starts");
     let address = app.address();
     let handle = app.handle();
-    actix_rt::spawn(app.run_until_stopped());
+    let stopped = actix_rt::spawn(app.run_until_stopped());
     TestApp {
         address,
         dir,
         http: client(),
         handle,
+        stopped,
     }
 }
 
@@ -340,15 +344,31 @@ where
 }
 
 impl TestApp {
-    /// Stops this instance and starts a new one on the same database and
-    /// artifact directory.
+    /// Stops this instance (server and background loops, as a process
+    /// exit would) and starts a new one on the same database and artifact
+    /// directory.
     pub async fn restart(self, opts: AppOptions) -> TestApp {
-        self.handle.stop(true).await;
+        let dir = self.stop().await;
         spawn_app_with(AppOptions {
-            dir: Some(self.dir),
+            dir: Some(dir),
             ..opts
         })
         .await
+    }
+
+    /// Stops this instance gracefully; returns once `run_until_stopped`
+    /// has returned. Its directory (database + artifacts) is kept.
+    pub async fn stop(self) -> TempDir {
+        self.handle.stop(true).await;
+        self.stopped
+            .await
+            .expect("the api task ends")
+            .expect("the api stops cleanly");
+        self.dir
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("api.db")
     }
 
     pub fn artifact_dir(&self) -> PathBuf {

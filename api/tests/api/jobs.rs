@@ -212,3 +212,93 @@ async fn jobs_are_listed_newest_first_in_pages_and_filtered_by_status() {
     assert_eq!(code, 200, "{first}");
     assert_eq!(first["jobs"].as_array().unwrap().len(), 5);
 }
+
+async fn post_keyed(app: &TestApp, key: &str, body: &Value) -> (u16, Value, Option<String>) {
+    let mut res = app
+        .http
+        .post(format!("{}/jobs", app.address))
+        .insert_header(("idempotency-key", key))
+        .send_json(body)
+        .await
+        .unwrap();
+    let replayed = res
+        .headers()
+        .get("idempotent-replayed")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = res.body().await.unwrap();
+    (
+        res.status().as_u16(),
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        replayed,
+    )
+}
+
+#[actix_web::test]
+async fn a_create_retried_with_its_idempotency_key_makes_one_job() {
+    let mock = MockCamber::start();
+    let app = spawn_app(&mock.uri).await;
+    let body = job_body("retried.pdf");
+
+    let (code, first, replayed) = post_keyed(&app, "create-1", &body).await;
+    assert_eq!((code, replayed), (201, None), "{first}");
+    let (code, again, replayed) = post_keyed(&app, "create-1", &body).await;
+    assert_eq!((code, replayed.as_deref()), (200, Some("true")), "{again}");
+    assert_eq!(again["job_id"], first["job_id"]);
+    assert!(again["upload_url"].as_str().is_some(), "{again}");
+
+    let (_, list) = app.get("/jobs").await;
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(mock.jobs().await.len(), 1, "one Camber job");
+
+    // Another key is another job.
+    let (code, other, _) = post_keyed(&app, "create-2", &body).await;
+    assert_eq!(code, 201, "{other}");
+    assert_ne!(other["job_id"], first["job_id"]);
+}
+
+#[actix_web::test]
+async fn an_idempotency_key_reused_with_another_body_is_409() {
+    let mock = MockCamber::start();
+    let app = spawn_app(&mock.uri).await;
+    let (code, first, _) = post_keyed(&app, "k", &job_body("a.pdf")).await;
+    assert_eq!(code, 201, "{first}");
+    let (code, err, _) = post_keyed(&app, "k", &job_body("b.pdf")).await;
+    assert_eq!(code, 409, "{err}");
+    assert_eq!(err["error"]["code"], "IDEMPOTENCY_KEY_REUSED", "{err}");
+    assert!(err["error"]["message"].as_str().is_some(), "{err}");
+    let (_, list) = app.get("/jobs").await;
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 1, "{list}");
+
+    let long = "x".repeat(256);
+    let (code, err, _) = post_keyed(&app, &long, &job_body("c.pdf")).await;
+    assert_eq!(code, 422, "{err}");
+    assert_eq!(err["error"]["code"], "INVALID_REQUEST", "{err}");
+}
+
+#[actix_web::test]
+async fn a_create_while_another_process_locks_the_database_is_503_within_seconds() {
+    let mock = MockCamber::start();
+    let app = spawn_app(&mock.uri).await;
+    let other = rusqlite::Connection::open(app.db_path()).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let started = std::time::Instant::now();
+    let mut res = app
+        .http
+        .post(format!("{}/jobs", app.address))
+        .send_json(&job_body("locked.pdf"))
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(res.status().as_u16(), 503, "{body}");
+    assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE", "{body}");
+    assert!(res.headers().contains_key("retry-after"));
+    assert!(took < Duration::from_secs(5), "answered after {took:?}");
+
+    other.execute_batch("ROLLBACK").unwrap();
+    let (code, created) = app.post_job(&job_body("unlocked.pdf")).await;
+    assert_eq!(code, 201, "{created}");
+    let (_, list) = app.get("/jobs").await;
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 1, "{list}");
+}

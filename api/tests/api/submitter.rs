@@ -83,6 +83,17 @@ async fn a_pending_job_is_submitted_after_a_restart() {
             ..AppOptions::default()
         })
         .await;
+    // The new instance submits (with its own callback URL): the old one's
+    // loops have stopped before the new one released the job.
+    let submit = wait_until(Duration::from_secs(15), "the submit", || async {
+        mock.submits().await.into_iter().next()
+    })
+    .await;
+    assert_eq!(
+        submit["body"]["webhook"]["url"],
+        format!("{}/internal/webhooks/camber", app.address).as_str(),
+        "{submit}"
+    );
     let job = app
         .wait_for_status(&id, "completed", Duration::from_secs(15))
         .await;
@@ -130,4 +141,56 @@ async fn submits_refused_with_5xx_or_429_are_retried_under_one_idempotency_key()
         .iter()
         .all(|r| r["body"]["metadata"]["job_id"] == id.as_str()));
     assert_eq!(mock.jobs().await.len(), 1, "one Camber job");
+}
+
+/// Stopping the api stops its background loops before `run_until_stopped`
+/// returns: a submit in flight finishes and is recorded, so a new instance
+/// on the same database never runs alongside a live submitter of the old
+/// one.
+#[actix_web::test]
+async fn stopping_the_api_waits_for_a_submit_in_flight() {
+    let port = free_port();
+    let app = spawn_app_with(AppOptions {
+        camber_uri: format!("http://127.0.0.1:{port}"),
+        extra: vec!["--submit-retry-schedule".into(), "1h".into()],
+        ..AppOptions::default()
+    })
+    .await;
+    let id = app.create_job("in-flight.pdf").await;
+    let mock = MockCamber::start_with(MockOptions {
+        port,
+        // The Camber job stays running: no webhook finishes it meanwhile.
+        stage_ms: 600_000,
+        ..MockOptions::default()
+    });
+    // Camber takes 2 s to answer a submit (the job exists at once).
+    mock.put_config(serde_json::json!({"latency_ms": 2000}))
+        .await;
+    let app = app
+        .restart(AppOptions {
+            camber_uri: mock.uri.clone(),
+            ..AppOptions::default()
+        })
+        .await;
+    wait_until(Duration::from_secs(15), "the submit in flight", || async {
+        (!mock.jobs().await.is_empty()).then_some(())
+    })
+    .await;
+    let dir = app.stop().await;
+
+    let db = rusqlite::Connection::open(dir.path().join("api.db")).unwrap();
+    let (status, camber_id): (String, Option<String>) = db
+        .query_row(
+            "SELECT status, camber_job_id FROM jobs WHERE id = ?1",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    // `pending` is the stop that left the submit behind.
+    assert_eq!(status, "processing", "the submit finished before the stop");
+    assert_eq!(
+        camber_id.as_deref(),
+        mock.jobs().await[0]["id"].as_str(),
+        "its Camber id recorded"
+    );
 }

@@ -96,3 +96,95 @@ async fn an_upload_larger_than_the_jobs_file_size_is_413() {
     let (_, job) = app.get_job(&id).await;
     assert_eq!(job["artifacts"], Value::Array(vec![]));
 }
+
+/// The test process's resident memory (the api runs in it), from
+/// /proc/self/status.
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("VmRSS in /proc/self/status");
+    kb * 1024
+}
+
+/// The input is streamed from disk: a multi-MiB input downloads
+/// byte-identical with its Content-Type and Content-Length, and downloads
+/// whose clients do not read hold a chunk each, not the file (the api read
+/// the whole file into memory per download: N × size).
+#[actix_web::test]
+async fn the_input_is_streamed_and_unread_downloads_do_not_hold_the_file() {
+    use std::io::{Read, Write};
+    const SIZE: usize = 8 << 20;
+    const DOWNLOADS: usize = 16;
+    let app = spawn_app_with(AppOptions {
+        camber_uri: format!("http://127.0.0.1:{}", free_port()),
+        extra: vec!["--submit-retry-schedule".into(), "1h".into()],
+        ..AppOptions::default()
+    })
+    .await;
+    let mut body = job_body("big.pdf");
+    body["file_size_bytes"] = SIZE.into();
+    let (code, created) = app.post_job(&body).await;
+    assert_eq!(code, 201, "{created}");
+    let id = created["job_id"].as_str().unwrap().to_owned();
+    let bytes: Vec<u8> = (0..SIZE as u32).map(|i| (i % 251) as u8).collect();
+    let (code, reply) = app
+        .put_url(created["upload_url"].as_str().unwrap(), bytes.clone())
+        .await;
+    assert_eq!(code, 200, "{reply}");
+
+    let path = format!("/jobs/{id}/artifacts/input");
+    let mut res = app
+        .http
+        .get(format!("{}{path}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let header = |name: &str| {
+        res.headers()
+            .get(name)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(header("content-type"), "application/pdf");
+    assert_eq!(header("content-length"), SIZE.to_string());
+    let downloaded = res.body().limit(SIZE + 1).await.unwrap();
+    assert!(downloaded == bytes, "the download differs from the upload");
+    drop((downloaded, bytes));
+
+    let before = rss_bytes();
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    // Each client sends its request and reads only the response head: the
+    // api has answered (and, before the fix, read the whole file).
+    let clients: Vec<std::net::TcpStream> = (0..DOWNLOADS)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                .unwrap();
+            write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                assert_eq!(s.read(&mut byte).unwrap(), 1, "the head ends early");
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).to_lowercase();
+            assert!(head.starts_with("http/1.1 200"), "{head}");
+            assert!(head.contains(&format!("content-length: {SIZE}")), "{head}");
+            s
+        })
+        .collect();
+    let grown = rss_bytes().saturating_sub(before);
+    drop(clients);
+    // Holding the file per download would be DOWNLOADS × SIZE (128 MiB).
+    assert!(
+        grown < (DOWNLOADS * SIZE / 4) as u64,
+        "{DOWNLOADS} unread downloads of {SIZE} bytes grew the process by {grown} bytes"
+    );
+}

@@ -192,3 +192,40 @@ fn open_and_bind_errors_name_the_path_and_suggest_another_port() {
     assert!(err.contains("--port or MOCK_CAMBER_PORT"), "{err}");
     assert_eq!(err.matches("cannot bind").count(), 1, "said once: {err}");
 }
+
+/// `--db` naming a directory, or under a file: one line that says which
+/// and why (not SQLite's "unable to open database file" or the OS's
+/// "File exists"), exit 2, nothing created.
+#[test]
+fn a_directory_as_db_or_a_file_on_the_way_is_named_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    let cases = [
+        (
+            dir.path().to_path_buf(),
+            format!(
+                "mock-camber: cannot open the database {d}: it is a directory, not a file \
+                 (name a file in it, e.g. {d}/mock-camber.db)"
+            ),
+        ),
+        (
+            dir.path().join("a-file/sub/mock.db"),
+            format!(
+                "mock-camber: cannot open the database {d}/a-file/sub/mock.db: {d}/a-file is \
+                 a file, not a directory, so nothing can be created under it"
+            ),
+        ),
+    ];
+    for (db, want) in cases {
+        let out = Command::new(BIN)
+            .args(["--port", "0", "--db", db.to_str().unwrap()])
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end(), want);
+    }
+    assert!(!dir.path().join("mock-camber.db").exists());
+}
