@@ -10,7 +10,7 @@ waits until every api job is terminal (or the deadline passes), then audits:
   failed      api jobs that ended `failed` (none of these scenarios should fail a job)
   duplicated  api jobs with more than one Camber job (the mock's admin list)
   orphaned    api jobs that reached Camber but have no Camber job recorded
-  undelivered the mock's deliveries still pending at the end
+  undelivered the mock's deliveries still pending or failing at the end
   artifacts   terminal jobs whose result.json / manifest.json cannot be
               downloaded whole (200, this job, its status, the manifest's
               sha256 of result.json). They are written without fsync and
@@ -288,8 +288,12 @@ def run(name, fault, args, bin_dir, setup=None):
     undelivered = 0
     deadline = time.time() + 30
     while True:
-        _, d = http("GET", f"{mock.url}/_mock/deliveries?state=pending&limit=500")
-        undelivered = len(d["deliveries"])
+        # `pending`: no attempt yet; `failing`: an attempt failed and a retry
+        # is due. Both are undelivered.
+        undelivered = 0
+        for st in ("pending", "failing"):
+            _, d = http("GET", f"{mock.url}/_mock/deliveries?state={st}&limit=500")
+            undelivered += len(d["deliveries"])
         if undelivered == 0 or time.time() > deadline:
             break
         time.sleep(0.2)

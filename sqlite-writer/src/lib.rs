@@ -339,7 +339,22 @@ impl Readers {
             Some(c) => c,
             None => self.connect().map_err(Error::from)?,
         };
-        let out = f(&conn);
+        // One read transaction around the whole read: a read of several
+        // statements (a delivery and then its attempts) sees one snapshot,
+        // never a write committed between two of them.
+        let out = match exec(&conn, "BEGIN") {
+            Ok(()) => {
+                let out = f(&conn);
+                if let Err(e) = exec(&conn, "COMMIT") {
+                    // A read transaction that cannot end leaves the
+                    // connection unusable: do not pool it.
+                    log::warn!("database: ending a read failed: {e}");
+                    return out;
+                }
+                out
+            }
+            Err(e) => return Err(Error::from(e).into()),
+        };
         let mut idle = self.idle.lock();
         if idle.len() < self.max_idle {
             idle.push(conn);

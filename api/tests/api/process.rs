@@ -118,7 +118,8 @@ fn an_unreadable_ca_file_or_empty_secret_is_one_line_naming_the_flag_and_exit_2(
 #[actix_web::test]
 async fn no_secret_is_logged_even_at_trace_level() {
     const KEY: &str = "sk_live_tenantkey_5551234";
-    const SECRET: &str = "whsec_topsecretvalue_777";
+    // Base64 after the prefix, as a `whsec_` secret must be.
+    const SECRET: &str = "whsec_dG9wc2VjcmV0dmFsdWU3Nzc";
     const ADMIN: &str = "admintok_9876543";
     let dir = tempfile::tempdir().unwrap();
     let mock_err = dir.path().join("mock.err");
@@ -201,7 +202,13 @@ async fn no_secret_is_logged_even_at_trace_level() {
     for (name, path) in [("mock-camber", &mock_err), ("api", &api_err)] {
         let log = std::fs::read_to_string(path).unwrap();
         assert!(log.lines().count() > 20, "{name} logged at trace level");
-        for secret in [KEY, SECRET, ADMIN, "topsecretvalue", "tenantkey_5551234"] {
+        for secret in [
+            KEY,
+            SECRET,
+            ADMIN,
+            "dG9wc2VjcmV0dmFsdWU3Nzc",
+            "tenantkey_5551234",
+        ] {
             assert!(
                 !log.contains(secret),
                 "{name} logged a secret ({secret}): {}",
