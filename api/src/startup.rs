@@ -80,6 +80,7 @@ impl Application {
             addr: addr.clone(),
             source,
         })?;
+        shared::fdlimit::widen_backlog(&listener)?;
         let port = listener.local_addr()?.port();
         let host = settings.host.clone();
         let public_url = settings
@@ -170,6 +171,9 @@ impl Application {
                 .app_data(web::Data::new(CamberClient::new(worker_camber.clone())))
                 .configure(routes::configure)
         })
+        // Past this, a worker stops accepting until a connection closes,
+        // rather than running out of descriptors.
+        .max_connections(connection_bound())
         .listen(listener)?
         .shutdown_timeout(30)
         .run();
@@ -306,4 +310,22 @@ async fn run_loop<F, Fut>(
         }
     }
     log::debug!("{name} stopped");
+}
+
+/// Raises the open-file limit to the hard one (logging both) and returns
+/// the connections one worker may hold within it. A connection holds its
+/// socket and, while it serves a download, the file; the reserve covers
+/// the Camber clients' connection pools (100 each, one per worker and one
+/// for the background submitter), the database and the runtime.
+fn connection_bound() -> usize {
+    let limit = shared::fdlimit::raise_nofile();
+    log::info!("{limit}");
+    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let reserve = 100 * (workers as u64 + 1) + 3 * 33 + 16 * workers as u64 + 64;
+    let (n, note) = shared::fdlimit::derive_max_connections(limit.usable(), reserve, 2, workers);
+    if let Some(note) = note {
+        log::warn!("{note}");
+    }
+    log::info!("at most {n} connection(s) per worker ({workers} worker(s))");
+    n
 }

@@ -192,6 +192,13 @@ pub struct Settings {
     #[arg(long, env = "MOCK_CAMBER_WORKERS")]
     pub workers: Option<usize>,
 
+    /// Most client connections one worker holds open; past it the listener
+    /// stops accepting until one closes (idle ones close after 5 s). Default:
+    /// what fits in the open-file limit (raised to the hard limit at start)
+    /// after a reserve for webhooks and the database, at most 25,000.
+    #[arg(long, env = "MOCK_CAMBER_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+
     /// Most API requests kept in the in-memory request journal.
     #[arg(long, env = "MOCK_CAMBER_JOURNAL_SIZE", default_value_t = 10_000)]
     pub journal_size: usize,
@@ -263,6 +270,7 @@ impl std::fmt::Debug for Settings {
             .field("body_timeout", &self.body_timeout)
             .field("scenarios", &self.scenarios)
             .field("workers", &self.workers)
+            .field("max_connections", &self.max_connections)
             .field("journal_size", &self.journal_size)
             .field("journal_bytes", &self.journal_bytes)
             .finish()

@@ -45,6 +45,27 @@ pub enum StartupError {
     Config(String),
 }
 
+/// Raises the open-file limit to the hard one (logging both) and returns
+/// the connections one worker may hold: --max-connections, or what fits in
+/// the limit. A connection holds up to three descriptors (its socket, the
+/// copy kept to notice a client leaving, and one more while a wait is
+/// parked); the reserve covers webhook sockets, the database's reader pool
+/// and writer (three files each) and the runtime.
+fn connection_bound(settings: &Settings, workers: usize) -> usize {
+    let limit = shared::fdlimit::raise_nofile();
+    log::info!("{limit}");
+    if let Some(n) = settings.max_connections {
+        return usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    let reserve = settings.webhook_max_in_flight + 3 * 17 + 16 * workers as u64 + 64;
+    let (n, note) = shared::fdlimit::derive_max_connections(limit.usable(), reserve, 3, workers);
+    if let Some(note) = note {
+        log::warn!("{note}; or lower --webhook-max-in-flight");
+    }
+    log::info!("at most {n} connection(s) per worker ({workers} worker(s))");
+    n
+}
+
 /// TLS handshakes one worker runs at once (they cost memory, not CPU,
 /// while they wait for a client).
 const MAX_HANDSHAKES_PER_WORKER: usize = 4096;
@@ -169,10 +190,12 @@ impl Application {
             addr: addr.clone(),
             source,
         })?;
+        shared::fdlimit::widen_backlog(&listener)?;
         let port = listener.local_addr()?.port();
         let workers = settings.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         });
+        let max_connections = connection_bound(&settings, workers);
         let host = settings.host.clone();
         let tls_handshake_timeout = settings.tls_handshake_timeout;
         let sweeper = crate::retention::spawn(store.clone(), metrics.clone(), settings.retention);
@@ -221,6 +244,9 @@ impl Application {
         // worker before the worker stops accepting: actix's default of 256
         // let a few hundred idle sockets lock every client out.
         .max_connection_rate(MAX_HANDSHAKES_PER_WORKER)
+        // Past this, a worker stops accepting until a connection closes,
+        // rather than running out of descriptors (see connection_bound).
+        .max_connections(max_connections)
         .tls_handshake_timeout(tls_handshake_timeout)
         .workers(workers)
         .disable_signals()

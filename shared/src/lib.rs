@@ -4,6 +4,7 @@
 //! named at start. Nothing else lives here.
 
 pub mod error;
+pub mod fdlimit;
 pub mod headers;
 pub mod healthcheck;
 pub mod number;

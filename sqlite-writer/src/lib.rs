@@ -21,7 +21,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
@@ -88,7 +88,8 @@ pub struct Options {
     pub synchronous: Synchronous,
     /// Most writes folded into one transaction.
     pub max_batch: usize,
-    /// Reader connections kept open when idle.
+    /// Reader connections open at once (kept open when idle); a read past
+    /// it waits for one, so reads never take more than this many files.
     pub max_idle_readers: usize,
     pub busy_timeout: Duration,
     pub thread_name: String,
@@ -146,9 +147,33 @@ struct Queued {
 
 struct Readers {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
-    max_idle: usize,
+    pool: Mutex<Pool>,
+    /// Signalled when a connection goes back to the pool or is closed.
+    freed: Condvar,
+    max_open: usize,
     busy_timeout: Duration,
+}
+
+/// A connection lent to one read: back to the pool when the read ended
+/// cleanly, closed otherwise (an error or a panic mid-read).
+struct Lent<'a> {
+    readers: &'a Readers,
+    conn: Option<Connection>,
+    keep: bool,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        let conn = self.conn.take().filter(|_| self.keep);
+        self.readers.give_back(conn);
+    }
+}
+
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Connection>,
+    /// Connections open: idle ones and those lent to a read.
+    open: usize,
 }
 
 impl Db {
@@ -197,8 +222,9 @@ impl Db {
             writer: tx,
             readers: Arc::new(Readers {
                 path: path.to_owned(),
-                idle: Mutex::new(Vec::new()),
-                max_idle: opts.max_idle_readers,
+                pool: Mutex::new(Pool::default()),
+                freed: Condvar::new(),
+                max_open: opts.max_idle_readers.max(1),
                 busy_timeout: opts.busy_timeout,
             }),
         })
@@ -334,32 +360,55 @@ impl Readers {
     where
         E: From<Error>,
     {
-        let pooled = self.idle.lock().pop();
-        let conn = match pooled {
-            Some(c) => c,
-            None => self.connect().map_err(Error::from)?,
+        let mut lent = Lent {
+            readers: self,
+            conn: Some(self.take()?),
+            keep: false,
         };
+        let conn = lent.conn.as_ref().expect("lent");
         // One read transaction around the whole read: a read of several
         // statements (a delivery and then its attempts) sees one snapshot,
         // never a write committed between two of them.
-        let out = match exec(&conn, "BEGIN") {
-            Ok(()) => {
-                let out = f(&conn);
-                if let Err(e) = exec(&conn, "COMMIT") {
-                    // A read transaction that cannot end leaves the
-                    // connection unusable: do not pool it.
-                    log::warn!("database: ending a read failed: {e}");
-                    return out;
-                }
-                out
-            }
-            Err(e) => return Err(Error::from(e).into()),
-        };
-        let mut idle = self.idle.lock();
-        if idle.len() < self.max_idle {
-            idle.push(conn);
+        exec(conn, "BEGIN").map_err(Error::from)?;
+        let out = f(conn);
+        match exec(conn, "COMMIT") {
+            Ok(()) => lent.keep = true,
+            // A read transaction that cannot end leaves the connection
+            // unusable: it is closed.
+            Err(e) => log::warn!("database: ending a read failed: {e}"),
         }
         out
+    }
+
+    /// An idle connection, a new one while fewer than `max_open` are open,
+    /// or else the next one given back (this runs on a blocking thread).
+    fn take(&self) -> Result<Connection, Error> {
+        let mut pool = self.pool.lock();
+        loop {
+            if let Some(conn) = pool.idle.pop() {
+                return Ok(conn);
+            }
+            if pool.open < self.max_open {
+                pool.open += 1;
+                drop(pool);
+                return self.connect().map_err(|e| {
+                    self.give_back(None);
+                    Error::from(e)
+                });
+            }
+            self.freed.wait(&mut pool);
+        }
+    }
+
+    /// Returns a lent connection to the pool, or (`None`) counts it closed.
+    fn give_back(&self, conn: Option<Connection>) {
+        let mut pool = self.pool.lock();
+        match conn {
+            Some(conn) => pool.idle.push(conn),
+            None => pool.open -= 1,
+        }
+        drop(pool);
+        self.freed.notify_one();
     }
 
     fn connect(&self) -> rusqlite::Result<Connection> {

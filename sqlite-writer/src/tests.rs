@@ -171,3 +171,61 @@ async fn a_database_locked_by_another_process_answers_storage_unavailable_and_re
     db.write(insert("b", 2)).await.unwrap();
     assert_eq!(keys(&db).await, ["b"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_never_open_more_connections_than_the_bound_and_a_panic_frees_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(
+        &dir.path().join("t.db"),
+        Options {
+            max_idle_readers: 2,
+            ..Options::default()
+        },
+        |c| {
+            c.execute_batch("CREATE TABLE t (k TEXT)")
+                .map_err(Error::from)
+        },
+    )
+    .unwrap();
+    // Panicking reads close their connection and give their slot back;
+    // with a leak, the two slots would be gone and the reads below hang.
+    for _ in 0..4 {
+        let r: Result<(), Error> = db.read(|_| panic!("a bug in one read")).await;
+        assert!(matches!(r, Err(Error::Blocking(_))), "{r:?}");
+    }
+    let now = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let mut reads = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (now, most, db) = (now.clone(), most.clone(), db.clone());
+        reads.spawn(async move {
+            db.read(move |c| {
+                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(n, Ordering::SeqCst);
+                // Some work, so reads overlap.
+                let sum: i64 = c.query_row(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) \
+                 SELECT sum(i) FROM n",
+                [],
+                |r| r.get(0),
+            )?;
+                now.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, Error>(sum)
+            })
+            .await
+        });
+    }
+    let sums = tokio::time::timeout(Duration::from_secs(30), reads.join_all())
+        .await
+        .expect("reads finish");
+    assert_eq!(sums.len(), 32);
+    assert!(sums.iter().all(|s| *s.as_ref().unwrap() == 200_010_000));
+    let most = most.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&most), "{most} reads at once");
+    let pool = db.readers.pool.lock();
+    assert!(
+        pool.open <= 2 && pool.open == pool.idle.len(),
+        "{} open",
+        pool.open
+    );
+}

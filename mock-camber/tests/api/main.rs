@@ -7,6 +7,7 @@ mod console_events;
 mod delivery_limits;
 mod destinations;
 mod faults;
+mod fdlimit;
 mod helpers;
 mod hostile;
 mod idempotency;
