@@ -56,7 +56,14 @@ async fn a_job_runs_end_to_end_with_the_mock_on_https() {
     assert_eq!(event_sources(&job).last().unwrap(), "webhook", "{job}");
 
     // Without the CA the same mock is not trusted: submits keep failing.
-    let untrusting = spawn_app(&mock.uri).await;
+    // (A long retry schedule keeps the job pending after its first failed
+    // attempt, however late this test looks.)
+    let untrusting = spawn_app_with(AppOptions {
+        camber_uri: mock.uri.clone(),
+        extra: vec!["--submit-retry-schedule".into(), "1h".into()],
+        ..AppOptions::default()
+    })
+    .await;
     let id = untrusting.create_job("tls-invoice.pdf").await;
     wait_until(
         Duration::from_secs(10),
