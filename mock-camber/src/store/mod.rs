@@ -45,6 +45,9 @@ CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, seq);
 -- By status, newest last: the console's status filter and counts, and the
 -- jobs a restart resumes (it replaced the partial `jobs_active` index).
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
+-- By app, newest last: `?app=` on the lists, and waits on them, would
+-- otherwise walk every job when no job of that app exists.
+CREATE INDEX IF NOT EXISTS jobs_by_app ON jobs (app, seq);
 DROP INDEX IF EXISTS jobs_active;
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS idempotency (
@@ -94,7 +97,7 @@ CREATE TABLE IF NOT EXISTS attempts (
 "#;
 
 /// Schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// Creates the schema, or brings an older database up to date:
 /// v1 → v2 added `deliveries.failures` (the position in the retry schedule),
@@ -102,7 +105,8 @@ const SCHEMA_VERSION: i64 = 5;
 /// global secrets), v3 → v4 the console's indexes (`jobs_by_status`,
 /// `deliveries_dead`; created by the batch above), v4 → v5
 /// `idempotency.job_id` (a record goes with its job, never while the job
-/// is kept; filled from the stored response for older records). Plans written since v4
+/// is kept; filled from the stored response for older records), v5 → v6
+/// `jobs_by_app` (created by the batch above). Plans written since v4
 /// also say what chose them (`Plan::origin`); older ones simply lack it.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(MIGRATIONS)?;
