@@ -78,6 +78,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
     tenant TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_job ON deliveries (job_id);
+-- By event, newest last: `?event=job.failed` (a list, or a wait on it) when
+-- few or none failed would otherwise walk every delivery.
+CREATE INDEX IF NOT EXISTS deliveries_by_event ON deliveries (event, seq);
 -- Pending deliveries in outbox order (it also serves `state = 'pending'`
 -- lookups, which had an index of their own before).
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_ms, seq) WHERE state = 'pending';
@@ -106,7 +109,7 @@ const SCHEMA_VERSION: i64 = 6;
 /// `deliveries_dead`; created by the batch above), v4 → v5
 /// `idempotency.job_id` (a record goes with its job, never while the job
 /// is kept; filled from the stored response for older records), v5 → v6
-/// `jobs_by_app` (created by the batch above). Plans written since v4
+/// `jobs_by_app` and `deliveries_by_event` (created by the batch above). Plans written since v4
 /// also say what chose them (`Plan::origin`); older ones simply lack it.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(MIGRATIONS)?;
