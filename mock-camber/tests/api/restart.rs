@@ -435,11 +435,15 @@ async fn a_database_from_the_first_schema_opens_and_its_pending_webhook_is_sent(
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.pragma_update(None, "journal_mode", "WAL").unwrap();
         conn.execute_batch(FIRST_SCHEMA).unwrap();
+        // Finished just now: a job that ended past the retention window
+        // (7 days) would be swept with its delivery as soon as the delivery
+        // is delivered, racing the wait below.
         conn.execute(
             "INSERT INTO jobs (seq, id, tenant, tenant_mask, app, status, metadata, input, plan, \
              webhook_url, webhook_headers, created_at, updated_at, finished_at, log) \
              VALUES (1, 'cmb_old', 't', 'k…', 'rythmiq-worker', 'completed', '{}', '{}', '{}', \
-             ?1, '{}', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '')",
+             ?1, '{}', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), \
+             strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), '')",
             [&receiver.url],
         )
         .unwrap();
