@@ -251,8 +251,14 @@ impl Metrics {
 /// Samples the counters every second for the console's rates; aborted with
 /// the server.
 pub fn spawn_sampler(metrics: std::sync::Arc<Metrics>) -> tokio::task::JoinHandle<()> {
+    // The first sample is taken here, before the server takes a request,
+    // so every submit falls after it and is counted in the rates (taken
+    // in the task instead, it could come after the first submits on a
+    // busy machine).
+    metrics.record_sample();
     actix_rt::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let second = Duration::from_secs(1);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + second, second);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
