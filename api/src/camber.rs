@@ -87,8 +87,9 @@ impl CamberClient {
         format!("Bearer {}", self.cfg.api_key.expose())
     }
 
-    /// The submit body of SPEC §6 (the shared `SubmitRequest`): `input`
-    /// flat, so a mock rule on `/input/filename` matches.
+    /// The body api sends to Camber's `POST /jobs` (the shared
+    /// `SubmitRequest`): `input` flat, so a mock rule on `/input/filename`
+    /// matches.
     pub fn submit_body(&self, job: &JobRecord) -> SubmitRequest {
         SubmitRequest {
             app: self.cfg.app.clone(),

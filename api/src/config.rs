@@ -1,5 +1,5 @@
-//! The api's command line and environment (SPEC §8): one `Settings` struct,
-//! every flag with its env variable; flags win over env.
+//! The api's command line and environment (docs/configuration.md): one
+//! `Settings` struct, every flag with its env variable; flags win over env.
 
 use std::fmt;
 use std::path::PathBuf;

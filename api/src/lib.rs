@@ -1,4 +1,4 @@
-//! The jobs API (SPEC §6): stores jobs in SQLite, runs them on Camber
+//! The jobs API (api/openapi.yaml): stores jobs in SQLite, runs them on Camber
 //! through its base URL and key only, and receives Camber's signed webhooks.
 
 pub mod artifacts;

@@ -1,5 +1,5 @@
-//! Who may call what: tenants by their bearer API key (SPEC §2) and the
-//! admin token guarding `/_mock/` (SPEC §5), as actix extractors.
+//! Who may call what: tenants of the Camber API by their bearer API key, and
+//! the admin token guarding the mock's own `/_mock/` API, as actix extractors.
 
 use std::collections::{HashMap, HashSet};
 

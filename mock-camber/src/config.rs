@@ -1,5 +1,5 @@
-//! Command line and environment (SPEC §8): every flag has its env variable,
-//! flags win over env.
+//! Command line and environment (docs/configuration.md): every flag has its
+//! env variable, flags win over env.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,5 +1,6 @@
-//! Header names of the Camber contract (SPEC §2–§3), lowercase as HTTP/2 and
-//! actix normalise them.
+//! Header names of the Camber API, its webhook and the mock's own extras
+//! (see mock-camber/openapi.yaml), lowercase as HTTP/2 and actix normalise
+//! them.
 
 /// Hex HMAC-SHA256 of the raw body (the seed's scheme).
 pub const WEBHOOK_SECRET: &str = "x-webhook-secret";

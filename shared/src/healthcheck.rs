@@ -1,6 +1,7 @@
-//! The `healthcheck [--url …]` subcommand both binaries share (SPEC §7): a
-//! plain HTTP/1.1 GET over std's TcpStream (through rustls for https), so
-//! minimal images without curl can declare a container healthcheck.
+//! The `healthcheck [--url …]` subcommand both binaries share
+//! (docs/configuration.md, docs/compose-and-ci.md): a plain HTTP/1.1 GET
+//! over std's TcpStream (through rustls for https), so minimal images
+//! without curl can declare a container healthcheck.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};

@@ -1,4 +1,4 @@
-//! Webhook signatures, both schemes of SPEC §3:
+//! Webhook signatures, both schemes every webhook carries (docs/curl-tour.md):
 //! - the seed's `X-Webhook-Secret`: lowercase hex HMAC-SHA256 of the raw body;
 //! - Standard Webhooks: `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`.
 //!

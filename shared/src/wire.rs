@@ -1,4 +1,4 @@
-//! Wire types of the Camber API (SPEC §2) and its webhook (SPEC §3).
+//! Wire types of the Camber API and its webhook (mock-camber/openapi.yaml).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -270,7 +270,8 @@ pub struct JobView {
     pub webhook: Option<WebhookView>,
 }
 
-/// The webhook body, fields in the contract's order (SPEC §3).
+/// The webhook body, fields in the order Camber sends them (see
+/// `webhooks.jobFinished` in mock-camber/openapi.yaml).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookBody {
     pub camber_job_id: String,

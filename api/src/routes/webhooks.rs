@@ -1,9 +1,9 @@
-//! `POST /internal/webhooks/camber` (SPEC §6): the signature is checked over
-//! the raw bytes, in constant time, before anything is parsed; the body is
-//! read as the shared contract's `WebhookBody`; then ONE call applies
-//! Camber's final word, and `store::finish_job`'s transaction alone decides
-//! whether it applied, was a duplicate, names an unknown job or another
-//! Camber job.
+//! `POST /internal/webhooks/camber`, where Camber's webhook arrives: the
+//! signature is checked over the raw bytes, in constant time, before
+//! anything is parsed; the body is read as the shared contract's
+//! `WebhookBody`; then ONE call applies Camber's final word, and
+//! `store::finish_job`'s transaction alone decides whether it applied, was
+//! a duplicate, names an unknown job or another Camber job.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};

@@ -1,5 +1,6 @@
-//! The admin API under `/_mock/` (SPEC §5): inspection of every tenant's
-//! jobs, deliveries and requests; time control; runtime config; reset.
+//! The mock's own admin API under `/_mock/` (not part of Camber): inspection
+//! of every tenant's jobs, deliveries and requests; time control; runtime
+//! config; reset.
 
 use std::collections::HashMap;
 

@@ -1,4 +1,5 @@
-//! The Camber API (SPEC §2): submit, poll, list, cancel, logs.
+//! The Camber job API, tenant-scoped by API key: submit, poll, list, cancel,
+//! logs.
 
 use std::collections::HashMap;
 

@@ -1,5 +1,6 @@
-//! `GET|PUT /_mock/config` (SPEC §5) and a dry run of a PUT for the
-//! console, which shows a config's errors inline before saving it.
+//! `GET|PUT /_mock/config` (the runtime config: stage and injected latency,
+//! failure and submit-error rates, scenario rules) and a dry run of a PUT
+//! for the console, which shows a config's errors inline before saving it.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};

@@ -83,7 +83,8 @@ pub struct WebhookScenario {
     pub bad_signature: Option<bool>,
 }
 
-/// What a caller may ask of one job (SPEC §4).
+/// What a caller may ask of one job, from `metadata.mock`, `X-Mock-Scenario`,
+/// a rule or the defaults (every knob: docs/curl-tour.md).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {

@@ -1,4 +1,4 @@
-//! The admin API (SPEC §5): guard, config and rules, journal, reset,
+//! The admin API under `/_mock/`: guard, config and rules, journal, reset,
 //! complete/fail, cross-tenant listing.
 
 use std::time::Duration;

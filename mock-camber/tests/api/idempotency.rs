@@ -1,4 +1,5 @@
-//! `Idempotency-Key` (SPEC §2).
+//! `Idempotency-Key` on submit: a repeat replays the first answer, another
+//! body is 409, keys are per tenant, concurrent repeats create one job.
 
 use serde_json::json;
 

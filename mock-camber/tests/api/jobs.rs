@@ -1,4 +1,4 @@
-//! Submit, poll, list, cancel, logs, the simulator and health (SPEC §2, §4).
+//! Submit, poll, list, cancel, logs, the simulator and its scenarios, health.
 
 use serde_json::{json, Value};
 

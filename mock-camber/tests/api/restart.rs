@@ -1,7 +1,8 @@
-//! Durability across `kill -9` (SPEC §3): the real binary on a file `--db`
-//! is killed with SIGKILL, so no shutdown code runs, and restarted on the
-//! same database. Before each kill the test polls until the state it relies
-//! on is visible over the API, so it only relies on committed work.
+//! Durability across `kill -9` (what was acknowledged survives a crash):
+//! the real binary on a file `--db` is killed with SIGKILL, so no shutdown
+//! code runs, and restarted on the same database. Before each kill the test
+//! polls until the state it relies on is visible over the API, so it only
+//! relies on committed work.
 
 use std::collections::HashSet;
 use std::path::Path;

@@ -1,6 +1,7 @@
-//! `--seed` (SPEC §4): the same seed and the same submissions give the same
-//! ids, outcomes and results; another seed gives other ids; a restart on the
-//! same database continues the sequence instead of repeating it.
+//! `--seed` (a reproducible simulator): the same seed and the same
+//! submissions give the same ids, outcomes and results; another seed gives
+//! other ids; a restart on the same database continues the sequence instead
+//! of repeating it.
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -1,4 +1,4 @@
-//! Authentication and tenancy (SPEC §2): a key sees only its own jobs.
+//! Authentication and tenancy (bearer API keys): a key sees only its own jobs.
 
 use serde_json::json;
 use shared::signing::{verify_hex, verify_standard};

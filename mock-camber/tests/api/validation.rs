@@ -1,4 +1,4 @@
-//! Bad input gets a clear error and creates nothing (SPEC §2).
+//! Bad input to submit gets a clear error and creates nothing.
 
 use serde_json::json;
 

@@ -1,5 +1,5 @@
-//! The webhook (SPEC §3): body and key order, both signatures, headers,
-//! retries, dead letters, and the webhook scenario modes.
+//! The webhook sent when a job ends: body and key order, both signatures,
+//! headers, retries, dead letters, and the webhook scenario modes.
 
 use serde_json::{json, Value};
 use shared::signing::{verify_hex, verify_standard};
