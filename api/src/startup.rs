@@ -316,16 +316,10 @@ async fn run_loop<F, Fut>(
 /// the connections one worker may hold within it. A connection holds its
 /// socket and, while it serves a download, the file; the reserve covers
 /// the Camber clients' connection pools (100 each, one per worker and one
-/// for the background submitter), the database and the runtime.
+/// for the background submitter), the database (32 readers and the writer,
+/// three files each) and the runtime.
 fn connection_bound() -> usize {
-    let limit = shared::fdlimit::raise_nofile();
-    log::info!("{limit}");
     let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     let reserve = 100 * (workers as u64 + 1) + 3 * 33 + 16 * workers as u64 + 64;
-    let (n, note) = shared::fdlimit::derive_max_connections(limit.usable(), reserve, 2, workers);
-    if let Some(note) = note {
-        log::warn!("{note}");
-    }
-    log::info!("at most {n} connection(s) per worker ({workers} worker(s))");
-    n
+    shared::fdlimit::connections_per_worker(None, reserve, 2, workers, "")
 }

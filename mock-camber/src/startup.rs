@@ -50,20 +50,18 @@ pub enum StartupError {
 /// the limit. A connection holds up to three descriptors (its socket, the
 /// copy kept to notice a client leaving, and one more while a wait is
 /// parked); the reserve covers webhook sockets, the database's reader pool
-/// and writer (three files each) and the runtime.
+/// (16) and writer (three files each) and the runtime.
 fn connection_bound(settings: &Settings, workers: usize) -> usize {
-    let limit = shared::fdlimit::raise_nofile();
-    log::info!("{limit}");
-    if let Some(n) = settings.max_connections {
-        return usize::try_from(n).unwrap_or(usize::MAX);
-    }
     let reserve = settings.webhook_max_in_flight + 3 * 17 + 16 * workers as u64 + 64;
-    let (n, note) = shared::fdlimit::derive_max_connections(limit.usable(), reserve, 3, workers);
-    if let Some(note) = note {
-        log::warn!("{note}; or lower --webhook-max-in-flight");
-    }
-    log::info!("at most {n} connection(s) per worker ({workers} worker(s))");
-    n
+    shared::fdlimit::connections_per_worker(
+        settings
+            .max_connections
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        reserve,
+        3,
+        workers,
+        "; or lower --webhook-max-in-flight",
+    )
 }
 
 /// TLS handshakes one worker runs at once (they cost memory, not CPU,

@@ -88,6 +88,31 @@ fn nr_open() -> Option<u64> {
         .ok()
 }
 
+/// What both binaries do at start: raises the open-file limit (logging
+/// it) and returns the connections one worker may hold: `fixed` when the
+/// user chose it, else [`derive_max_connections`] within the raised limit
+/// (a limit too low is warned about, with `hint` on what else to lower).
+pub fn connections_per_worker(
+    fixed: Option<usize>,
+    reserve: u64,
+    fds_per_connection: u64,
+    workers: usize,
+    hint: &str,
+) -> usize {
+    let limit = raise_nofile();
+    log::info!("{limit}");
+    let n = fixed.unwrap_or_else(|| {
+        let (n, note) =
+            derive_max_connections(limit.usable(), reserve, fds_per_connection, workers);
+        if let Some(note) = note {
+            log::warn!("{note}{hint}");
+        }
+        n
+    });
+    log::info!("at most {n} connection(s) per worker ({workers} worker(s))");
+    n
+}
+
 /// Connections per worker that fit in `limit` descriptors, once `reserve`
 /// of them are kept for everything else (database files, outgoing webhook
 /// sockets, listeners, the runtime) and each connection may use

@@ -90,7 +90,7 @@ pub struct Options {
     pub max_batch: usize,
     /// Reader connections open at once (kept open when idle); a read past
     /// it waits for one, so reads never take more than this many files.
-    pub max_idle_readers: usize,
+    pub max_readers: usize,
     pub busy_timeout: Duration,
     pub thread_name: String,
     pub on_commit: Option<OnCommit>,
@@ -101,7 +101,7 @@ impl Default for Options {
         Self {
             synchronous: Synchronous::Full,
             max_batch: 512,
-            max_idle_readers: 16,
+            max_readers: 16,
             busy_timeout: Duration::from_secs(10),
             thread_name: "sqlite-writer".into(),
             on_commit: None,
@@ -224,7 +224,7 @@ impl Db {
                 path: path.to_owned(),
                 pool: Mutex::new(Pool::default()),
                 freed: Condvar::new(),
-                max_open: opts.max_idle_readers.max(1),
+                max_open: opts.max_readers.max(1),
                 busy_timeout: opts.busy_timeout,
             }),
         })

@@ -178,7 +178,7 @@ async fn reads_never_open_more_connections_than_the_bound_and_a_panic_frees_its_
     let db = Db::open(
         &dir.path().join("t.db"),
         Options {
-            max_idle_readers: 2,
+            max_readers: 2,
             ..Options::default()
         },
         |c| {

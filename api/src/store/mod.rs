@@ -173,7 +173,7 @@ impl Store {
             synchronous: Synchronous::Full,
             // Most writes one transaction carries; more wait for the next.
             max_batch: 512,
-            max_idle_readers: 32,
+            max_readers: 32,
             // Another process holding the database (a backup, a sqlite3
             // shell) makes a write wait this long, then answer 503.
             busy_timeout: BUSY_TIMEOUT,

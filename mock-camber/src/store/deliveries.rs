@@ -317,12 +317,7 @@ mod tests {
             limit: 50,
         };
         let (sql, args) = list_deliveries_sql(&f);
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let plan: Vec<String> = stmt
-            .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get(3))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        assert!(plan.join("; ").contains("deliveries_by_event"), "{plan:?}");
+        let plan = super::super::query_plan(&conn, &sql, &args);
+        assert!(plan.contains("deliveries_by_event"), "{plan}");
     }
 }

@@ -381,13 +381,7 @@ mod tests {
     /// How SQLite runs [`list_jobs`] for this filter.
     fn plan(conn: &Connection, f: &JobFilter) -> String {
         let (sql, args) = list_jobs_sql(f);
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                r.get::<_, String>(3)
-            })
-            .unwrap();
-        rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+        super::super::query_plan(conn, &sql, &args)
     }
 
     /// A list (or a wait's check) filtered by app reads the `jobs_by_app`

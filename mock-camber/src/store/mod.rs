@@ -347,3 +347,16 @@ pub fn ping(conn: &Connection) -> rusqlite::Result<()> {
     )?;
     Ok(())
 }
+
+/// How SQLite runs `sql` with `args`: the details of `EXPLAIN QUERY PLAN`,
+/// joined (for the tests that pin a query to its index).
+#[cfg(test)]
+fn query_plan(conn: &Connection, sql: &str, args: &[Box<dyn rusqlite::ToSql>]) -> String {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+            r.get::<_, String>(3)
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+}
