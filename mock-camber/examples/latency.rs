@@ -35,7 +35,10 @@ struct Args {
 }
 
 /// The receiver: each webhook's caller `job_id` and when it arrived.
-async fn hook(body: web::Bytes, tx: web::Data<mpsc::UnboundedSender<(String, Instant)>>) -> HttpResponse {
+async fn hook(
+    body: web::Bytes,
+    tx: web::Data<mpsc::UnboundedSender<(String, Instant)>>,
+) -> HttpResponse {
     let at = Instant::now();
     let id = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
@@ -57,13 +60,19 @@ async fn main() -> std::io::Result<()> {
     let args = Args::parse();
     let (tx, mut rx) = mpsc::unbounded_channel::<(String, Instant)>();
     let tx = web::Data::new(tx);
-    let server = HttpServer::new(move || App::new().app_data(tx.clone()).default_service(web::to(hook)))
-        .workers(1)
-        .bind(("127.0.0.1", 0))?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(tx.clone())
+            .default_service(web::to(hook))
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))?;
     let hook_url = format!("http://{}/hook", server.addrs()[0]);
     actix_rt::spawn(server.run());
 
-    let client = awc::Client::builder().timeout(Duration::from_secs(10)).finish();
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .finish();
     let (mut to_webhook, mut to_201) = (Vec::new(), Vec::new());
     for i in 0..args.warmup + args.jobs {
         let job_id = format!("{}-{i}", args.label);
@@ -82,13 +91,20 @@ async fn main() -> std::io::Result<()> {
             .map_err(|e| std::io::Error::other(format!("submit: {e}")))?;
         let created = t0.elapsed();
         if res.status().as_u16() != 201 {
-            return Err(std::io::Error::other(format!("submit answered {}", res.status())));
+            return Err(std::io::Error::other(format!(
+                "submit answered {}",
+                res.status()
+            )));
         }
         let arrived: Instant = loop {
             match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
                 Ok(Some((id, at))) if id == job_id => break at,
                 Ok(Some(_)) => continue, // a duplicate or an older job's retry
-                _ => return Err(std::io::Error::other(format!("no webhook for {job_id} within 10 s"))),
+                _ => {
+                    return Err(std::io::Error::other(format!(
+                        "no webhook for {job_id} within 10 s"
+                    )))
+                }
             }
         };
         if i >= args.warmup {
