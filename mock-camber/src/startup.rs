@@ -218,7 +218,7 @@ impl Application {
             submit_rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(
                 seed ^ 0x5eed ^ (last_seq_at_start as u64).rotate_left(32),
             )),
-            stats_cache: Mutex::new(None),
+            stats_cache: Default::default(),
             settings,
             store: store.clone(),
             engine: engine.clone(),

@@ -3,8 +3,6 @@
 
 pub mod admin;
 pub mod body;
-pub mod console;
-pub mod dashboard;
 pub mod health;
 pub mod jobs;
 pub mod runtime;
@@ -14,6 +12,7 @@ use actix_web::{web, HttpRequest, HttpResponse, Route};
 use serde_json::Value;
 use shared::{JobStatus, JobView, WebhookState, WebhookView};
 
+use crate::console::{self, assets};
 use crate::error::ApiError;
 use crate::store::JobRow;
 
@@ -33,11 +32,11 @@ pub fn routes() -> Vec<(&'static str, Method, Route)> {
         ("/readyz", Method::GET, web::get().to(health::readyz)),
         ("/metrics", Method::GET, web::get().to(health::metrics)),
         ("/openapi.yaml", Method::GET, web::get().to(health::openapi)),
-        ("/_mock/", Method::GET, web::get().to(dashboard::page)),
+        ("/_mock/", Method::GET, web::get().to(assets::page)),
         (
             "/_mock/assets/{name}",
             Method::GET,
-            web::get().to(dashboard::asset),
+            web::get().to(assets::asset),
         ),
         (
             "/_mock/session",
