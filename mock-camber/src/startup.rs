@@ -12,7 +12,6 @@ use parking_lot::Mutex;
 use rand::SeedableRng;
 use serde_json::Value;
 
-use crate::auth::Tenants;
 use crate::config::{Settings, DEFAULT_WEBHOOK_SECRET};
 use crate::engine::{Engine, EngineHandle, EngineSettings};
 use crate::journal::Journal;
@@ -22,6 +21,7 @@ use crate::scenario::{parse_rules, RuntimeConfig};
 use crate::state::AppState;
 use crate::store::{self, Store};
 use crate::tenant::Ids;
+use crate::tenant::Tenants;
 use crate::wait::Changes;
 
 #[derive(Debug, thiserror::Error)]
@@ -162,7 +162,7 @@ impl Application {
             metrics.clone(),
             EngineSettings {
                 webhook_secrets: settings.webhook_secrets.clone(),
-                tenant_secrets: crate::auth::tenant_secrets(&settings.api_keys),
+                tenant_secrets: crate::tenant::tenant_secrets(&settings.api_keys),
                 retry_schedule: settings.retry_schedule.clone(),
                 delivery_timeout: settings.delivery_timeout,
                 ids,
@@ -353,7 +353,7 @@ fn check_secrets(s: &Settings) -> Result<(), StartupError> {
         shared::signing::check_secret(secret)
             .map_err(|e| StartupError::Config(format!("--webhook-secret / WEBHOOK_SECRET: {e}")))?;
     }
-    let tenant = crate::auth::tenant_secrets(&s.api_keys);
+    let tenant = crate::tenant::tenant_secrets(&s.api_keys);
     for secret in tenant.values().flatten() {
         shared::signing::check_secret(secret).map_err(|e| {
             StartupError::Config(format!(

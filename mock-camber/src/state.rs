@@ -8,7 +8,6 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 
-use crate::auth::Tenants;
 use crate::config::Settings;
 use crate::console::stats::StatsCache;
 use crate::engine::EngineHandle;
@@ -17,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::scenario::RuntimeConfig;
 use crate::store::Store;
 use crate::tenant::Ids;
+use crate::tenant::Tenants;
 use crate::wait::Changes;
 
 pub struct AppState {
