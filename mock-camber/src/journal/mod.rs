@@ -5,8 +5,8 @@
 //! and its body are in `entry`, the list filters in `filter`, the masking
 //! of secrets in `mask`; the journal itself (record, page, clear) here.
 
-mod entry;
-mod filter;
+pub mod entry;
+pub mod filter;
 mod mask;
 
 use std::collections::VecDeque;
