@@ -82,7 +82,7 @@ async fn deliveries_of(
     let filter = DeliveryFilter {
         job_id: Some(job_id.to_owned()),
         state: only,
-        limit: crate::routes::MAX_LIMIT,
+        limit: crate::routes::paging::MAX_LIMIT,
         ..Default::default()
     };
     Ok(state
