@@ -20,7 +20,6 @@ use crate::store::JobRow;
 pub use paging::{page, parse_cursor, parse_limit, parse_status, DEFAULT_LIMIT, MAX_LIMIT};
 
 /// (path, method, handler) of every route.
-// structure: route table
 pub fn routes() -> Vec<(&'static str, Method, Route)> {
     vec![
         ("/jobs", Method::POST, web::post().to(jobs::submit)),
