@@ -44,7 +44,11 @@ def mock_camber(request: pytest.FixtureRequest) -> Iterator[MockCamber]:
         try:
             mock = MockCamber.start(search_from=[request.config.rootpath])
         except BinaryNotFound as e:
-            pytest.fail(str(e), pytrace=False)
+            missing = str(e)
+        else:
+            missing = ""
+        if missing:  # outside the except: one line, no chained traceback
+            pytest.fail(missing, pytrace=False)
     try:
         yield mock
     finally:

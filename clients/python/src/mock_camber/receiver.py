@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -91,10 +92,17 @@ class WebhookReceiver:
 
         self._server = ThreadingHTTPServer((host, 0), Handler)
         self._server.daemon_threads = True
+        self._server.timeout = None  # handle_request blocks in accept: no polling
+        self._closed = False
         port = self._server.server_address[1]
         self.url = f"http://{host}:{port}/webhook"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="webhook-receiver", daemon=True)
         self._thread.start()
+
+    def _serve(self) -> None:
+        # Not serve_forever: its shutdown() waits up to a 0.5 s poll interval.
+        while not self._closed:
+            self._server.handle_request()
 
     def respond_with(self, *statuses: int) -> None:
         """Answer the next webhooks with these statuses in turn; the last one repeats."""
@@ -139,7 +147,12 @@ class WebhookReceiver:
             return list(self._deliveries)
 
     def close(self) -> None:
-        self._server.shutdown()
+        if self._closed:
+            return
+        self._closed = True
+        # Wake the accept with a connection that sends nothing, then let the loop end.
+        socket.create_connection(self._server.server_address[:2]).close()
+        self._thread.join()
         self._server.server_close()
 
     def __enter__(self) -> "WebhookReceiver":
