@@ -60,9 +60,13 @@ def _params(**kw: Any) -> Dict[str, Any]:
 class _Http:
     """One shared connection pool; each call names its own credentials."""
 
-    def __init__(self, url: str, client: Optional[httpx.Client] = None) -> None:
+    def __init__(self, url: str, verify: Any = None) -> None:
         self.url = url.rstrip("/")
-        self.client = client or httpx.Client(base_url=self.url, timeout=REQUEST_MARGIN_S * 2)
+        # Over plain http no TLS context is needed, and loading the CA bundle
+        # costs 60-120 ms: the bulk of a session's start-up.
+        if verify is None:
+            verify = self.url.startswith("https:")
+        self.client = httpx.Client(base_url=self.url, timeout=REQUEST_MARGIN_S * 2, verify=verify)
 
     def request(
         self,
@@ -234,8 +238,11 @@ def _describe(job: Job) -> str:
 class Admin:
     """The admin API (`/_mock/…`): every tenant's jobs, deliveries, requests, config, controls."""
 
-    def __init__(self, url: str, admin_token: Optional[str] = None, *, http: Optional[_Http] = None) -> None:
-        self._http = http or _Http(url)
+    def __init__(
+        self, url: str, admin_token: Optional[str] = None, *, http: Optional[_Http] = None, verify: Any = None
+    ) -> None:
+        """`verify`: for an https mock, False, a CA bundle path or an `ssl.SSLContext` (httpx's `verify`)."""
+        self._http = http or _Http(url, verify)
         self.url = self._http.url
         self.admin_token = admin_token
 

@@ -6,6 +6,7 @@ Environment:
   MOCK_CAMBER_URL             use this running mock instead of starting one
   MOCK_CAMBER_ADMIN_TOKEN     its --admin-token, if it has one
   MOCK_CAMBER_WEBHOOK_SECRET  its (current) webhook secret (default: the mock's own default)
+  MOCK_CAMBER_CA_CERT         for an https URL: a PEM file of the CA that signed its certificate
   MOCK_CAMBER_API_KEY         a key it accepts, when it was started with --api-key: every test
                               then shares that tenant (no isolation; the failure report lists
                               only the jobs the failing test submitted)
@@ -14,6 +15,7 @@ Environment:
 from __future__ import annotations
 
 import os
+import ssl
 from typing import Iterator, List
 
 import pytest
@@ -35,10 +37,12 @@ def mock_camber(request: pytest.FixtureRequest) -> Iterator[MockCamber]:
     """A mock-camber for the session (per xdist worker): started from the binary, or MOCK_CAMBER_URL."""
     url = os.environ.get("MOCK_CAMBER_URL")
     if url:
+        ca = os.environ.get("MOCK_CAMBER_CA_CERT")
         mock = MockCamber.connect(
             url,
             admin_token=os.environ.get("MOCK_CAMBER_ADMIN_TOKEN") or None,
             webhook_secret=os.environ.get("MOCK_CAMBER_WEBHOOK_SECRET") or DEFAULT_SECRET,
+            verify=ssl.create_default_context(cafile=ca) if ca else None,
         )
     else:
         try:

@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import IO, Iterable, List, Optional, Sequence
+from typing import IO, Any, Iterable, List, Optional, Sequence
 
 from .client import Admin
 
@@ -81,8 +81,9 @@ class MockCamber(Admin):
         process: Optional["subprocess.Popen[bytes]"] = None,
         log: Optional[IO[bytes]] = None,
         startup_seconds: Optional[float] = None,
+        verify: Any = None,
     ) -> None:
-        super().__init__(url, admin_token)
+        super().__init__(url, admin_token, verify=verify)
         self.webhook_secret = webhook_secret
         self.process = process
         self.startup_seconds = startup_seconds
@@ -90,9 +91,15 @@ class MockCamber(Admin):
 
     @classmethod
     def connect(
-        cls, url: str, *, admin_token: Optional[str] = None, webhook_secret: str = "dev-webhook-secret"
+        cls,
+        url: str,
+        *,
+        admin_token: Optional[str] = None,
+        webhook_secret: str = "dev-webhook-secret",
+        verify: Any = None,
     ) -> "MockCamber":
-        return cls(url, admin_token=admin_token, webhook_secret=webhook_secret)
+        """A mock already running at `url` (`verify`: see `Admin`)."""
+        return cls(url, admin_token=admin_token, webhook_secret=webhook_secret, verify=verify)
 
     @classmethod
     def start(
