@@ -277,7 +277,9 @@ class Admin:
         finally:
             self.set_config(**before.as_patch())
 
-    def hold(self, *, tenant: Optional[str] = None, match: Optional[Dict[str, Any]] = None):  # type: ignore[no-untyped-def]
+    def hold(
+        self, *, tenant: Optional[str] = None, match: Optional[Dict[str, Any]] = None
+    ) -> "contextlib.AbstractContextManager[RuntimeConfig]":
         """Hold every job submitted in the `with` block (of `tenant` / matching `match`):
         each stays `running` until `advance`, `complete`, `fail` or a cancel moves it."""
         rule: Dict[str, Any] = {"match": match or {}, "scenario": {"hold": True}}

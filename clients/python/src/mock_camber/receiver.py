@@ -151,7 +151,8 @@ class WebhookReceiver:
             return
         self._closed = True
         # Wake the accept with a connection that sends nothing, then let the loop end.
-        socket.create_connection(self._server.server_address[:2]).close()
+        host, port = self._server.server_address[:2]
+        socket.create_connection((str(host), int(port))).close()
         self._thread.join()
         self._server.server_close()
 
