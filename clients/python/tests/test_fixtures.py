@@ -133,3 +133,16 @@ def test_reset_forgets_jobs(mock_camber: MockCamber):
         assert len(tenant.list_jobs()) == 1
         mock.reset()
         assert tenant.list_jobs() == []
+
+
+def test_without_pytest_fixtures(mock_binary: str, monkeypatch: pytest.MonkeyPatch):
+    # clients/python/README.md, "Without pytest" (the binary found as the plugin finds it).
+    monkeypatch.setenv("MOCK_CAMBER_BIN", mock_binary)
+    from mock_camber import MockCamber, WebhookReceiver
+
+    with MockCamber.start() as mock, WebhookReceiver(mock.webhook_secret) as hooks:
+        tenant = mock.tenant()
+        job = tenant.submit(webhook=hooks)
+        assert hooks.wait_for(1)[0].verified
+    assert mock.process is not None and mock.process.returncode is not None  # stopped
+    assert job.id.startswith("cmb_")
