@@ -179,3 +179,18 @@ def test_a_fresh_key_refused_by_a_mock_with_fixed_keys_says_what_to_set(inner: p
         result = inner.runpytest_subprocess(*RUN)
         result.assert_outcomes(failed=1)
         result.stdout.fnmatch_lines(["*POST /jobs: 401 UNAUTHENTICATED*set MOCK_CAMBER_API_KEY*"])
+
+
+def test_a_report_from_a_dead_mock_says_it_could_not_ask(inner: pytest.Pytester):
+    inner.makepyfile(
+        """
+        def test_fails(mock_camber, camber):
+            camber.submit()
+            mock_camber.process.kill()
+            mock_camber.process.wait()
+            assert False, "the test's own failure"
+        """
+    )
+    result = inner.runpytest_subprocess(*RUN)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["E *AssertionError: the test's own failure", "tenant mc-test-*: could not ask http://127.0.0.1:*: *"])
