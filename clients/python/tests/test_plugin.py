@@ -194,3 +194,21 @@ def test_a_report_from_a_dead_mock_says_it_could_not_ask(inner: pytest.Pytester)
     result = inner.runpytest_subprocess(*RUN)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["E *AssertionError: the test's own failure", "tenant mc-test-*: could not ask http://127.0.0.1:*: *"])
+
+
+def test_find_binary_outside_a_repository_names_where_it_looked(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    from mock_camber import BinaryNotFound, find_binary
+
+    monkeypatch.delenv("MOCK_CAMBER_BIN", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BinaryNotFound) as e:
+        find_binary()
+    assert f"none at {tmp_path}/target/{{release,debug}}/mock-camber or above; build it with" in str(e.value)
+    release = tmp_path / "target" / "release"
+    release.mkdir(parents=True)
+    (release / "mock-camber").write_text("#!/bin/sh\n")
+    (release / "mock-camber").chmod(0o755)
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    assert find_binary() == str(release / "mock-camber")

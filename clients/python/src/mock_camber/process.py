@@ -51,10 +51,12 @@ def find_binary(search_from: Iterable[Path] = ()) -> str:
                 candidate = d / "target" / profile / "mock-camber"
                 if candidate.is_file() and os.access(candidate, os.X_OK):
                     return str(candidate)
-            if (d / "Cargo.toml").is_file() or (d / ".git").exists():
-                looked.append(str(d / "target" / "{release,debug}" / "mock-camber"))
+            if (d / "Cargo.toml").is_file() or (d / ".git").exists():  # the repository's root
+                looked.append(f"{d}/target/{{release,debug}}/mock-camber")
                 break
-    where = ", ".join(dict.fromkeys(looked)) or "no repository (Cargo.toml) above " + str(Path.cwd())
+        else:
+            looked.append(f"{start.resolve()}/target/{{release,debug}}/mock-camber or above")
+    where = ", ".join(dict.fromkeys(looked))
     raise BinaryNotFound(
         f"mock-camber binary not found: MOCK_CAMBER_BIN is unset, none on PATH, none at {where}; "
         f"build it with `{BUILD_HINT}` (or set MOCK_CAMBER_BIN, or MOCK_CAMBER_URL for a running mock)"
