@@ -25,7 +25,8 @@ def test_wait_for_job_says_when_the_job_ended_otherwise(camber: Camber):
 
 def test_wait_for_job_times_out_on_a_held_job(camber: Camber):
     job = camber.submit(mock={"hold": True})
-    with pytest.raises(WaitTimeout, match="not terminal within 0.2 s: it is running"):
+    assert camber.wait_for_job(job.id, "running").status == "running"
+    with pytest.raises(WaitTimeout, match="not terminal within 0.2 s: it is running in FETCH"):
         camber.wait_for_job(job.id, timeout=0.2)
 
 
@@ -53,7 +54,8 @@ def test_hold_advance_complete_and_fail(mock_camber: MockCamber, camber: Camber)
     with camber.hold():
         a = camber.submit()
         b = camber.submit()
-    assert camber.submit(input={"after": True}).status in ("pending", "running", "completed")
+    after = camber.submit(input={"after": True})  # the block is over: not held
+    assert camber.wait_for_job(after.id, timeout=5).status == "completed"
     assert mock_camber.advance(a.id).stage == "OCR"
     assert mock_camber.complete(a.id, result={"total": 42}).status == "completed"
     assert camber.job(a.id).result == {"total": 42}
@@ -117,12 +119,14 @@ def test_deliveries_wait_times_out_with_408(mock_camber: MockCamber, camber: Cam
 
 
 def test_requests_journal_shows_what_the_client_sent(mock_camber: MockCamber, camber: Camber):
-    job = camber.submit(input={"filename": "journal.pdf"})
-    entries = mock_camber.requests(method="POST", path="/jobs", limit=50)
-    mine = [e for e in entries if isinstance(e.body, dict) and e.body.get("input") == {"filename": "journal.pdf"}]
-    assert len(mine) == 1 and mine[0].status == 201
-    assert mine[0].headers["authorization"] != f"Bearer {camber.key}"  # masked
-    assert job.id in {j.id for j in camber.list_jobs()}
+    job = camber.submit(input={"filename": "journal.pdf"}, idempotency_key="journal-1")
+    [seen] = mock_camber.jobs(tenant=camber.key)
+    assert seen.id == job.id and seen.tenant is not None and camber.key not in seen.tenant  # masked
+    entries = mock_camber.requests(method="POST", path="/jobs", limit=500)
+    [mine] = [e for e in entries if e.tenant == seen.tenant]
+    assert mine.status == 201 and mine.body == {"app": "pytest", "input": {"filename": "journal.pdf"}}
+    assert mine.headers["idempotency-key"] == "journal-1"
+    assert camber.key not in mine.headers["authorization"]  # masked
 
 
 def test_reset_forgets_jobs(mock_camber: MockCamber):
