@@ -8,6 +8,7 @@ import queue
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -27,6 +28,18 @@ DEFAULT_ARGS = (
 # Variables the binary reads that would change what tests see (a fixed key
 # list, an admin token, another secret): the spawned mock gets none of them.
 _STRIPPED_ENV = ("CAMBER_API_KEYS", "WEBHOOK_SECRET")
+
+
+def _die_with_parent() -> None:  # pragma: no cover (runs in the child, before exec)
+    """Linux: the mock gets SIGTERM if the test process dies first (a killed pytest or xdist
+    worker leaves no mock behind)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
 
 
 class BinaryNotFound(Exception):
@@ -122,7 +135,17 @@ class MockCamber(Admin):
         env.setdefault("RUST_LOG", "warn")
         log = tempfile.TemporaryFile()
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, env=env)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=env,
+            # The signal follows the thread that forks: only a main thread's lives long enough.
+            preexec_fn=_die_with_parent
+            if sys.platform == "linux" and threading.current_thread() is threading.main_thread()
+            else None,
+        )
         lines: "queue.Queue[Optional[str]]" = queue.Queue()
 
         def read_stdout() -> None:  # the start line, then drain so the pipe never fills
