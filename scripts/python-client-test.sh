@@ -18,7 +18,7 @@ MYPY_VERSION=2.4.1
 # The binary under test is current (a no-op after scripts/test.sh).
 [[ $BIN_DIR != target/debug ]] || cargo build -q --bin mock-camber
 if ! python3 -m venv --clear "$VENV" 2>/dev/null; then
-  apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
   python3 -m venv --clear "$VENV"
 fi
 "$VENV/bin/pip" install -q --disable-pip-version-check ./clients/python \
