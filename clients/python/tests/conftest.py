@@ -20,6 +20,8 @@ def mock_binary() -> str:
 def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, mock_binary: str) -> pytest.Pytester:
     """A pytester whose runs find the same binary and start their own mock (no outer URL)."""
     monkeypatch.setenv("MOCK_CAMBER_BIN", mock_binary)
-    for var in ("MOCK_CAMBER_URL", "MOCK_CAMBER_API_KEY", "MOCK_CAMBER_ADMIN_TOKEN", "MOCK_CAMBER_WEBHOOK_SECRET"):
+    for var in (
+        "MOCK_CAMBER_URL", "MOCK_CAMBER_API_KEY", "MOCK_CAMBER_ADMIN_TOKEN", "MOCK_CAMBER_WEBHOOK_SECRET", "MOCK_CAMBER_ARGS",
+    ):  # fmt: skip
         monkeypatch.delenv(var, raising=False)
     return pytester

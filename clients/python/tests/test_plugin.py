@@ -212,3 +212,19 @@ def test_find_binary_outside_a_repository_names_where_it_looked(tmp_path, monkey
     (tmp_path / "sub").mkdir()
     monkeypatch.chdir(tmp_path / "sub")
     assert find_binary() == str(release / "mock-camber")
+
+
+def test_mock_camber_args_are_passed_to_the_binary(inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    # A shorter retry schedule than the plugin's: two retries, then the delivery is dead.
+    monkeypatch.setenv("MOCK_CAMBER_ARGS", "--retry-schedule 10ms,10ms")
+    inner.makepyfile(
+        """
+        def test_it(mock_camber, camber, webhook_receiver):
+            webhook_receiver.respond_with(500)
+            job = camber.submit(webhook=webhook_receiver)
+            [d] = mock_camber.deliveries(job_id=job.id, state="dead", timeout=10)
+            assert [a.status for a in d.attempts] == [500, 500, 500]
+            assert len(webhook_receiver.wait_for(3)) == 3
+        """
+    )
+    inner.runpytest_subprocess(*RUN).assert_outcomes(passed=1)

@@ -3,6 +3,7 @@ and, when a test that used them fails, a report section with what the mock saw f
 
 Environment:
   MOCK_CAMBER_BIN             the binary to run (else `mock-camber` on PATH, else target/{release,debug}/)
+  MOCK_CAMBER_ARGS            more flags for it, after the plugin's (e.g. `--retry-schedule 10ms,10ms`)
   MOCK_CAMBER_URL             use this running mock instead of starting one
   MOCK_CAMBER_ADMIN_TOKEN     its --admin-token, if it has one
   MOCK_CAMBER_WEBHOOK_SECRET  its (current) webhook secret (default: the mock's own default)
@@ -15,6 +16,7 @@ Environment:
 from __future__ import annotations
 
 import os
+import shlex
 import ssl
 from typing import Iterator, List
 
@@ -46,7 +48,8 @@ def mock_camber(request: pytest.FixtureRequest) -> Iterator[MockCamber]:
         )
     else:
         try:
-            mock = MockCamber.start(search_from=[request.config.rootpath])
+            extra = shlex.split(os.environ.get("MOCK_CAMBER_ARGS", ""))
+            mock = MockCamber.start(search_from=[request.config.rootpath], extra_args=extra)
         except BinaryNotFound as e:
             missing = str(e)
         else:

@@ -127,10 +127,17 @@ class MockCamber(Admin):
         timeout: float = 10,
         search_from: Iterable[Path] = (),
     ) -> "MockCamber":
-        """Run the binary with `--port 0 --db :memory:` and read its URL from its start line."""
+        """Run the binary with `--port 0 --db :memory:`, `args` (fast stages and retries) and a new
+        webhook secret, then `extra_args` (a flag there replaces the same one of ours), and read
+        its URL from its start line."""
         binary = binary or find_binary(search_from)
         secret = webhook_secret or new_webhook_secret()
-        cmd = [binary, "--port", "0", "--db", ":memory:", "--webhook-secret", secret, *args, *extra_args]
+        ours = ["--port", "0", "--db", ":memory:", *args]
+        # A flag in extra_args replaces ours (clap refuses most flags twice).
+        given = {a.split("=", 1)[0] for a in extra_args if a.startswith("--")}
+        pairs = [ours[i : i + 2] for i in range(0, len(ours), 2)]
+        kept = [x for flag, value in pairs if flag not in given for x in (flag, value)]
+        cmd = [binary, *kept, "--webhook-secret", secret, *extra_args]
         env = {k: v for k, v in os.environ.items() if not (k.startswith("MOCK_CAMBER_") or k in _STRIPPED_ENV)}
         env.setdefault("RUST_LOG", "warn")
         log = tempfile.TemporaryFile()
@@ -165,7 +172,7 @@ class MockCamber(Admin):
                 proc.kill()
                 proc.wait()
                 log.seek(0)
-                tail = log.read().decode(errors="replace").strip().splitlines()[-5:]
+                tail = [line for line in log.read().decode(errors="replace").splitlines() if line.strip()][-6:]
                 raise RuntimeError(
                     f"mock-camber ({binary}) printed no `listening on` line within {timeout} s "
                     f"(exit code {proc.returncode}): " + " | ".join(tail)
