@@ -26,5 +26,5 @@ mod tenancy;
 mod tls;
 mod validation;
 mod waits;
-mod webhook_modes;
+mod webhook_retries;
 mod webhooks;
