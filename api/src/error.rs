@@ -182,11 +182,10 @@ mod tests {
         serde_json::from_slice(&bytes).unwrap()
     }
 
-    /// Each kind of failure, its status, code and message, as the routes'
-    /// three error enums answered them before there was one.
-    #[actix_rt::test]
-    async fn each_failure_has_one_status_code_and_message() {
-        let cases: Vec<(ApiError, u16, &str, &str)> = vec![
+    /// Each kind of failure with its status, code and message, as the
+    /// routes' three error enums answered them before there was one.
+    fn cases() -> Vec<(ApiError, u16, &'static str, &'static str)> {
+        vec![
             (
                 ApiError::InvalidJson("not JSON".into()),
                 400,
@@ -255,8 +254,12 @@ mod tests {
                 "SERVICE_UNAVAILABLE",
                 "storage unavailable (disk full or read-only); nothing was saved, try again",
             ),
-        ];
-        for (e, status, code, message) in cases {
+        ]
+    }
+
+    #[actix_rt::test]
+    async fn each_failure_has_one_status_code_and_message() {
+        for (e, status, code, message) in cases() {
             let res = e.error_response();
             assert_eq!(res.status().as_u16(), status, "{e:?}");
             let retry = res.headers().get(RETRY_AFTER).cloned();
