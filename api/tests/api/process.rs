@@ -117,10 +117,6 @@ fn an_unreadable_ca_file_or_empty_secret_is_one_line_naming_the_flag_and_exit_2(
 /// with distinctive secrets, and their whole stderr is searched for them.
 #[actix_web::test]
 async fn no_secret_is_logged_even_at_trace_level() {
-    const KEY: &str = "sk_live_tenantkey_5551234";
-    // Base64 after the prefix, as a `whsec_` secret must be.
-    const SECRET: &str = "whsec_dG9wc2VjcmV0dmFsdWU3Nzc";
-    const ADMIN: &str = "admintok_9876543";
     let dir = tempfile::tempdir().unwrap();
     let mock_err = dir.path().join("mock.err");
     let api_err = dir.path().join("api.err");
@@ -166,6 +162,25 @@ async fn no_secret_is_logged_even_at_trace_level() {
     );
     let api_url = first_line(&mut api);
 
+    drive_a_job_and_read_as_admin_and_tenant(&mock_url, &api_url).await;
+    for child in [&mut mock, &mut api] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    for (name, path) in [("mock-camber", &mock_err), ("api", &api_err)] {
+        assert_no_secret_logged(name, path);
+    }
+}
+
+// The secrets of `no_secret_is_logged_even_at_trace_level`.
+const KEY: &str = "sk_live_tenantkey_5551234";
+// Base64 after the prefix, as a `whsec_` secret must be.
+const SECRET: &str = "whsec_dG9wc2VjcmV0dmFsdWU3Nzc";
+const ADMIN: &str = "admintok_9876543";
+
+/// A job end to end, then admin and tenant reads (and one with a wrong key).
+async fn drive_a_job_and_read_as_admin_and_tenant(mock_url: &str, api_url: &str) {
     let http = crate::helpers::client();
     let mut res = http
         .post(format!("{api_url}/jobs"))
@@ -194,112 +209,27 @@ async fn no_secret_is_logged_even_at_trace_level() {
         .bearer_auth("wrong-key")
         .send()
         .await;
-    for child in [&mut mock, &mut api] {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+}
 
-    for (name, path) in [("mock-camber", &mock_err), ("api", &api_err)] {
-        let log = std::fs::read_to_string(path).unwrap();
-        assert!(log.lines().count() > 20, "{name} logged at trace level");
-        for secret in [
-            KEY,
-            SECRET,
-            ADMIN,
-            "dG9wc2VjcmV0dmFsdWU3Nzc",
-            "tenantkey_5551234",
-        ] {
-            assert!(
-                !log.contains(secret),
-                "{name} logged a secret ({secret}): {}",
-                log.lines().find(|l| l.contains(secret)).unwrap_or_default()
-            );
-        }
+/// `name`'s whole log (at `path`) holds none of the secrets.
+fn assert_no_secret_logged(name: &str, path: &std::path::Path) {
+    let log = std::fs::read_to_string(path).unwrap();
+    assert!(log.lines().count() > 20, "{name} logged at trace level");
+    for secret in [
+        KEY,
+        SECRET,
+        ADMIN,
+        "dG9wc2VjcmV0dmFsdWU3Nzc",
+        "tenantkey_5551234",
+    ] {
         assert!(
-            !log.contains("signature="),
-            "{name} logged an upload URL's signature"
+            !log.contains(secret),
+            "{name} logged a secret ({secret}): {}",
+            log.lines().find(|l| l.contains(secret)).unwrap_or_default()
         );
     }
-}
-
-/// `--db` naming a directory, or under a file, and `--artifact-dir` naming
-/// a file: one line that says which and why (not SQLite's "unable to open
-/// database file" or the OS's "File exists"), exit 2, nothing created.
-#[test]
-fn a_directory_as_db_or_a_file_where_a_directory_is_meant_is_named_in_one_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display();
-    std::fs::write(dir.path().join("a-file"), "").unwrap();
-    let arts = dir.path().join("arts");
-    let cases = [
-        (
-            dir.path().to_path_buf(),
-            arts.clone(),
-            format!(
-                "api: cannot open the database {d}: it is a directory, not a file \
-                 (name a file in it, e.g. {d}/api.db)"
-            ),
-        ),
-        (
-            dir.path().join("a-file/sub/api.db"),
-            arts.clone(),
-            format!(
-                "api: cannot open the database {d}/a-file/sub/api.db: {d}/a-file is a file, \
-                 not a directory, so nothing can be created under it"
-            ),
-        ),
-        (
-            dir.path().join("ok.db"),
-            dir.path().join("a-file"),
-            format!("api: cannot prepare the artifact directory {d}/a-file: it is a file, not a directory"),
-        ),
-    ];
-    for (db, arts, want) in cases {
-        let out = Command::new(BIN)
-            .args(["--port", "0", "--db", db.to_str().unwrap()])
-            .args(["--artifact-dir", arts.to_str().unwrap()])
-            .args(["--camber-endpoint", "http://127.0.0.1:9"])
-            .env("RUST_LOG", "error")
-            .env_remove("DATABASE_PATH")
-            .env_remove("ARTIFACT_DIR")
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2));
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.trim_end(), want);
-    }
-    assert!(!dir.path().join("ok.db").exists() && !arts.exists());
-}
-
-/// A new artifact directory is called out as created, as a new database
-/// directory is.
-#[test]
-fn a_new_artifact_directory_is_called_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .current_dir(dir.path())
-        .args(["--port", "0", "--db", "api.db", "--artifact-dir", "arts"])
-        .args(["--camber-endpoint", "http://127.0.0.1:9"])
-        .env("RUST_LOG", "info")
-        .env_remove("DATABASE_PATH")
-        .env_remove("ARTIFACT_DIR")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let line = stderr
-        .lines()
-        .map_while(Result::ok)
-        .find(|l| l.contains("artifacts: "))
-        .expect("an `artifacts:` line on stderr");
-    let _ = child.kill();
-    let _ = child.wait();
     assert!(
-        line.ends_with(&format!(
-            "artifacts: {} (new: the directory did not exist and was created)",
-            dir.path().join("arts").display()
-        )),
-        "{line}"
+        !log.contains("signature="),
+        "{name} logged an upload URL's signature"
     );
 }
