@@ -233,3 +233,85 @@ fn assert_no_secret_logged(name: &str, path: &std::path::Path) {
         "{name} logged an upload URL's signature"
     );
 }
+
+/// `--db` naming a directory, or under a file, and `--artifact-dir` naming
+/// a file: one line that says which and why (not SQLite's "unable to open
+/// database file" or the OS's "File exists"), exit 2, nothing created.
+#[test]
+fn a_directory_as_db_or_a_file_where_a_directory_is_meant_is_named_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    let arts = dir.path().join("arts");
+    let cases = [
+        (
+            dir.path().to_path_buf(),
+            arts.clone(),
+            format!(
+                "api: cannot open the database {d}: it is a directory, not a file \
+                 (name a file in it, e.g. {d}/api.db)"
+            ),
+        ),
+        (
+            dir.path().join("a-file/sub/api.db"),
+            arts.clone(),
+            format!(
+                "api: cannot open the database {d}/a-file/sub/api.db: {d}/a-file is a file, \
+                 not a directory, so nothing can be created under it"
+            ),
+        ),
+        (
+            dir.path().join("ok.db"),
+            dir.path().join("a-file"),
+            format!("api: cannot prepare the artifact directory {d}/a-file: it is a file, not a directory"),
+        ),
+    ];
+    for (db, arts, want) in cases {
+        let out = Command::new(BIN)
+            .args(["--port", "0", "--db", db.to_str().unwrap()])
+            .args(["--artifact-dir", arts.to_str().unwrap()])
+            .args(["--camber-endpoint", "http://127.0.0.1:9"])
+            .env("RUST_LOG", "error")
+            .env_remove("DATABASE_PATH")
+            .env_remove("ARTIFACT_DIR")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end(), want);
+    }
+    assert!(!dir.path().join("ok.db").exists() && !arts.exists());
+}
+
+/// A new artifact directory is called out as created, as a new database
+/// directory is.
+#[test]
+fn a_new_artifact_directory_is_called_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["--port", "0", "--db", "api.db", "--artifact-dir", "arts"])
+        .args(["--camber-endpoint", "http://127.0.0.1:9"])
+        .env("RUST_LOG", "info")
+        .env_remove("DATABASE_PATH")
+        .env_remove("ARTIFACT_DIR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let line = stderr
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("artifacts: "))
+        .expect("an `artifacts:` line on stderr");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        line.ends_with(&format!(
+            "artifacts: {} (new: the directory did not exist and was created)",
+            dir.path().join("arts").display()
+        )),
+        "{line}"
+    );
+}
