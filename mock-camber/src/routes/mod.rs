@@ -18,6 +18,7 @@ use crate::error::ApiError;
 use crate::store::JobRow;
 
 /// (path, method, handler) of every route.
+// structure: route table
 pub fn routes() -> shared::http::RouteTable {
     vec![
         ("/jobs", Method::POST, web::post().to(jobs::submit)),
