@@ -52,6 +52,13 @@ async fn a_created_job_completes_with_the_mocks_result_artifacts_and_events() {
     let (_, remote) = mock_job(&mock, &camber_id).await;
     assert_eq!(job["result"], remote["result"]);
 
+    assert_artifacts_are_served_and_rebuilt(&app, &id, &job).await;
+    assert_one_submit_as_sent(&mock, &app, &id).await;
+}
+
+/// The completed job's artifacts: listed, on disk, downloadable, and
+/// rebuilt from the row when lost.
+async fn assert_artifacts_are_served_and_rebuilt(app: &TestApp, id: &str, job: &Value) {
     // Artifacts: listed, on disk, downloadable.
     let names: Vec<_> = job["artifacts"]
         .as_array()
@@ -62,7 +69,7 @@ async fn a_created_job_completes_with_the_mocks_result_artifacts_and_events() {
     assert!(
         names.contains(&"result.json".to_owned()) && names.contains(&"manifest.json".to_owned())
     );
-    let dir = app.artifact_dir().join(&id);
+    let dir = app.artifact_dir().join(id);
     let on_disk: Value =
         serde_json::from_slice(&std::fs::read(dir.join("result.json")).unwrap()).unwrap();
     assert_eq!(on_disk["result"], job["result"]);
@@ -88,18 +95,21 @@ async fn a_created_job_completes_with_the_mocks_result_artifacts_and_events() {
         let (code, bytes) = app.get_raw(&format!("/jobs/{id}/artifacts/{name}")).await;
         assert_eq!((code, bytes), (200, whole), "{name} after removal");
     }
+}
 
+/// The one submit api sent for job `id`, as the mock's journal shows it.
+async fn assert_one_submit_as_sent(mock: &MockCamber, app: &TestApp, id: &str) {
     // The mock's journal shows what we sent.
     let submits: Vec<Value> = mock
         .submits()
         .await
         .into_iter()
-        .filter(|r| r["body"]["input"]["job_id"] == id.as_str())
+        .filter(|r| r["body"]["input"]["job_id"] == id)
         .collect();
     assert_eq!(submits.len(), 1, "{submits:?}");
     let body = &submits[0]["body"];
     assert_eq!(body["app"], APP_NAME);
-    assert_eq!(body["metadata"]["job_id"], id.as_str());
+    assert_eq!(body["metadata"]["job_id"], id);
     assert_eq!(
         body["webhook"]["url"],
         format!("{}/internal/webhooks/camber", app.address)
@@ -108,7 +118,7 @@ async fn a_created_job_completes_with_the_mocks_result_artifacts_and_events() {
     assert_eq!(body["input"]["portal_schema_name"], "invoice");
     assert_eq!(body["input"]["mime_type"], "application/pdf");
     assert_eq!(body["input"]["file_size_bytes"], 1000);
-    assert_eq!(header(&submits[0], "idempotency-key"), Some(id.as_str()));
+    assert_eq!(header(&submits[0], "idempotency-key"), Some(id));
 }
 
 async fn mock_job(mock: &MockCamber, camber_id: &str) -> (u16, Value) {

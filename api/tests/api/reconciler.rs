@@ -81,6 +81,11 @@ async fn a_job_camber_has_forgotten_is_failed_by_the_reconciler() {
         .wait_for_status(&id, "failed", Duration::from_secs(10))
         .await;
     assert_eq!(job["error"]["code"], "CAMBER_JOB_LOST", "{job}");
+    // The whole failure, key order included: no stage is known (null).
+    assert_eq!(
+        serde_json::to_string(&job["error"]).unwrap(),
+        r#"{"code":"CAMBER_JOB_LOST","stage":null,"details":{"reason":"Camber answered 404 for the job"}}"#
+    );
     assert_eq!(event_path(&job), ["pending", "processing", "failed"]);
     assert_eq!(event_sources(&job), ["submit", "submit", "reconcile"]);
 }

@@ -55,6 +55,9 @@ async fn a_job_fails_with_camber_unavailable_after_the_retry_budget() {
         .wait_for_status(&id, "failed", Duration::from_secs(10))
         .await;
     assert_eq!(job["error"]["code"], "CAMBER_UNAVAILABLE", "{job}");
+    assert_eq!(job["error"]["stage"], "SUBMIT", "{job}");
+    assert_eq!(job["error"]["details"]["attempts"], 3, "{job}");
+    assert!(job["error"]["details"]["reason"].is_string(), "{job}");
     assert_eq!(event_path(&job), ["pending", "failed"]);
 }
 
