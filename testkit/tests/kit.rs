@@ -365,3 +365,18 @@ async fn time_control_rules_and_the_journal_through_the_admin_api() {
         1
     );
 }
+
+/// README.md and docs/testing-with-rust.md show `tests/readme.rs` as it is.
+#[test]
+fn the_readme_and_the_guide_show_the_example_ci_runs() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let test = std::fs::read_to_string(format!("{root}/testkit/tests/readme.rs")).unwrap();
+    let example = &test[test.find("use mock_camber_testkit").unwrap()..];
+    for doc in ["README.md", "docs/testing-with-rust.md"] {
+        let text = std::fs::read_to_string(format!("{root}/{doc}")).unwrap();
+        assert!(
+            text.contains(&format!("```rust\n{example}```")),
+            "{doc} no longer shows testkit/tests/readme.rs"
+        );
+    }
+}
