@@ -116,6 +116,11 @@ async fn a_wait_that_runs_out_says_so_with_the_last_view() {
         .submit(&json!({"app": "ocr", "input": {"filename": "hold.pdf"}}))
         .await
         .unwrap();
+    // Held at its first stage: running, and never completing by itself.
+    camber
+        .wait_for_job(&job.id, WaitFor::Running, WAIT)
+        .await
+        .unwrap();
     let started = Instant::now();
     match camber
         .wait_for_job(&job.id, WaitFor::Completed, Duration::from_millis(300))
