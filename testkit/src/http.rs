@@ -44,7 +44,7 @@ impl Request {
 /// What a request is given when it waits for nothing.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// An answer: status, headers (lowercase names) and the whole body.
+/// An answer: its status and whole body.
 #[derive(Debug, Clone)]
 pub(crate) struct Response {
     pub status: u16,
