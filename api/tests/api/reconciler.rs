@@ -9,11 +9,11 @@ use crate::helpers::*;
 
 #[actix_web::test]
 async fn a_dropped_webhook_is_recovered_by_the_reconciler() {
-    let mock = MockCamber::start();
+    let mock = start_mock().await;
     mock.set_rules(json!([{"match": {"/input/filename": "/drop/"}, "scenario": {"webhook": {"mode": "drop"}}}]))
         .await;
     let app = spawn_app_with(AppOptions {
-        camber_uri: mock.uri.clone(),
+        camber_uri: mock.uri().to_owned(),
         extra: vec!["--reconcile-after".into(), "200ms".into()],
         ..AppOptions::default()
     })
