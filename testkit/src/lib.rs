@@ -54,8 +54,13 @@ mod tenant;
 
 pub use admin::{Admin, Attempt, JournalEntry, MockDelivery};
 pub use receiver::{Delivery, WebhookReceiver};
-pub use server::{Builder, MockCamber, WEBHOOK_SECRET};
+pub use server::{Builder, MockCamber};
 pub use tenant::{Tenant, WaitFor};
+
+/// The secret a [`MockCamber`] signs webhooks with unless
+/// [`Builder::webhook_secret`] says otherwise; [`WebhookReceiver::start`]
+/// verifies against it.
+pub const WEBHOOK_SECRET: &str = "mock-camber-testkit-secret";
 
 /// The settings [`Builder::settings`] changes (the daemon's flags).
 pub use mock_camber::Settings;

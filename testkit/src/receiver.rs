@@ -12,7 +12,7 @@ use shared::{headers, signing, WebhookBody};
 use tokio::sync::watch;
 
 use crate::runner::{self, KitThread, OnStop};
-use crate::server::WEBHOOK_SECRET;
+use crate::WEBHOOK_SECRET;
 
 /// A webhook as the receiver saw it.
 #[derive(Debug, Clone)]

@@ -13,11 +13,7 @@ use crate::http::Http;
 use crate::receiver::WebhookReceiver;
 use crate::runner::{self, KitThread, OnStop};
 use crate::tenant::Tenant;
-
-/// The secret a [`MockCamber`] signs webhooks with unless
-/// [`Builder::webhook_secret`] says otherwise; [`WebhookReceiver::start`]
-/// verifies against it.
-pub const WEBHOOK_SECRET: &str = "mock-camber-testkit-secret";
+use crate::WEBHOOK_SECRET;
 
 /// The real mock-camber, in this process, on a free loopback port with an
 /// in-memory store: stages take no time, a failed webhook is retried after

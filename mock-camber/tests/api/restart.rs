@@ -93,18 +93,27 @@ async fn held_jobs_are_still_running_after_a_kill_9_and_finish_when_released() {
         "a held job sent a webhook before it was released"
     );
 
+    release_each(&client, all).await;
+    expect_each_webhook(&mut receiver, all).await;
+    for id in all {
+        client.wait_delivery(id, "delivered").await;
+    }
+}
+
+/// Releases the four held jobs of the test above, each its own way.
+async fn release_each(client: &Client, [advanced, completed, failed, cancelled]: [&String; 4]) {
     // One job walks through its remaining stages one advance at a time...
-    let job = admin(&client, &advanced, "advance", json!({})).await;
+    let job = admin(client, advanced, "advance", json!({})).await;
     assert_eq!(job["status"], "running");
     assert_eq!(job["stage"], "NORMALIZE");
-    let job = admin(&client, &advanced, "advance", json!({})).await;
+    let job = admin(client, advanced, "advance", json!({})).await;
     assert_eq!(job["status"], "completed", "{job}");
     // ...one is completed and one failed outright.
-    let job = admin(&client, &completed, "complete", json!({})).await;
+    let job = admin(client, completed, "complete", json!({})).await;
     assert_eq!(job["status"], "completed", "{job}");
     let job = admin(
-        &client,
-        &failed,
+        client,
+        failed,
         "fail",
         json!({"code": "OCR_FAILURE", "stage": "OCR", "reason": "No text detected in image"}),
     )
@@ -117,7 +126,13 @@ async fn held_jobs_are_still_running_after_a_kill_9_and_finish_when_released() {
         .await;
     assert_eq!(r.status, 200, "cancel: {}", r.text);
     assert_eq!(r.body["status"], "cancelled", "{}", r.text);
+}
 
+/// The four webhooks of the released jobs, one per job, with its outcome.
+async fn expect_each_webhook(
+    receiver: &mut Receiver,
+    [advanced, completed, failed, cancelled]: [&String; 4],
+) {
     let mut by_job = std::collections::HashMap::new();
     for _ in 0..4 {
         let hook = receiver.next().await;
@@ -125,33 +140,30 @@ async fn held_jobs_are_still_running_after_a_kill_9_and_finish_when_released() {
         let id = body["camber_job_id"].as_str().unwrap().to_owned();
         by_job.insert(id, (body, hook.header("x-camber-event").to_owned()));
     }
-    let (body, event) = &by_job[&advanced];
+    let (body, event) = &by_job[advanced];
     assert_eq!(
         (body["status"].as_str(), event.as_str()),
         (Some("success"), "job.completed")
     );
     assert_eq!(body["job_id"], "advance-me");
-    let (body, event) = &by_job[&completed];
+    let (body, event) = &by_job[completed];
     assert_eq!(
         (body["status"].as_str(), event.as_str()),
         (Some("success"), "job.completed")
     );
     assert_eq!(body["job_id"], "complete-me");
-    let (body, event) = &by_job[&failed];
+    let (body, event) = &by_job[failed];
     assert_eq!(
         (body["status"].as_str(), event.as_str()),
         (Some("failed"), "job.failed")
     );
     assert_eq!(body["result"]["error"]["code"], "OCR_FAILURE");
-    let (body, event) = &by_job[&cancelled];
+    let (body, event) = &by_job[cancelled];
     assert_eq!(
         (body["status"].as_str(), event.as_str()),
         (Some("failed"), "job.failed")
     );
     assert_eq!(body["result"]["error"]["code"], "CANCELLED");
-    for id in all {
-        client.wait_delivery(id, "delivered").await;
-    }
 }
 
 #[actix_web::test]

@@ -84,30 +84,10 @@ async fn finished_jobs_go_after_the_window_and_held_or_undelivered_ones_stay() {
     assert_eq!(app.client.job(&undelivered).await["status"], "completed");
 
     let metrics = app.client.get("/metrics").await.text;
-    assert!(
-        metric(
-            &metrics,
-            "mock_camber_retention_removed_total{kind=\"jobs\"}"
-        ) >= 1
-    );
-    assert!(
-        metric(
-            &metrics,
-            "mock_camber_retention_removed_total{kind=\"deliveries\"}"
-        ) >= 1
-    );
-    assert!(
-        metric(
-            &metrics,
-            "mock_camber_retention_removed_total{kind=\"attempts\"}"
-        ) >= 1
-    );
-    assert!(
-        metric(
-            &metrics,
-            "mock_camber_retention_removed_total{kind=\"idempotency\"}"
-        ) >= 1
-    );
+    for kind in ["jobs", "deliveries", "attempts", "idempotency"] {
+        let name = format!("mock_camber_retention_removed_total{{kind=\"{kind}\"}}");
+        assert!(metric(&metrics, &name) >= 1, "{name}");
+    }
 }
 
 #[actix_web::test]
