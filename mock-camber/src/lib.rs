@@ -7,6 +7,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub use shared::healthcheck;
+pub mod jobs;
 pub mod journal;
 pub mod metrics;
 pub mod middleware;

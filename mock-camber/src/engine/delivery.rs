@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::sender::{self, AttemptRequest, AttemptResult};
 use super::{now_ms, Command, Due, Engine};
-use crate::scenario::MAX_SCENARIO_MS;
+use crate::scenario::{WebhookFaults, MAX_SCENARIO_MS};
 use crate::store::{self, due_key, AttemptRow, DeliveryRow, DueKey, Headers};
 
 /// One pending delivery as the engine holds it.
@@ -35,7 +35,7 @@ pub(super) struct ActiveDelivery {
     attempts: u32,
     failures: u32,
     sends_remaining: u32,
-    bad_signature: bool,
+    faults: WebhookFaults,
     /// When the next attempt is due, while one is scheduled.
     due: Option<Instant>,
     /// Due, waiting in its destination's lane for a free slot.
@@ -61,7 +61,7 @@ impl ActiveDelivery {
             attempts: row.attempts as u32,
             failures: row.failures as u32,
             sends_remaining: row.sends_remaining.max(1) as u32,
-            bad_signature: row.bad_signature,
+            faults: row.faults.clone(),
             due: None,
             queued: false,
             in_flight: false,
@@ -510,7 +510,7 @@ impl Engine {
             headers: d.headers.clone(),
             body: d.body.clone(),
             n: d.attempts + 1,
-            bad_signature: d.bad_signature,
+            faults: d.faults.clone(),
         };
         let (client, settings, tx) = (self.client.clone(), self.settings.clone(), self.tx.clone());
         let (id, generation) = (id.to_owned(), self.generation);

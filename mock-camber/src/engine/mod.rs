@@ -6,16 +6,17 @@
 //! stage ends or a delivery is due. State changes are serialised without
 //! locks, and nothing is spawned per tick.
 //!
-//! - `jobs`: the stage machine (start, advance, finish, progress writes);
+//! - `stages`: the stage runner (timers, progress writes, terminal writes)
+//!   of the jobs it runs (`jobs::job::Job`);
 //! - `delivery`: the outbox and the retry decision, a pure function;
 //! - `sender`: one HTTP attempt, signed.
 
 mod delivery;
-mod jobs;
 pub mod policy;
 mod sender;
+mod stages;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -28,10 +29,10 @@ use tokio::time::Instant;
 
 pub use self::delivery::{next_attempt, Next};
 use self::delivery::{ActiveDelivery, AttemptWrite, Lanes, Outbox};
-pub use self::jobs::{caller_job_id, ActiveJob};
 pub use self::sender::{shown_headers, AttemptResult};
+use self::stages::Stages;
+use crate::jobs::job::{Action, Caller, Job};
 use crate::metrics::Metrics;
-use crate::scenario::FailSpec;
 use crate::store::{self, DeliveryRow, DueKey, JobRow, Store};
 use crate::tenant::Ids;
 
@@ -49,18 +50,6 @@ pub enum Control {
     Done,
     /// No active job with that id (finished, unknown or another tenant's).
     NotActive,
-}
-
-/// What `POST /_mock/jobs/{id}/{action}` asks of a running job.
-#[derive(Debug)]
-pub enum AdminAction {
-    Advance,
-    /// Complete now, with this `result` when given (else the planned one).
-    Complete(Option<serde_json::Map<String, serde_json::Value>>),
-    /// Fail now; what the request left out comes from the job's stage.
-    Fail(FailSpec),
-    /// Cancel, as the job's tenant could (`CANCELLED`, a `failed` webhook).
-    Cancel,
 }
 
 pub struct EngineSettings {
@@ -82,17 +71,13 @@ pub struct EngineSettings {
 }
 
 enum Command {
-    Submitted(Box<ActiveJob>),
+    Submitted(Box<Job>),
     /// A delivery committed by someone else (a job that ended at submit).
     Deliver(Box<DeliveryRow>),
-    Cancel {
+    Control {
         id: String,
-        tenant: String,
-        reply: oneshot::Sender<Control>,
-    },
-    Admin {
-        id: String,
-        action: AdminAction,
+        caller: Caller,
+        action: Action,
         reply: oneshot::Sender<Control>,
     },
     /// A store write of the engine's committed (or failed).
@@ -152,28 +137,27 @@ impl EngineHandle {
     }
 
     /// A job whose row is committed: run it.
-    pub fn submit(&self, job: ActiveJob) {
+    pub fn submit(&self, job: Job) {
         self.send(Command::Submitted(Box::new(job)));
     }
 
     /// A committed, pending delivery: send it (a job that ran to its end
-    /// at submit, see `ActiveJob::run_at_once`).
+    /// at submit, see `Job::run_at_once`).
     pub fn deliver(&self, row: DeliveryRow) {
         self.send(Command::Deliver(Box::new(row)));
     }
 
-    /// Cancels the tenant's running job; answers once the end is committed.
-    pub async fn cancel(&self, id: String, tenant: String) -> Control {
-        self.ask(|reply| Command::Cancel { id, tenant, reply })
-            .await
-            .unwrap_or(Control::NotActive)
-    }
-
-    /// Advance, complete or fail a running job; answers once committed.
-    pub async fn admin(&self, id: String, action: AdminAction) -> Control {
-        self.ask(|reply| Command::Admin { id, action, reply })
-            .await
-            .unwrap_or(Control::NotActive)
+    /// Cancel, advance, complete or fail a running job the caller may
+    /// touch; answers once the change is committed (see `jobs::control`).
+    pub async fn control(&self, id: String, caller: Caller, action: Action) -> Control {
+        self.ask(|reply| Command::Control {
+            id,
+            caller,
+            action,
+            reply,
+        })
+        .await
+        .unwrap_or(Control::NotActive)
     }
 
     /// Sends the delivery's event again now (same delivery id, next attempt).
@@ -250,17 +234,12 @@ pub struct Engine {
     lanes: Lanes,
     /// Counts resets: what an attempt started before one reports is dropped.
     generation: u64,
-    jobs: HashMap<String, ActiveJob>,
+    /// The stage runner: running jobs, progress not yet written.
+    stages: Stages,
     deliveries: HashMap<String, ActiveDelivery>,
     outbox: Outbox,
     max_loaded: usize,
     timers: Timers,
-    /// Jobs whose progress is not yet written. Flushed as one write when the
-    /// command queue runs dry (or every `FLUSH_EVERY` commands under
-    /// sustained load), so a job that moves through several stages between
-    /// two flushes costs one row update, and one that finishes costs none.
-    dirty: HashSet<String>,
-    since_flush: usize,
     /// A graceful stop was asked for: answered once nothing is on the wire.
     stopping: Option<oneshot::Sender<()>>,
 }
@@ -293,15 +272,13 @@ impl Engine {
             settings: Rc::new(settings),
             last_seq,
             client,
-            jobs: HashMap::new(),
+            stages: Stages::default(),
             deliveries: HashMap::new(),
             timers: Timers::default(),
-            dirty: HashSet::new(),
-            since_flush: 0,
             stopping: None,
         };
         for row in resume_jobs {
-            match ActiveJob::from_row(&row) {
+            match Job::from_row(&row) {
                 Ok(job) => engine.start_job(job),
                 Err(e) => log::error!("cannot resume job {}: {e}", row.id),
             }
@@ -361,8 +338,8 @@ impl Engine {
                 }
                 break;
             }
-            self.since_flush += 1;
-            if self.since_flush >= FLUSH_EVERY {
+            self.stages.since_flush += 1;
+            if self.stages.since_flush >= FLUSH_EVERY {
                 self.flush_progress();
             }
         }
@@ -395,8 +372,12 @@ impl Engine {
                 self.start_job(*job)
             }
             Command::Deliver(row) => self.enqueue_delivery(&row),
-            Command::Cancel { id, tenant, reply } => self.cancel(&id, &tenant, reply),
-            Command::Admin { id, action, reply } => self.admin(&id, action, reply),
+            Command::Control {
+                id,
+                caller,
+                action,
+                reply,
+            } => self.control(&id, &caller, action, reply),
             Command::Committed {
                 id,
                 finished,
@@ -440,16 +421,15 @@ impl Engine {
         }
         self.metrics
             .active_jobs
-            .fetch_sub(self.jobs.len() as i64, Relaxed);
+            .fetch_sub(self.stages.jobs.len() as i64, Relaxed);
         self.metrics
             .queue_depth
             .fetch_sub(self.deliveries.len() as i64 + self.outbox.parked, Relaxed);
-        self.jobs.clear();
+        self.stages.clear();
         self.deliveries.clear();
         self.outbox = Outbox::default();
         self.lanes.clear();
         self.timers = Timers::default();
-        self.dirty.clear();
         let last = self.last_seq.load(std::sync::atomic::Ordering::SeqCst);
         self.store.write_then(
             move |c| store::reset(c, last),

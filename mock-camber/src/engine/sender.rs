@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use super::policy::{Guarded, Policy, Refused};
 use super::EngineSettings;
+use crate::scenario::{WebhookFault, WebhookFaults};
 use crate::store::Headers;
 
 /// Bytes of a receiver's answer kept in the attempt log.
@@ -60,7 +61,33 @@ pub(super) struct AttemptRequest {
     pub headers: Headers,
     pub body: Bytes,
     pub n: u32,
-    pub bad_signature: bool,
+    /// What this attempt does wrong on purpose (see [`Altered`]).
+    pub faults: WebhookFaults,
+}
+
+/// What the sender's faults change in an attempt: every
+/// `WebhookFault::at_send` variant has its behaviour here, and only here.
+#[derive(Debug, Default)]
+struct Altered<'a> {
+    /// Sign with wrong secrets (`bad_signature`).
+    bad_signature: bool,
+    /// Send this `Content-Type` instead of `application/json`.
+    content_type: Option<&'a str>,
+}
+
+impl<'a> Altered<'a> {
+    fn of(faults: &'a WebhookFaults) -> Self {
+        let mut out = Self::default();
+        for f in faults.iter() {
+            match f {
+                WebhookFault::BadSignature => out.bad_signature = true,
+                WebhookFault::ContentType(ct) => out.content_type = Some(ct),
+                // Applied before any attempt (the outbox's schedule).
+                WebhookFault::Drop | WebhookFault::Delay(_) | WebhookFault::Sends(_) => {}
+            }
+        }
+        out
+    }
 }
 
 /// The outcome of one webhook attempt.
@@ -93,8 +120,9 @@ pub(super) async fn send(
     // of a shared mock cannot sign webhooks for each other.
     let own = settings.tenant_secrets.get(&req.tenant);
     let secrets = own.unwrap_or(&settings.webhook_secrets);
+    let altered = Altered::of(&req.faults);
     let mangled: Vec<String>;
-    let secrets = if req.bad_signature {
+    let secrets = if altered.bad_signature {
         mangled = (secrets.iter())
             .map(|s| format!("{s}-not-the-secret"))
             .collect();
@@ -126,6 +154,7 @@ pub(super) async fn send(
         ts,
         sign_hex(current.as_bytes(), &req.body),
         sign_standard_all(secrets, &req.delivery_id, ts, &req.body),
+        &altered,
     );
     for (k, v) in ours {
         r = r.insert_header((k, v));
@@ -204,9 +233,11 @@ fn contract_headers(
     ts: i64,
     secret_hex: String,
     signature: String,
+    altered: &Altered<'_>,
 ) -> [(&'static str, String); 8] {
+    let content_type = altered.content_type.unwrap_or("application/json");
     [
-        (CONTENT_TYPE.as_str(), "application/json".to_owned()),
+        (CONTENT_TYPE.as_str(), content_type.to_owned()),
         (h::WEBHOOK_SECRET, secret_hex),
         (h::DELIVERY_ID, delivery_id.to_owned()),
         (h::ATTEMPT, n.to_string()),
@@ -225,19 +256,27 @@ pub fn shown_headers(
     event: WebhookEvent,
     n: u32,
     ts: i64,
-    bad_signature: bool,
+    faults: &WebhookFaults,
     caller: &Headers,
 ) -> Vec<(String, String)> {
-    let elided = if bad_signature {
+    let altered = Altered::of(faults);
+    let elided = if altered.bad_signature {
         "(elided: deliberately wrong, bad_signature)"
     } else {
         "(elided)"
     };
-    let mut out: Vec<(String, String)> =
-        contract_headers(delivery_id, event, n, ts, elided.into(), elided.into())
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
+    let mut out: Vec<(String, String)> = contract_headers(
+        delivery_id,
+        event,
+        n,
+        ts,
+        elided.into(),
+        elided.into(),
+        &altered,
+    )
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
     for (k, v) in caller.iter() {
         let name = k.to_ascii_lowercase();
         let shown = crate::journal::mask_header(&name, v);

@@ -13,9 +13,9 @@ use tokio::time::Instant;
 
 use super::admin::{admin_view, control, delivery_view};
 use crate::auth::{bearer, Admin};
-use crate::engine::{shown_headers, AdminAction};
+use crate::engine::shown_headers;
 use crate::error::ApiError;
-use crate::scenario::Plan;
+use crate::jobs::job::Action;
 use crate::state::AppState;
 use crate::store::{self, DeliveryFilter, JobRow};
 
@@ -176,14 +176,13 @@ pub async fn job(
 ) -> Result<HttpResponse, ApiError> {
     let row = find_job(&state, id.into_inner()).await?;
     let deliveries = deliveries_of(&state, &row.id, None).await?;
-    let mut plan: Value = serde_json::from_str(&row.plan).unwrap_or(Value::Null);
+    let mut plan: Value = serde_json::to_value(&row.plan).unwrap_or(Value::Null);
     let origin = plan
         .as_object_mut()
         .and_then(|p| p.remove("origin"))
         .unwrap_or(Value::Null);
-    let bad_signature = serde_json::from_str::<Plan>(&row.plan).is_ok_and(|p| p.bad_signature);
     let mut view = admin_view(&row);
-    view["input"] = serde_json::from_str(&row.input).unwrap_or(Value::Null);
+    view["input"] = row.input.clone();
     view["plan"] = plan;
     view["chosen_by"] = origin;
     view["timeline"] = json!(timeline(&row.log));
@@ -198,7 +197,7 @@ pub async fn job(
             {
                 let ts = DateTime::parse_from_rfc3339(&a.at).map_or(0, |t| t.timestamp());
                 let mut headers =
-                    shown_headers(&d.id, d.event, a.n as u32, ts, bad_signature, &d.headers);
+                    shown_headers(&d.id, d.event, a.n as u32, ts, &d.faults, &d.headers);
                 mask_caller_headers(&mut headers, &d.headers);
                 shown["headers"] = json!(headers);
             }
@@ -214,7 +213,7 @@ pub async fn cancel(
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    control(&state, id.into_inner(), AdminAction::Cancel).await
+    control(&state, id.into_inner(), Action::Cancel).await
 }
 
 /// `POST /_mock/jobs/{id}/redeliver`: sends every dead delivery of the job

@@ -1,9 +1,27 @@
 //! Webhook deliveries and their attempts: rows and SQL.
 
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use shared::{DeliveryState, WebhookEvent, WebhookState};
 
 use super::Headers;
+use crate::scenario::WebhookFaults;
+
+/// The `fault` column: the faults the sender applies, as a JSON list
+/// (`[]` for none; `["bad_signature"]`, `[{"content_type": "text/plain"}]`).
+impl ToSql for WebhookFaults {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        let text = serde_json::to_string(self)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(ToSqlOutput::from(text))
+    }
+}
+
+impl FromSql for WebhookFaults {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        serde_json::from_str(v.as_str()?).map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct DeliveryRow {
@@ -19,7 +37,8 @@ pub struct DeliveryRow {
     pub sends_remaining: i64,
     /// Failed attempts so far: the position in the retry schedule.
     pub failures: i64,
-    pub bad_signature: bool,
+    /// What the sender does to each attempt on purpose.
+    pub faults: WebhookFaults,
     pub next_attempt_ms: i64,
     pub created_at: String,
     /// The tenant id of the job: a tenant with its own webhook secret
@@ -28,7 +47,7 @@ pub struct DeliveryRow {
 }
 
 const DELIVERY_COLUMNS: &str = "seq, id, job_id, event, url, headers, body, state, attempts, \
-     sends_remaining, bad_signature, next_attempt_ms, created_at, failures, tenant";
+     sends_remaining, fault, next_attempt_ms, created_at, failures, tenant";
 
 fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
     Ok(DeliveryRow {
@@ -42,7 +61,7 @@ fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
         state: r.get(7)?,
         attempts: r.get(8)?,
         sends_remaining: r.get(9)?,
-        bad_signature: r.get(10)?,
+        faults: r.get(10)?,
         next_attempt_ms: r.get(11)?,
         created_at: r.get(12)?,
         failures: r.get(13)?,
@@ -53,7 +72,7 @@ fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
 pub fn insert_delivery(conn: &Connection, d: &DeliveryRow) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO deliveries (id, job_id, event, url, headers, body, state, attempts, \
-         sends_remaining, bad_signature, next_attempt_ms, created_at, failures, tenant) \
+         sends_remaining, fault, next_attempt_ms, created_at, failures, tenant) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
@@ -66,7 +85,7 @@ pub fn insert_delivery(conn: &Connection, d: &DeliveryRow) -> rusqlite::Result<(
         d.state,
         d.attempts,
         d.sends_remaining,
-        d.bad_signature,
+        d.faults,
         d.next_attempt_ms,
         d.created_at,
         d.failures,
