@@ -11,12 +11,16 @@
 //! - `delivery`: the outbox and the retry decision, a pure function;
 //! - `sender`: one HTTP attempt, signed.
 
-mod delivery;
+mod attempts;
+mod lanes;
+mod outbox;
 pub mod policy;
+mod retry;
 mod sender;
 mod stages;
+mod timers;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -27,10 +31,13 @@ use shared::retry::Schedule;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-pub use self::delivery::{next_attempt, Next};
-use self::delivery::{ActiveDelivery, AttemptWrite, Lanes, Outbox};
+use self::attempts::AttemptWrite;
+use self::lanes::Lanes;
+use self::outbox::Outbox;
+pub use self::retry::{next_attempt, AttemptKind, Next};
 pub use self::sender::{shown_headers, AttemptResult};
 use self::stages::Stages;
+use self::timers::{Due, Timers};
 use crate::jobs::job::{Action, Caller, Job};
 use crate::metrics::Metrics;
 use crate::store::{self, DeliveryRow, DueKey, JobRow, Store};
@@ -180,49 +187,6 @@ impl EngineHandle {
     }
 }
 
-/// What a deadline in [`Timers`] is for.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Due {
-    /// The job's current stage ends.
-    Stage(String),
-    /// The delivery's next attempt.
-    Delivery(String),
-    /// A job's terminal write, again (the last one did not commit).
-    FinalWrite(String),
-    /// Reading a page of parked deliveries, again (the last read failed).
-    Refill,
-    /// Attempt records whose write failed, again.
-    AttemptWrites,
-}
-
-/// Every deadline of the engine, earliest first. Each job and delivery
-/// remembers its own entry, so rescheduling or finishing removes it: no
-/// stale wake-ups, no generation counters, no task per timer.
-#[derive(Default)]
-struct Timers(BTreeSet<(Instant, Due)>);
-
-impl Timers {
-    fn insert(&mut self, at: Instant, due: Due) {
-        self.0.insert((at, due));
-    }
-
-    fn remove(&mut self, at: Instant, due: Due) {
-        self.0.remove(&(at, due));
-    }
-
-    fn next(&self) -> Option<Instant> {
-        self.0.first().map(|(at, _)| *at)
-    }
-
-    /// The earliest entry due at `now`, taken out.
-    fn pop_due(&mut self, now: Instant) -> Option<Due> {
-        match self.0.first() {
-            Some((at, _)) if *at <= now => self.0.pop_first().map(|(_, due)| due),
-            _ => None,
-        }
-    }
-}
-
 pub struct Engine {
     tx: mpsc::UnboundedSender<Command>,
     store: Store,
@@ -230,15 +194,12 @@ pub struct Engine {
     settings: Rc<EngineSettings>,
     last_seq: Arc<AtomicI64>,
     client: awc::Client,
-    /// Due deliveries waiting for an in-flight slot, and the slots taken.
-    lanes: Lanes,
     /// Counts resets: what an attempt started before one reports is dropped.
     generation: u64,
     /// The stage runner: running jobs, progress not yet written.
     stages: Stages,
-    deliveries: HashMap<String, ActiveDelivery>,
+    /// The outbox: pending deliveries in memory, parked, in flight.
     outbox: Outbox,
-    max_loaded: usize,
     timers: Timers,
     /// A graceful stop was asked for: answered once nothing is on the wire.
     stopping: Option<oneshot::Sender<()>>,
@@ -262,10 +223,8 @@ impl Engine {
         let max_loaded = settings.max_loaded_deliveries.max(1);
         let lanes = Lanes::new(max_in_flight, settings.max_per_destination.max(1));
         let mut engine = Engine {
-            outbox: Outbox::default(),
-            lanes,
+            outbox: Outbox::new(max_loaded, lanes),
             generation: 0,
-            max_loaded,
             tx: tx.clone(),
             store,
             metrics,
@@ -273,7 +232,6 @@ impl Engine {
             last_seq,
             client,
             stages: Stages::default(),
-            deliveries: HashMap::new(),
             timers: Timers::default(),
             stopping: None,
         };
@@ -416,19 +374,15 @@ impl Engine {
     /// reset answers no attempt starts.
     fn reset(&mut self, reply: oneshot::Sender<()>) {
         self.generation += 1;
-        for d in self.deliveries.values_mut() {
-            d.abort();
-        }
         self.metrics
             .active_jobs
             .fetch_sub(self.stages.jobs.len() as i64, Relaxed);
-        self.metrics
-            .queue_depth
-            .fetch_sub(self.deliveries.len() as i64 + self.outbox.parked, Relaxed);
+        self.metrics.queue_depth.fetch_sub(
+            self.outbox.deliveries.len() as i64 + self.outbox.parked,
+            Relaxed,
+        );
         self.stages.clear();
-        self.deliveries.clear();
-        self.outbox = Outbox::default();
-        self.lanes.clear();
+        self.outbox.clear();
         self.timers = Timers::default();
         let last = self.last_seq.load(std::sync::atomic::Ordering::SeqCst);
         self.store.write_then(
@@ -447,27 +401,5 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timers_pop_in_deadline_order_and_removed_ones_never_fire() {
-        let t0 = Instant::now();
-        let mut t = Timers::default();
-        t.insert(t0 + Duration::from_millis(30), Due::Stage("b".into()));
-        t.insert(t0 + Duration::from_millis(10), Due::Delivery("d".into()));
-        t.insert(t0 + Duration::from_millis(20), Due::Stage("a".into()));
-        t.remove(t0 + Duration::from_millis(20), Due::Stage("a".into()));
-        assert_eq!(t.next(), Some(t0 + Duration::from_millis(10)));
-        assert_eq!(t.pop_due(t0), None, "nothing is due yet");
-        let later = t0 + Duration::from_millis(50);
-        assert_eq!(t.pop_due(later), Some(Due::Delivery("d".into())));
-        assert_eq!(t.pop_due(later), Some(Due::Stage("b".into())));
-        assert_eq!(t.pop_due(later), None);
-        assert_eq!(t.next(), None);
     }
 }

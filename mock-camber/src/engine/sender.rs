@@ -168,32 +168,7 @@ pub(super) async fn send(
     }
     let start = Instant::now();
     let limit = settings.delivery_timeout;
-    let exchange = async {
-        let mut resp = r.send_body(req.body.clone()).await.map_err(|e| match e {
-            awc::error::SendRequestError::Timeout => timed_out(limit),
-            awc::error::SendRequestError::Connect(awc::error::ConnectError::Resolver(e))
-                if e.is::<Refused>() =>
-            {
-                e.to_string()
-            }
-            other => other.to_string(),
-        })?;
-        let status = resp.status().as_u16();
-        let retry_after = matches!(status, 429 | 503)
-            .then(|| resp.headers().get(RETRY_AFTER)?.to_str().ok())
-            .flatten()
-            .and_then(|v| parse_retry_after(v, Utc::now()));
-        let mut excerpt = Vec::new();
-        while excerpt.len() < EXCERPT_BYTES {
-            match resp.next().await {
-                Some(Ok(chunk)) => excerpt.extend_from_slice(&chunk),
-                _ => break,
-            }
-        }
-        excerpt.truncate(EXCERPT_BYTES);
-        Ok::<_, String>((status, retry_after, excerpt))
-    };
-    let outcome = tokio::time::timeout(limit, exchange).await;
+    let outcome = tokio::time::timeout(limit, exchange(r, req.body.clone(), limit)).await;
     result.latency = start.elapsed();
     match outcome {
         Ok(Ok((status, retry_after, excerpt))) => {
@@ -208,6 +183,38 @@ pub(super) async fn send(
         Err(_) => result.error = Some(timed_out(limit)),
     }
     result
+}
+
+/// Sends the request and reads the status, `Retry-After` (on a 429 or
+/// 503) and at most `EXCERPT_BYTES` of the answer.
+async fn exchange(
+    r: awc::ClientRequest,
+    body: Bytes,
+    limit: Duration,
+) -> Result<(u16, Option<Duration>, Vec<u8>), String> {
+    let mut resp = r.send_body(body).await.map_err(|e| match e {
+        awc::error::SendRequestError::Timeout => timed_out(limit),
+        awc::error::SendRequestError::Connect(awc::error::ConnectError::Resolver(e))
+            if e.is::<Refused>() =>
+        {
+            e.to_string()
+        }
+        other => other.to_string(),
+    })?;
+    let status = resp.status().as_u16();
+    let retry_after = matches!(status, 429 | 503)
+        .then(|| resp.headers().get(RETRY_AFTER)?.to_str().ok())
+        .flatten()
+        .and_then(|v| parse_retry_after(v, Utc::now()));
+    let mut excerpt = Vec::new();
+    while excerpt.len() < EXCERPT_BYTES {
+        match resp.next().await {
+            Some(Ok(chunk)) => excerpt.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    excerpt.truncate(EXCERPT_BYTES);
+    Ok((status, retry_after, excerpt))
 }
 
 /// The policy's refusal of `url`'s host when it is a literal address.

@@ -12,7 +12,7 @@ use shared::{DeliveryState, JobStatus, WebhookBody, WebhookError, WebhookEvent};
 
 use super::stage::Stage;
 use crate::scenario::{self, FailSpec, Outcome, Plan};
-use crate::store::{DeliveryRow, Headers, JobRow, Progress};
+use crate::store::{AttemptKind, DeliveryRow, Headers, JobRow, Progress};
 use crate::tenant::Ids;
 
 /// A job that is pending or running.
@@ -257,6 +257,7 @@ impl Job {
                 sends_remaining: faults.sends() as i64,
                 failures: 0,
                 faults: faults.at_send(),
+                kind: AttemptKind::Scheduled,
                 next_attempt_ms: Utc::now().timestamp_millis() + faults.delay_ms() as i64,
                 created_at: now_s,
                 tenant: self.tenant.clone(),

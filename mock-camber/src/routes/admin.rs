@@ -329,15 +329,10 @@ pub async fn redeliver(
     else {
         return Err(ApiError::NotFound(format!("no delivery `{id}`")));
     };
-    // What a read shows next: a queued delivery keeps its place in the
-    // retry schedule; a finished one is sent once more from its end.
-    let failures = if row.state == DeliveryState::Pending {
-        row.failures
-    } else {
-        state.settings.retry_schedule.len() as i64
-    };
+    // What a read shows next: pending again, its failures kept (a
+    // finished one gets one manual attempt, see `engine::AttemptKind`).
+    let shown = WebhookState::of(DeliveryState::Pending, row.failures);
     state.engine.redeliver(row).await;
-    let shown = WebhookState::of(DeliveryState::Pending, failures);
     Ok(HttpResponse::Accepted().json(json!({"id": id, "state": shown})))
 }
 

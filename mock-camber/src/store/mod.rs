@@ -188,6 +188,7 @@ pub fn take_notes() -> Vec<Note> {
 
 mod console;
 mod deliveries;
+mod headers;
 mod schema;
 
 use schema::migrate;
@@ -196,6 +197,7 @@ mod retention;
 
 pub use console::*;
 pub use deliveries::*;
+pub use headers::Headers;
 pub use jobs::*;
 pub use retention::*;
 

@@ -109,6 +109,9 @@ ALTER TABLE deliveries ADD COLUMN fault TEXT NOT NULL DEFAULT '[]';
 UPDATE deliveries SET fault = '["bad_signature"]' WHERE bad_signature;
 ALTER TABLE deliveries DROP COLUMN bad_signature;
 "#,
+    // 8: a manual redeliver is an attempt of its own kind (one more send
+    // outside the retry schedule), no longer a spent `failures` count.
+    "ALTER TABLE deliveries ADD COLUMN attempt_kind TEXT NOT NULL DEFAULT 'scheduled';",
 ];
 
 /// Schema version this build writes (`PRAGMA user_version`).
