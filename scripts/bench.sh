@@ -8,9 +8,13 @@
 #   2. mock-camber submit throughput with every webhook delivered to a 204
 #      sink (file db, then :memory:), p50/p99, and what was still undelivered
 #      once the queue drained (must be 0); each also as a share of 1.;
-#   3. end to end through api (create -> `completed` on GET /jobs/{id}) at
+#   3. the mock alone at concurrency 1: POST /jobs -> webhook received
+#      (mock-camber/examples/latency.rs; file db and :memory:); then end to
+#      end through api (create -> `completed` on GET /jobs/{id}) at
 #      concurrency 64 (JOBS_64 jobs) and 1 (JOBS_1 jobs), api/examples/drive.rs;
 #   4. peak RSS of each process, start-up to /readyz, binary sizes;
+#   and µs of CPU per job for each thread (mock under submit load; api and
+#   mock end to end at c=64), from /proc/PID/task/*/stat;
 #   and this disk's fsync latency, the floor of the c=1 figures.
 #
 # Knobs (env): DURATION=10s CONNECTIONS=64 THREADS=2 JOBS_64=10000 JOBS_1=1000
@@ -73,6 +77,7 @@ API_BIN=$TARGET/release/api
 SINK=$TARGET/release/examples/sink
 CEILING=$TARGET/release/examples/ceiling
 DRIVE=$TARGET/release/examples/drive
+LATENCY=$TARGET/release/examples/latency
 COMMIT=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo "+changes")
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 MACHINE="$(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(uname -sr)"
@@ -109,6 +114,9 @@ mock_run() { # mock_run LABEL DB
     wait_ready "$mock"
     echo "+ $MOCK_BIN --port 0 --db $db --stage-ms 0 --workers 2 --webhook-url $SINK_ADDR/hook --api-key $KEY; $WRK $mock/jobs"
     before=$(curl -sf "$SINK_ADDR/count")
+    local submits0
+    submits0=$(curl -sf "$mock/metrics" | metric mock_camber_submits_total)
+    thread_ticks "$pid" >"$TMP/ticks0-$label"
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$TMP/submit.lua" "$mock/jobs" >"$TMP/wrk-$label.out"
     deadline=$((SECONDS + DRAIN_SECS))
     while :; do
@@ -126,6 +134,10 @@ mock_run() { # mock_run LABEL DB
     row "mock-camber submits, $label, webhooks to a sink" \
         "**$rate submits/s** ($(ratio "$rate" "$CEIL") of the ceiling), $(wrk_pct "$TMP/wrk-$label.out"); $(wrk_non2xx "$TMP/wrk-$label.out"); $submits jobs, $sent webhooks received, **$((submits - sent)) undelivered** after the drain (queue $depth, active $active)" \
         "\`mock-camber --port 0 --db ${db/#\/*/FILE} --stage-ms 0 --workers 2 --webhook-url SINK/hook\`; \`$WRK URL/jobs\`; sink: \`cargo run --release -p mock-camber --example sink\`"
+    thread_ticks "$pid" >"$TMP/ticks1-$label"
+    row "CPU per job by thread, mock-camber ($label, submit load with webhooks, until drained)" \
+        "$(cpu_per_job "$TMP/ticks0-$label" "$TMP/ticks1-$label" $((submits - submits0)))" \
+        "\`utime + stime\` of /proc/PID/task/*/stat, before wrk and after the drain, over the jobs submitted"
     row "peak RSS mock-camber ($label, after $submits jobs)" "$(rss_mib "$pid")" "VmHWM in /proc/PID/status"
     stop "$pid"
 }
@@ -156,6 +168,21 @@ print(f"p50 {ts[150]:.2f} ms, p90 {ts[270]:.2f} ms, p99 {ts[297]:.2f} ms")
 PY
 )
 row "this disk: fdatasync of a 4 KiB append" "$FSYNC" "300 \`os.write\` + \`os.fdatasync\` in the bench's temp dir (python3), just before the end-to-end runs"
+# The mock's own c=1 latency: POST /jobs sent -> its webhook received, the
+# receiver in the driver's process (mock-camber/examples/latency.rs).
+latency_run() { # latency_run LABEL DB
+    start "latency-$1" "$MOCK_BIN" --port 0 --db "$2" --stage-ms 0 --api-key "$KEY" --webhook-secret "$SECRET"
+    local pid=$PID mock=$ADDR s
+    wait_ready "$mock"
+    echo "+ $LATENCY --mock $mock --jobs $JOBS_1"
+    s=$("$LATENCY" --mock "$mock" --jobs "$JOBS_1" --key "$KEY" | tee /dev/stderr | grep '^summary')
+    row "mock-camber alone, c=1, $1: POST /jobs -> webhook received ($JOBS_1 jobs)" \
+        "$(sed 's/.*webhook_ms \(p50 [0-9.]*\) p90 [0-9.]* \(p99 [0-9.]*\).*created_ms \(p50 [0-9.]*\).*/**\1 ms**, \2 ms; the 201 alone \3 ms/' <<<"$s")" \
+        "\`mock-camber --port 0 --db ${2/#\/*/FILE} --stage-ms 0\`; \`cargo run --release -p mock-camber --example latency -- --mock URL --jobs $JOBS_1\`"
+    stop "$pid"
+}
+latency_run "file db" "$TMP/latency.db"
+latency_run ":memory:" ":memory:"
 start mock-e2e "$MOCK_BIN" --port 0 --db "$TMP/e2e-mock.db" --stage-ms 0 --webhook-secret "$SECRET" --api-key "$KEY"
 E2E_MOCK=$ADDR
 E2E_MOCK_PID=$PID
@@ -178,7 +205,15 @@ e2e() { # e2e CONCURRENCY JOBS POLL_MAX_US
         "**$(f jobs/s) jobs/s**; create -> completed p50 $(f client_p50_ms) ms, p99 $(f client_p99_ms) ms (client, polling); p50 $(f server_p50_ms) / p99 $(f server_p99_ms) ms (job's own timestamps); $(f failed) failed" \
         "\`cargo run --release -p api --example drive -- --api API --jobs $2 --concurrency $1 --poll-max-us $3\`"
 }
+thread_ticks "$E2E_API_PID" >"$TMP/e2e-api.ticks0"
+thread_ticks "$E2E_MOCK_PID" >"$TMP/e2e-mock.ticks0"
 e2e 64 "$JOBS_64" 10000
+thread_ticks "$E2E_API_PID" >"$TMP/e2e-api.ticks1"
+thread_ticks "$E2E_MOCK_PID" >"$TMP/e2e-mock.ticks1"
+row "CPU per job by thread, api (end to end, c=64)" "$(cpu_per_job "$TMP/e2e-api.ticks0" "$TMP/e2e-api.ticks1" "$JOBS_64")" \
+    "/proc/PID/task/*/stat before and after the c=64 run, over its jobs"
+row "CPU per job by thread, mock-camber (end to end, c=64)" "$(cpu_per_job "$TMP/e2e-mock.ticks0" "$TMP/e2e-mock.ticks1" "$JOBS_64")" \
+    "the same, for the mock behind api"
 e2e 1 "$JOBS_1" 200
 row "peak RSS mock-camber (e2e, $((JOBS_64 + JOBS_1)) jobs)" "$(rss_mib "$E2E_MOCK_PID")" "VmHWM"
 row "peak RSS api (e2e, $((JOBS_64 + JOBS_1)) jobs)" "$(rss_mib "$E2E_API_PID")" "VmHWM"

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod engine;
 pub mod error;
 pub use shared::healthcheck;

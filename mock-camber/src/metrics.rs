@@ -145,6 +145,15 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
+        self.render_totals(&mut out);
+        self.render_jobs(&mut out);
+        self.render_by_label(&mut out);
+        self.render_queue(&mut out);
+        out
+    }
+
+    /// The plain counters: submits and dead deliveries.
+    fn render_totals(&self, out: &mut String) {
         let mut counter = |name: &str, help: &str, v: u64| {
             let _ = writeln!(
                 out,
@@ -176,6 +185,10 @@ impl Metrics {
             "Deliveries that exhausted the retry schedule.",
             self.deliveries_dead.load(Relaxed),
         );
+    }
+
+    /// Jobs by status since start, and active now.
+    fn render_jobs(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP mock_camber_jobs_total Jobs that entered each status since start.\n# TYPE mock_camber_jobs_total counter"
@@ -193,6 +206,10 @@ impl Metrics {
             "# HELP mock_camber_active_jobs Jobs pending or running now.\n# TYPE mock_camber_active_jobs gauge\nmock_camber_active_jobs {}",
             self.active_jobs.load(Relaxed)
         );
+    }
+
+    /// Webhook attempts by outcome, rows removed by --retention by kind.
+    fn render_by_label(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP mock_camber_webhook_attempts_total Webhook attempts by outcome.\n# TYPE mock_camber_webhook_attempts_total counter"
@@ -222,6 +239,10 @@ impl Metrics {
                 v.load(Relaxed)
             );
         }
+    }
+
+    /// The webhook queue and the latency histogram of its attempts.
+    fn render_queue(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "# HELP mock_camber_webhook_queue_depth Deliveries waiting to be sent or retried.\n# TYPE mock_camber_webhook_queue_depth gauge\nmock_camber_webhook_queue_depth {}",
@@ -244,7 +265,6 @@ impl Metrics {
             "mock_camber_webhook_latency_seconds_bucket{{le=\"+Inf\"}} {count}\nmock_camber_webhook_latency_seconds_sum {}\nmock_camber_webhook_latency_seconds_count {count}",
             self.latency_sum_us.load(Relaxed) as f64 / 1e6
         );
-        out
     }
 }
 

@@ -8,14 +8,15 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rand::rngs::StdRng;
 
-use crate::auth::Tenants;
 use crate::config::Settings;
+use crate::console::stats::StatsCache;
 use crate::engine::EngineHandle;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::scenario::RuntimeConfig;
 use crate::store::Store;
 use crate::tenant::Ids;
+use crate::tenant::Tenants;
 use crate::wait::Changes;
 
 pub struct AppState {
@@ -36,5 +37,5 @@ pub struct AppState {
     pub submit_rng: Mutex<StdRng>,
     /// The console's last overview, with the change counter it was read at:
     /// open console tabs woken by one change share one read.
-    pub stats_cache: Mutex<Option<crate::routes::console::CachedStats>>,
+    pub stats_cache: StatsCache,
 }

@@ -1,4 +1,8 @@
-//! Tenants, ids and the seeded sequences behind them.
+//! Tenants, ids and the seeded sequences behind them: which bearer tokens
+//! are tenants (`Tenants`, from the `--api-key` entries), their webhook
+//! secrets, masked labels, and seeded id sequences (`Ids`).
+
+use std::collections::{HashMap, HashSet};
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -51,6 +55,51 @@ pub fn mask(secret: &str) -> String {
         format!("{}…", chars[0])
     } else {
         "…".into()
+    }
+}
+
+/// Which bearer tokens are tenants.
+pub struct Tenants {
+    /// No key configured: every non-empty token is its own tenant.
+    pub open: bool,
+    pub ids: HashSet<String>,
+}
+
+/// An `--api-key` entry: `KEY`, or `KEY=SECRET` for a tenant whose webhooks
+/// are signed with a secret of its own. A key that merely ends in `=`
+/// padding (`abc==`) stays a key.
+pub fn split_key(entry: &str) -> (&str, Option<&str>) {
+    let entry = entry.trim();
+    match entry.split_once('=') {
+        Some((key, secret))
+            if !key.is_empty() && !secret.is_empty() && !secret.starts_with('=') =>
+        {
+            (key, Some(secret))
+        }
+        _ => (entry, None),
+    }
+}
+
+/// Tenant id → its own webhook secret, from the `--api-key` entries.
+pub fn tenant_secrets(keys: &[String]) -> HashMap<String, Vec<String>> {
+    (keys.iter())
+        .filter_map(|k| match split_key(k) {
+            (key, Some(secret)) => Some((tenant_id(key), vec![secret.to_owned()])),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Tenants {
+    pub fn new(keys: &[String]) -> Self {
+        let keys: Vec<&str> = (keys.iter())
+            .map(|k| split_key(k).0)
+            .filter(|k| !k.is_empty())
+            .collect();
+        Self {
+            open: keys.is_empty(),
+            ids: keys.iter().map(|k| tenant_id(k)).collect(),
+        }
     }
 }
 
@@ -132,5 +181,20 @@ mod tests {
         assert_eq!(mask("dev-key"), "d…");
         assert_eq!(mask("ab"), "…");
         assert_ne!(tenant_id("a"), tenant_id("b"));
+    }
+
+    #[test]
+    fn api_key_entries_may_carry_a_secret_but_base64_padding_is_part_of_the_key() {
+        assert_eq!(split_key("key"), ("key", None));
+        assert_eq!(split_key(" key=secret "), ("key", Some("secret")));
+        assert_eq!(split_key("key=se=cret"), ("key", Some("se=cret")));
+        assert_eq!(split_key("abc=="), ("abc==", None));
+        assert_eq!(split_key("abc="), ("abc=", None));
+        assert_eq!(split_key("=secret"), ("=secret", None));
+        let secrets = tenant_secrets(&["a=s1".into(), "b".into()]);
+        assert_eq!(secrets.get(&tenant_id("a")), Some(&vec!["s1".to_owned()]));
+        assert_eq!(secrets.len(), 1);
+        let t = Tenants::new(&["a=s1".into(), "b".into()]);
+        assert!(t.ids.contains(&tenant_id("a")) && t.ids.contains(&tenant_id("b")));
     }
 }

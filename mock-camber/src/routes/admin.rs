@@ -136,7 +136,7 @@ pub async fn jobs(
 
 /// Cancel, advance, complete or fail, as the admin API asks: the job as
 /// committed after it (see `jobs::control`).
-pub(super) async fn control(
+pub(crate) async fn control(
     state: &AppState,
     id: String,
     action: Action,
@@ -146,7 +146,7 @@ pub(super) async fn control(
 }
 
 /// A job view plus its tenant, masked: what the admin API shows of a job.
-pub(super) fn admin_view(row: &store::JobRow) -> Value {
+pub(crate) fn admin_view(row: &store::JobRow) -> Value {
     let mut v = serde_json::to_value(job_view(row)).unwrap_or_default();
     v["tenant"] = Value::String(row.tenant_mask.clone());
     v
@@ -238,7 +238,7 @@ pub async fn fail(
     control(&state, id.into_inner(), Action::Fail(spec)).await
 }
 
-pub(super) fn delivery_view(d: &store::DeliveryRow, attempts: &[store::AttemptRow]) -> Value {
+pub(crate) fn delivery_view(d: &store::DeliveryRow, attempts: &[store::AttemptRow]) -> Value {
     json!({
         "id": d.id,
         "job_id": d.job_id,

@@ -3,20 +3,23 @@
 
 pub mod admin;
 pub mod body;
-pub mod console;
-pub mod dashboard;
 pub mod health;
 pub mod jobs;
+pub mod paging;
 pub mod runtime;
 
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse, Route};
 use shared::{JobStatus, JobView, WebhookState, WebhookView};
 
+use crate::console::{self, assets};
 use crate::error::ApiError;
 use crate::store::JobRow;
 
+pub use paging::{page, parse_cursor, parse_limit, parse_status, DEFAULT_LIMIT, MAX_LIMIT};
+
 /// (path, method, handler) of every route.
+// structure: route table
 pub fn routes() -> Vec<(&'static str, Method, Route)> {
     vec![
         ("/jobs", Method::POST, web::post().to(jobs::submit)),
@@ -32,11 +35,11 @@ pub fn routes() -> Vec<(&'static str, Method, Route)> {
         ("/readyz", Method::GET, web::get().to(health::readyz)),
         ("/metrics", Method::GET, web::get().to(health::metrics)),
         ("/openapi.yaml", Method::GET, web::get().to(health::openapi)),
-        ("/_mock/", Method::GET, web::get().to(dashboard::page)),
+        ("/_mock/", Method::GET, web::get().to(assets::page)),
         (
             "/_mock/assets/{name}",
             Method::GET,
-            web::get().to(dashboard::asset),
+            web::get().to(assets::asset),
         ),
         (
             "/_mock/session",
@@ -157,55 +160,6 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 /// Maps extractor errors (query strings, paths) to the contract's body.
 pub fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
     ApiError::InvalidRequest(format!("bad query string: {err}")).into()
-}
-
-// ---------------------------------------------------------------- paging
-
-pub const DEFAULT_LIMIT: usize = 50;
-pub const MAX_LIMIT: usize = 500;
-
-pub fn parse_limit(limit: Option<&str>) -> Result<usize, ApiError> {
-    match limit {
-        None => Ok(DEFAULT_LIMIT),
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            _ => Err(ApiError::InvalidRequest(format!(
-                "`limit` must be a whole number from 1 to {MAX_LIMIT}"
-            ))),
-        },
-    }
-}
-
-pub fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
-    shared::paging::parse_cursor(cursor).map_err(|e| ApiError::InvalidRequest(e.into()))
-}
-
-pub fn parse_status(status: Option<&str>) -> Result<Option<JobStatus>, ApiError> {
-    status
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            JobStatus::parse(s).ok_or_else(|| {
-                ApiError::InvalidRequest(format!(
-                    "`status` must be one of pending, running, completed, failed, cancelled (got `{s}`)"
-                ))
-            })
-        })
-        .transpose()
-}
-
-/// Cuts the extra row a listing fetched and gives the next cursor.
-pub fn page<T>(
-    mut rows: Vec<T>,
-    limit: usize,
-    seq: impl Fn(&T) -> i64,
-) -> (Vec<T>, Option<String>) {
-    if rows.len() > limit {
-        rows.truncate(limit);
-        let next = rows.last().map(|r| seq(r).to_string());
-        (rows, next)
-    } else {
-        (rows, None)
-    }
 }
 
 // ---------------------------------------------------------------- views

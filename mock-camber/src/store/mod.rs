@@ -186,7 +186,6 @@ pub fn take_notes() -> Vec<Note> {
     NOTES.with(|v| std::mem::take(&mut *v.borrow_mut()))
 }
 
-mod console;
 mod deliveries;
 mod headers;
 mod schema;
@@ -194,12 +193,13 @@ mod schema;
 use schema::migrate;
 mod jobs;
 mod retention;
+mod tenants;
 
-pub use console::*;
 pub use deliveries::*;
 pub use headers::Headers;
 pub use jobs::*;
 pub use retention::*;
+pub use tenants::*;
 
 /// Forgets jobs, deliveries and idempotency records; keeps the id sequence
 /// so ids are never reused.

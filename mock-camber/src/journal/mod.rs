@@ -1,122 +1,23 @@
 //! The in-memory journal of API requests (`GET /_mock/requests`), newest
 //! first, bounded by entries and by bytes; secrets in headers are masked
 //! before they are kept, and bodies are kept raw (at most
-//! [`BODY_KEEP`] bytes of each), parsed only when a page is read.
+//! [`BODY_KEEP`] bytes of each), parsed only when a page is read. An entry
+//! and its body are in `entry`, the list filters in `filter`, the masking
+//! of secrets in `mask`; the journal itself (record, page, clear) here.
+
+pub mod entry;
+pub mod filter;
+mod mask;
 
 use std::collections::VecDeque;
 
 use parking_lot::Mutex;
-use regex::Regex;
-use serde::Serialize;
-use serde_json::Value;
 
 use crate::wait::Changes;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Entry {
-    #[serde(skip)]
-    pub seq: u64,
-    pub at: String,
-    pub method: String,
-    pub path: String,
-    pub tenant: Option<String>,
-    pub headers: serde_json::Map<String, Value>,
-    pub body: JournalBody,
-    pub status: u16,
-}
-
-/// Most bytes of one request body the journal keeps.
-pub const BODY_KEEP: usize = 16 * 1024;
-
-/// A request body as the journal keeps it: its first [`BODY_KEEP`] bytes
-/// and its whole length. Shown as the JSON it is when kept whole, else as
-/// text, or as `{"truncated": true, "bytes": N, "excerpt": …}`.
-#[derive(Debug, Clone, Default)]
-pub struct JournalBody {
-    kept: actix_web::web::Bytes,
-    len: usize,
-}
-
-impl JournalBody {
-    /// What the handler that read `body` leaves in the request's extensions.
-    /// The values of a submit's `webhook.headers` are masked first.
-    pub fn new(body: &[u8]) -> Self {
-        let masked = mask_webhook_headers(body);
-        let body = masked.as_deref().unwrap_or(body);
-        Self {
-            kept: actix_web::web::Bytes::copy_from_slice(&body[..body.len().min(BODY_KEEP)]),
-            len: body.len(),
-        }
-    }
-
-    fn bytes(&self) -> usize {
-        self.kept.len()
-    }
-
-    /// As a JSON value tree (tests; a page is written without one).
-    pub fn to_value(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-}
-
-/// `body` with every value of its `webhook.headers` masked, when it is a
-/// JSON object that has some (`None`: keep it as it is). Only a body that
-/// names `"headers"` at all is parsed.
-fn mask_webhook_headers(body: &[u8]) -> Option<Vec<u8>> {
-    const NEEDLE: &[u8] = b"headers";
-    if !body.windows(NEEDLE.len()).any(|w| w == NEEDLE) {
-        return None;
-    }
-    let mut v: Value = serde_json::from_slice(body).ok()?;
-    let headers = v.get_mut("webhook")?.get_mut("headers")?.as_object_mut()?;
-    for value in headers.values_mut() {
-        if let Value::String(s) = value {
-            *s = mask_secret(s);
-        }
-    }
-    serde_json::to_vec(&v).ok()
-}
-
-/// A truncated body as shown.
-#[derive(Serialize)]
-struct Truncated<'a> {
-    truncated: bool,
-    bytes: usize,
-    excerpt: std::borrow::Cow<'a, str>,
-}
-
-/// Written from the kept bytes themselves: a body that is JSON is spliced
-/// in as it came (checked, never parsed into a tree), so a page costs
-/// about its own size however big and nested its bodies are.
-impl Serialize for JournalBody {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.len == 0 {
-            return s.serialize_none();
-        }
-        if self.len > self.kept.len() {
-            return Truncated {
-                truncated: true,
-                bytes: self.len,
-                excerpt: String::from_utf8_lossy(&self.kept[..self.kept.len().min(1024)]),
-            }
-            .serialize(s);
-        }
-        match serde_json::from_slice::<&serde_json::value::RawValue>(&self.kept) {
-            Ok(raw) => raw.serialize(s),
-            Err(_) => s.serialize_str(&String::from_utf8_lossy(&self.kept)),
-        }
-    }
-}
-
-impl Entry {
-    /// What the entry holds in memory, roughly.
-    fn bytes(&self) -> usize {
-        let headers: usize = (self.headers.iter())
-            .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len) + 48)
-            .sum();
-        256 + self.path.len() + headers + self.body.bytes()
-    }
-}
+pub use entry::{Entry, JournalBody, BODY_KEEP};
+pub use filter::{Filter, PathMatch};
+pub use mask::{mask_header, mask_secret};
 
 pub struct Journal {
     cap: usize,
@@ -130,74 +31,6 @@ struct Inner {
     seq: u64,
     bytes: usize,
     entries: VecDeque<(Entry, usize)>,
-}
-
-/// `GET /_mock/requests` filters: `method=`, `path=` (exact, the query
-/// string aside, or `/regex/` over the whole path with its query, as in
-/// scenario rules) and `status=`.
-#[derive(Default)]
-pub struct Filter {
-    pub method: Option<String>,
-    pub path: Option<PathMatch>,
-    pub status: Option<u16>,
-}
-
-pub enum PathMatch {
-    Exact(String),
-    Regex(Regex),
-}
-
-impl PathMatch {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        match s.strip_prefix('/').and_then(|r| r.strip_suffix('/')) {
-            Some(re) if s.len() >= 2 && !re.is_empty() && !re.starts_with('/') => Regex::new(re)
-                .map(PathMatch::Regex)
-                .map_err(|e| format!("`path`: bad regex: {e}")),
-            _ => Ok(PathMatch::Exact(s.to_owned())),
-        }
-    }
-}
-
-impl Filter {
-    pub fn matches(&self, e: &Entry) -> bool {
-        self.method
-            .as_deref()
-            .is_none_or(|m| e.method.eq_ignore_ascii_case(m))
-            && self.status.is_none_or(|s| e.status == s)
-            && self.path.as_ref().is_none_or(|p| match p {
-                PathMatch::Exact(want) => {
-                    e.path.split_once('?').map_or(e.path.as_str(), |(p, _)| p) == want
-                        || e.path == *want
-                }
-                PathMatch::Regex(re) => re.is_match(&e.path),
-            })
-    }
-}
-
-/// Headers whose values are secrets: kept masked.
-const SECRET_HEADERS: [&str; 5] = [
-    "authorization",
-    "cookie",
-    "x-webhook-secret",
-    "x-api-key",
-    "proxy-authorization",
-];
-
-pub fn mask_header(name: &str, value: &str) -> String {
-    if !SECRET_HEADERS.contains(&name) {
-        return value.to_owned();
-    }
-    mask_secret(value)
-}
-
-/// A secret as shown: `Scheme sk_l…1234`, or `sk_l…1234` without a scheme.
-/// Every value of a caller's `webhook.headers` is shown so: its names are
-/// free, so any of them may carry a receiver's credential.
-pub fn mask_secret(value: &str) -> String {
-    match value.split_once(' ') {
-        Some((scheme, secret)) => format!("{scheme} {}", crate::tenant::mask(secret)),
-        None => crate::tenant::mask(value),
-    }
 }
 
 impl Journal {
@@ -275,6 +108,8 @@ impl Journal {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     fn entry(path: &str) -> Entry {
@@ -307,18 +142,6 @@ mod tests {
             ["/b"]
         );
         assert_eq!(next2, None);
-    }
-
-    #[test]
-    fn secret_headers_are_masked() {
-        assert_eq!(
-            mask_header("authorization", "Bearer sk_live_abcdefgh1234"),
-            "Bearer sk_l…1234"
-        );
-        assert_eq!(
-            mask_header("content-type", "application/json"),
-            "application/json"
-        );
     }
 
     #[test]
