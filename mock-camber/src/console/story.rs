@@ -8,33 +8,32 @@ use super::{deliveries_of, find_job};
 use crate::auth::Admin;
 use crate::engine::shown_headers;
 use crate::error::ApiError;
+use crate::jobs::stage::Stage;
 use crate::routes::admin::{admin_view, delivery_view};
 use crate::state::AppState;
+use crate::store::{self, EventKind, JobEvent};
 
-/// One stage of a job as its log tells it.
-fn timeline(log: &str) -> Vec<Value> {
+/// The job's stages as its events tell them: when each started and
+/// ended, and how (`running`, `finished`, `failed` with its detail).
+fn timeline(events: &[JobEvent]) -> Vec<Value> {
     let mut stages: Vec<Value> = Vec::new();
-    for line in log.lines() {
-        let Some((at, what)) = line.split_once(' ') else {
+    for e in events {
+        let Some(stage) = e.stage.map(Stage::as_str) else {
             continue;
         };
-        let mut words = what.splitn(2, ' ');
-        let (subject, verb) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-        if subject == "job" {
-            continue;
-        }
-        if verb == "started" {
-            stages.push(
-                json!({"stage": subject, "started_at": at, "ended_at": null, "outcome": "running"}),
-            );
-        } else if let Some(s) = stages.iter_mut().rev().find(|s| s["stage"] == subject) {
-            s["ended_at"] = json!(at);
-            s["outcome"] = json!(if verb.starts_with("failed") {
-                "failed"
-            } else {
-                "finished"
-            });
-            if let Some(detail) = verb.strip_prefix("failed: ") {
+        let outcome = match e.kind {
+            EventKind::StageStarted => {
+                stages.push(json!({"stage": stage, "started_at": e.at, "ended_at": null, "outcome": "running"}));
+                continue;
+            }
+            EventKind::StageFinished => "finished",
+            EventKind::StageFailed => "failed",
+            _ => continue,
+        };
+        if let Some(s) = stages.iter_mut().rev().find(|s| s["stage"] == stage) {
+            s["ended_at"] = json!(e.at);
+            s["outcome"] = json!(outcome);
+            if let Some(detail) = &e.detail {
                 s["detail"] = json!(detail);
             }
         }
@@ -52,6 +51,10 @@ pub async fn job(
 ) -> Result<HttpResponse, ApiError> {
     let row = find_job(&state, id.into_inner()).await?;
     let deliveries = deliveries_of(&state, &row.id, None).await?;
+    let job_id = row.id.clone();
+    let events = (state.store)
+        .read(move |c| store::job_events(c, &job_id))
+        .await?;
     let mut plan: Value = serde_json::to_value(&row.plan).unwrap_or(Value::Null);
     let origin = plan
         .as_object_mut()
@@ -61,7 +64,7 @@ pub async fn job(
     view["input"] = row.input.clone();
     view["plan"] = plan;
     view["chosen_by"] = origin;
-    view["timeline"] = json!(timeline(&row.log));
+    view["timeline"] = json!(timeline(&events));
     view["log"] = json!(row.log.lines().collect::<Vec<_>>());
     view["deliveries"] = deliveries
         .iter()

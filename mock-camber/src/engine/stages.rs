@@ -98,7 +98,7 @@ impl Engine {
         if let Some(job) = self.stages.jobs.get_mut(id) {
             job.due = None;
             if !job.finishing {
-                self.apply(id, Action::Advance, &Caller::Admin, None);
+                self.apply(id, Action::Advance, &Caller::StageTimer, None);
             }
         }
     }
@@ -157,11 +157,13 @@ impl Engine {
         }
         let now = rfc3339(Utc::now());
         let Stages { jobs, dirty, .. } = &mut self.stages;
-        let batch: Vec<Progress> = (dirty.drain())
-            .filter_map(|id| jobs.get(&id))
-            .filter(|j| !j.finishing)
-            .map(|j| j.job.progress(&now))
-            .collect();
+        let mut batch: Vec<Progress> = Vec::with_capacity(dirty.len());
+        for id in dirty.drain() {
+            match jobs.get_mut(&id) {
+                Some(j) if !j.finishing => batch.push(j.job.progress(&now)),
+                _ => {}
+            }
+        }
         self.store.write_bg("job progress", move |c| {
             batch.iter().try_for_each(|p| store::update_job(c, p))
         });

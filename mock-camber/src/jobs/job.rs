@@ -12,7 +12,7 @@ use shared::{DeliveryState, JobStatus, WebhookBody, WebhookError, WebhookEvent};
 
 use super::stage::Stage;
 use crate::scenario::{self, FailSpec, Outcome, Plan};
-use crate::store::{AttemptKind, DeliveryRow, Headers, JobRow, Progress};
+use crate::store::{AttemptKind, DeliveryRow, EventKind, Headers, JobEvent, JobRow, Progress};
 use crate::tenant::Ids;
 
 /// A job that is pending or running.
@@ -30,6 +30,8 @@ pub struct Job {
     pub webhook_headers: Headers,
     pub started_at: Option<String>,
     pub log: String,
+    /// Events not yet written: the next progress write takes them.
+    pub events: Vec<JobEvent>,
 }
 
 pub fn caller_job_id(metadata: &Value, camber_id: &str) -> String {
@@ -47,13 +49,15 @@ pub enum Caller {
     Tenant(String),
     /// The admin API and the console (`/_mock/jobs/{id}/…`).
     Admin,
+    /// The engine, when a timed stage's time is up (an `Advance`).
+    StageTimer,
 }
 
 impl Caller {
     pub fn may_touch(&self, tenant: &str) -> bool {
         match self {
             Self::Tenant(t) => t == tenant,
-            Self::Admin => true,
+            Self::Admin | Self::StageTimer => true,
         }
     }
 }
@@ -107,7 +111,32 @@ impl Job {
             webhook_headers: row.webhook_headers.clone(),
             started_at: row.started_at.clone(),
             log: row.log.clone(),
+            events: Vec::new(),
         }
+    }
+
+    /// A new job's first events: pending, and held when its plan says.
+    pub fn submitted(&mut self) {
+        self.event(EventKind::Status, None, Some(JobStatus::Pending), None);
+        if self.plan.hold {
+            self.event(EventKind::Hold, None, None, None);
+        }
+    }
+
+    fn event(
+        &mut self,
+        kind: EventKind,
+        stage: Option<Stage>,
+        status: Option<JobStatus>,
+        detail: Option<String>,
+    ) {
+        self.events.push(JobEvent {
+            at: rfc3339(Utc::now()),
+            kind,
+            stage,
+            status,
+            detail,
+        });
     }
 
     fn log_line(&mut self, line: &str) {
@@ -117,9 +146,11 @@ impl Job {
         self.log.push('\n');
     }
 
-    /// The row update of a pending or running job, as of `now`.
-    pub fn progress(&self, now: &str) -> Progress {
+    /// The row update of a pending or running job, as of `now`, with the
+    /// events since the last one.
+    pub fn progress(&mut self, now: &str) -> Progress {
         Progress {
+            events: std::mem::take(&mut self.events),
             id: self.id.clone(),
             status: self.status,
             stage: (self.status == JobStatus::Running).then_some(self.stage),
@@ -138,6 +169,8 @@ impl Job {
         self.stage = Stage::Fetch;
         self.started_at = Some(rfc3339(Utc::now()));
         self.log_line(&format!("{} started", self.stage));
+        self.event(EventKind::Status, None, Some(JobStatus::Running), None);
+        self.event(EventKind::StageStarted, Some(self.stage), None, None);
     }
 
     /// The current stage ends: the job fails in it, ends after the last
@@ -147,6 +180,7 @@ impl Job {
             return Step::End(JobStatus::Failed, self.plan.error.clone());
         }
         self.log_line(&format!("{} finished", self.stage));
+        self.event(EventKind::StageFinished, Some(self.stage), None, None);
         let Some(next) = self.stage.next() else {
             let status = match self.plan.outcome {
                 Outcome::Success => JobStatus::Completed,
@@ -156,12 +190,24 @@ impl Job {
         };
         self.stage = next;
         self.log_line(&format!("{next} started"));
+        self.event(EventKind::StageStarted, Some(next), None, None);
         Step::Next
     }
 
     /// What `action` does: the next stage, or an end. Whether the caller
     /// may act on this job is the engine's check ([`Caller::may_touch`]).
     pub fn control(&mut self, action: Action, caller: &Caller) -> Step {
+        let (kind, detail) = match (&action, caller) {
+            (Action::Advance, Caller::StageTimer) => (None, None),
+            (Action::Advance, _) => (Some(EventKind::Advance), None),
+            (Action::Complete(_), _) => (Some(EventKind::Complete), None),
+            (Action::Fail(_), _) => (Some(EventKind::Fail), None),
+            (Action::Cancel, Caller::Tenant(_)) => (Some(EventKind::Cancel), Some("tenant")),
+            (Action::Cancel, _) => (Some(EventKind::Cancel), Some("admin")),
+        };
+        if let Some(kind) = kind {
+            self.event(kind, Some(self.stage), None, detail.map(str::to_owned));
+        }
         match action {
             Action::Advance => self.step(),
             Action::Complete(result) => {
@@ -176,7 +222,7 @@ impl Job {
             Action::Cancel => {
                 let reason = match caller {
                     Caller::Tenant(_) => "Cancelled by the client",
-                    Caller::Admin => "Cancelled from the admin API",
+                    Caller::Admin | Caller::StageTimer => "Cancelled from the admin API",
                 };
                 let err = WebhookError {
                     code: "CANCELLED".into(),
@@ -223,18 +269,15 @@ impl Job {
             (_, err) => {
                 let err = err.unwrap_or_else(|| scenario::simulated_error(3));
                 let reason = err.details.get("reason").and_then(Value::as_str);
-                let line = format!(
-                    "{} failed: {} {}",
-                    self.stage,
-                    err.code,
-                    reason.unwrap_or("")
-                );
-                self.log_line(&line);
+                let detail = format!("{} {}", err.code, reason.unwrap_or(""));
+                self.log_line(&format!("{} failed: {detail}", self.stage));
+                self.event(EventKind::StageFailed, Some(self.stage), None, Some(detail));
                 self.log_line(&format!("job {status}"));
                 let body = WebhookBody::failure(&self.id, &self.caller_job_id, ts, err);
                 (body, WebhookEvent::Failed)
             }
         };
+        self.event(EventKind::Status, None, Some(status), None);
         let mut progress = self.progress(&now_s);
         progress.status = status;
         progress.stage = None;
@@ -267,5 +310,89 @@ impl Job {
             progress,
             delivery,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::EventKind as K;
+    use rand::SeedableRng;
+
+    fn held_job() -> Job {
+        let sc = crate::scenario::Scenario::parse(&serde_json::json!({"hold": true})).unwrap();
+        let plan = scenario::plan(Some(&sc), 0, 0.0, &mut rand::rngs::StdRng::seed_from_u64(1));
+        let row = JobRow {
+            seq: 1,
+            id: "cmb_1".into(),
+            tenant: "t".into(),
+            tenant_mask: "t".into(),
+            app: "a".into(),
+            status: JobStatus::Pending,
+            stage: None,
+            metadata: Value::Null,
+            input: Value::Null,
+            plan: None,
+            webhook_url: None,
+            webhook_headers: Headers::default(),
+            created_at: String::new(),
+            updated_at: String::new(),
+            started_at: None,
+            finished_at: None,
+            result: None,
+            error: None,
+            log: String::new(),
+            delivery_state: None,
+            delivery_attempts: 0,
+            delivery_failures: 0,
+        };
+        Job::new(&row, plan)
+    }
+
+    #[test]
+    fn every_status_stage_and_control_change_is_an_event_taken_by_the_next_write() {
+        let mut job = held_job();
+        job.submitted();
+        job.begin();
+        let first = job.progress("now").events;
+        let kinds: Vec<_> = first.iter().map(|e| (e.kind, e.stage, e.status)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (K::Status, None, Some(JobStatus::Pending)),
+                (K::Hold, None, None),
+                (K::Status, None, Some(JobStatus::Running)),
+                (K::StageStarted, Some(Stage::Fetch), None),
+            ]
+        );
+        assert!(job.progress("now").events.is_empty(), "taken once");
+        assert!(matches!(
+            job.control(Action::Advance, &Caller::Admin),
+            Step::Next
+        ));
+        let Step::End(status, err) = job.control(Action::Cancel, &Caller::Tenant("t".into()))
+        else {
+            panic!("a cancel ends the job");
+        };
+        let end = job.ending(status, err, &Ids::new(1));
+        let kinds: Vec<_> = (end.progress.events.iter())
+            .map(|e| (e.kind, e.stage, e.detail.as_deref()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (K::Advance, Some(Stage::Fetch), None),
+                (K::StageFinished, Some(Stage::Fetch), None),
+                (K::StageStarted, Some(Stage::Ocr), None),
+                (K::Cancel, Some(Stage::Ocr), Some("tenant")),
+                (
+                    K::StageFailed,
+                    Some(Stage::Ocr),
+                    Some("CANCELLED Cancelled by the client")
+                ),
+                (K::Status, None, None),
+            ]
+        );
+        assert_eq!(end.progress.events[5].status, Some(JobStatus::Cancelled));
     }
 }

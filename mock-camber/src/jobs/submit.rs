@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::routes::body::Submit;
 use crate::scenario::{self, Origin, Scenario, SubmitFault};
 use crate::state::AppState;
-use crate::store::{self, DeliveryRow, Headers, IdemRecord, JobRow, SubmitOutcome};
+use crate::store::{self, DeliveryRow, Headers, IdemRecord, JobEvent, JobRow, SubmitOutcome};
 use crate::tenant::Tenant;
 
 /// The runtime config's knobs a submit reads, taken once.
@@ -83,6 +83,8 @@ pub enum Decision {
 /// Everything one submit commits.
 struct Prepared {
     row: JobRow,
+    /// Its events so far, written with the row.
+    events: Vec<JobEvent>,
     idem: Option<IdemRecord>,
     job: Job,
     response: String,
@@ -94,6 +96,7 @@ struct Prepared {
 pub async fn submit(state: &AppState, req: Request<'_>) -> Result<Decision, ApiError> {
     let Prepared {
         row,
+        events,
         idem,
         job,
         response,
@@ -109,8 +112,11 @@ pub async fn submit(state: &AppState, req: Request<'_>) -> Result<Decision, ApiE
         .store
         .write(move |c| {
             let outcome = store::insert_job(c, &row, idem.as_ref(), now_unix)?;
-            if let (SubmitOutcome::Created, Some(d)) = (&outcome, &delivery) {
-                store::insert_delivery(c, d)?;
+            if let SubmitOutcome::Created = outcome {
+                store::insert_events(c, &row.id, &events)?;
+                if let Some(d) = &delivery {
+                    store::insert_delivery(c, d)?;
+                }
             }
             Ok((outcome, delivery))
         })
@@ -206,7 +212,9 @@ fn prepare(state: &AppState, mut req: Request<'_>) -> Result<Prepared, ApiError>
         delivery_failures: 0,
     };
     let mut job = Job::new(&row, plan.clone());
+    job.submitted();
     row.plan = Some(plan);
+    let mut events = Vec::new();
     let idem = req.idempotency_key.map(|key| IdemRecord {
         key,
         body_hash: hex::encode(Sha256::digest(req.raw)),
@@ -216,12 +224,18 @@ fn prepare(state: &AppState, mut req: Request<'_>) -> Result<Prepared, ApiError>
     // end now, and its row is written already ended, with its webhook
     // delivery, in the same transaction: one write and one commit per job.
     let ended = job.instant().then(|| {
-        let e = job.run_at_once(&state.ids);
+        let mut e = job.run_at_once(&state.ids);
+        events = std::mem::take(&mut e.progress.events);
         row.apply(e.progress);
         (e.status, e.delivery)
     });
+    // A job the engine runs writes its first events with its row.
+    if ended.is_none() {
+        events = std::mem::take(&mut job.events);
+    }
     Ok(Prepared {
         row,
+        events,
         idem,
         job,
         response,

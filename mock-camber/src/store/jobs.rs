@@ -195,9 +195,10 @@ pub fn insert_job(
     Ok(SubmitOutcome::Created)
 }
 
-/// A progress change of a running job.
+/// A progress change of a running job, with the events that led to it.
 #[derive(Debug, Clone)]
 pub struct Progress {
+    pub events: Vec<super::JobEvent>,
     pub id: String,
     pub status: JobStatus,
     pub stage: Option<Stage>,
@@ -243,6 +244,7 @@ pub fn update_job(conn: &Connection, p: &Progress) -> rusqlite::Result<()> {
     ], |r| Ok((r.get(0)?, r.get(1)?)))
     .optional()?;
     if let Some((tenant, app)) = owner {
+        super::insert_events(conn, &p.id, &p.events)?;
         super::note(super::Note::Job {
             id: p.id.clone(),
             tenant,

@@ -187,6 +187,7 @@ pub fn take_notes() -> Vec<Note> {
 }
 
 mod deliveries;
+mod events;
 mod headers;
 mod schema;
 
@@ -196,6 +197,7 @@ mod retention;
 mod tenants;
 
 pub use deliveries::*;
+pub use events::*;
 pub use headers::Headers;
 pub use jobs::*;
 pub use retention::*;
@@ -205,7 +207,7 @@ pub use tenants::*;
 /// so ids are never reused.
 pub fn reset(conn: &Connection, last_seq: i64) -> rusqlite::Result<()> {
     conn.execute_batch(
-        "DELETE FROM jobs; DELETE FROM idempotency; DELETE FROM deliveries; DELETE FROM attempts;",
+        "DELETE FROM jobs; DELETE FROM job_events; DELETE FROM idempotency; DELETE FROM deliveries; DELETE FROM attempts;",
     )?;
     note(Note::Everything);
     conn.execute(

@@ -112,6 +112,20 @@ ALTER TABLE deliveries DROP COLUMN bad_signature;
     // 8: a manual redeliver is an attempt of its own kind (one more send
     // outside the retry schedule), no longer a spent `failures` count.
     "ALTER TABLE deliveries ADD COLUMN attempt_kind TEXT NOT NULL DEFAULT 'scheduled';",
+    // 9: each job's events (status and stage changes, control actions),
+    // written with the change; the console's timeline reads them.
+    r#"
+CREATE TABLE IF NOT EXISTS job_events (
+    seq INTEGER PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    stage TEXT,
+    status TEXT,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS job_events_by_job ON job_events (job_id, seq);
+"#,
 ];
 
 /// Schema version this build writes (`PRAGMA user_version`).
