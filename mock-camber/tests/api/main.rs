@@ -23,4 +23,5 @@ mod tenancy;
 mod tls;
 mod validation;
 mod waits;
+mod webhook_faults;
 mod webhooks;

@@ -315,41 +315,6 @@ async fn bad_signature_mode_sends_signatures_that_do_not_verify() {
 }
 
 #[actix_web::test]
-async fn a_content_type_fault_sends_the_genuine_body_as_text_plain() {
-    let app = spawn_app().await;
-    let mut rx = Receiver::start().await;
-    let mut body = job_to(&rx.url);
-    body["metadata"]["mock"] = json!({"webhook": {"content_type": "text/plain"}});
-    let id = app.client.create(body).await;
-    let hook = rx.next().await;
-    assert_eq!(hook.header("content-type"), "text/plain");
-    // The body and its signatures are the genuine ones.
-    assert_eq!(hook.json()["camber_job_id"], id.as_str());
-    assert!(verify_hex(
-        SECRET.as_bytes(),
-        &hook.body,
-        hook.header("x-webhook-secret")
-    ));
-    // The console shows the header the attempt carried.
-    app.client.wait_delivery(&id, "delivered").await;
-    let story = app.client.get(&format!("/_mock/jobs/{id}")).await;
-    let headers = &story.body["deliveries"][0]["attempts"][0]["headers"];
-    assert!(
-        headers
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|h| h[0] == "content-type" && h[1] == "text/plain"),
-        "{headers}"
-    );
-    // A value that is no header value is refused at submit.
-    let mut bad = job_to(&rx.url);
-    bad["metadata"]["mock"] = json!({"webhook": {"content_type": "a\nb"}});
-    let res = app.client.post("/jobs", bad).await;
-    assert_eq!(res.status, 422, "{}", res.body);
-}
-
-#[actix_web::test]
 async fn delay_mode_holds_the_first_attempt_back() {
     let app = spawn_app().await;
     let mut rx = Receiver::start().await;
