@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The test command of the README: builds every binary first (api's
-# end-to-end tests start the real mock-camber binary), then runs all tests.
+# The test command of the README: builds every binary first (the process
+# tests of both services start the real binaries; api's other tests run the
+# mock in-process through mock-camber-testkit), then runs all tests,
+# doctests included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --workspace --bins

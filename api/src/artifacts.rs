@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use shared::JobFailure;
 
 use crate::domain::{JobId, Outcome, Status};
 use crate::store::{ArtifactMeta, JobRecord};
@@ -176,7 +177,13 @@ impl ArtifactStore {
         }
         let outcome = match job.status {
             Status::Completed => Outcome::Completed(job.result.clone().unwrap_or_default()),
-            Status::Failed => Outcome::Failed(job.error.clone().unwrap_or_default()),
+            // A failed row always holds its error; without one it reads
+            // as a failure Camber gave no error for.
+            Status::Failed => Outcome::Failed(
+                job.error
+                    .clone()
+                    .unwrap_or_else(|| JobFailure::new("UNKNOWN", None, json!({}))),
+            ),
             // Artifacts are recorded only by the terminal transition.
             Status::Pending | Status::Processing => return Ok(None),
         };

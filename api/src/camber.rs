@@ -234,11 +234,11 @@ mod tests {
         let failed =
             view(json!({"status": "failed", "error": {"code": "OCR_FAILURE", "stage": "OCR"}}));
         assert!(
-            matches!(remote_state(&failed), RemoteState::Finished(Outcome::Failed(e)) if e["code"] == "OCR_FAILURE")
+            matches!(remote_state(&failed), RemoteState::Finished(Outcome::Failed(e)) if e.code == "OCR_FAILURE")
         );
         let cancelled = view(json!({"status": "cancelled"}));
         assert!(
-            matches!(remote_state(&cancelled), RemoteState::Finished(Outcome::Failed(e)) if e["code"] == "CANCELLED")
+            matches!(remote_state(&cancelled), RemoteState::Finished(Outcome::Failed(e)) if e.code == "CANCELLED")
         );
         assert_eq!(
             remote_state(&view(json!({"status": "running", "unknown": "ignored"}))),

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use shared::{JobStatus, JobView, ResultStatus, WebhookBody, WebhookError, WebhookStatus};
+use shared::{
+    JobFailure, JobStatus, JobView, ResultStatus, WebhookBody, WebhookError, WebhookStatus,
+};
 
 /// Our job status. Camber's `running` is our `processing`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -58,7 +60,8 @@ impl rusqlite::types::FromSql for Status {
 }
 
 /// Who caused a transition (the `source` of a job event).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Source {
     Submit,
     Webhook,
@@ -66,12 +69,18 @@ pub enum Source {
 }
 
 impl Source {
+    pub const ALL: [Source; 3] = [Source::Submit, Source::Webhook, Source::Reconcile];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Submit => "submit",
             Source::Webhook => "webhook",
             Source::Reconcile => "reconcile",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|src| src.as_str() == s)
     }
 }
 
@@ -81,7 +90,7 @@ pub enum Outcome {
     /// The worker's output (`result.result` of the webhook).
     Completed(Value),
     /// `{"code", "stage", "details"}`.
-    Failed(Value),
+    Failed(JobFailure),
 }
 
 impl Outcome {
@@ -94,8 +103,8 @@ impl Outcome {
 
     fn failed(error: Option<&WebhookError>, default_code: &str, stage: Option<&str>) -> Self {
         Outcome::Failed(match error {
-            Some(e) => serde_json::to_value(e).unwrap_or(Value::Null),
-            None => json!({"code": default_code, "stage": stage, "details": {}}),
+            Some(e) => e.clone().into(),
+            None => JobFailure::new(default_code, stage, json!({})),
         })
     }
 
@@ -395,5 +404,20 @@ mod tests {
             assert_eq!(Status::parse(s.as_str()), Some(s));
         }
         assert!(Status::Failed.is_terminal() && !Status::Processing.is_terminal());
+        for s in Source::ALL {
+            assert_eq!(Source::parse(s.as_str()), Some(s));
+        }
+    }
+
+    /// The enums serialise as the strings the API shows (and the store
+    /// holds): `openapi.yaml`'s `JobStatus` and `Event.source`.
+    #[test]
+    fn status_and_source_serialise_as_their_names() {
+        for s in Status::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), json!(s.as_str()));
+        }
+        for s in Source::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), json!(s.as_str()));
+        }
     }
 }

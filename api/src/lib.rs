@@ -5,6 +5,7 @@ pub mod artifacts;
 pub mod camber;
 pub mod config;
 pub mod domain;
+pub mod error;
 pub use shared::healthcheck;
 pub mod lifecycle;
 pub mod metrics;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
+use shared::JobFailure;
 
 use crate::artifacts::ArtifactStore;
 use crate::camber::{CamberClient, CamberError};
@@ -30,6 +31,8 @@ pub struct Lifecycle {
 
 pub const CAMBER_UNAVAILABLE: &str = "CAMBER_UNAVAILABLE";
 pub const CAMBER_REJECTED: &str = "CAMBER_REJECTED";
+/// The `stage` of a failure to submit.
+const SUBMIT_STAGE: &str = "SUBMIT";
 
 impl Lifecycle {
     /// The longest a pending job legitimately waits for its next submit:
@@ -87,11 +90,11 @@ impl Lifecycle {
                 else {
                     inc(&self.metrics.submits_gave_up);
                     log::warn!("job {id}: giving up after {attempt} submit attempts: {reason}");
-                    let error = json!({
-                        "code": CAMBER_UNAVAILABLE,
-                        "stage": "SUBMIT",
-                        "details": {"reason": reason, "attempts": attempt},
-                    });
+                    let error = JobFailure::new(
+                        CAMBER_UNAVAILABLE,
+                        Some(SUBMIT_STAGE),
+                        json!({"reason": reason, "attempts": attempt}),
+                    );
                     self.store
                         .write(move |c| store::fail_pending(c, &id, attempt, &error))
                         .await?;
@@ -112,11 +115,11 @@ impl Lifecycle {
                     CamberError::Rejected { status, message } => (*status, message.clone()),
                     other => (0, other.to_string()),
                 };
-                let error = json!({
-                    "code": CAMBER_REJECTED,
-                    "stage": "SUBMIT",
-                    "details": {"status": status, "reason": message},
-                });
+                let error = JobFailure::new(
+                    CAMBER_REJECTED,
+                    Some(SUBMIT_STAGE),
+                    json!({"status": status, "reason": message}),
+                );
                 self.store
                     .write(move |c| store::fail_pending(c, &id, attempt, &error))
                     .await?;

@@ -4,6 +4,7 @@
 
 use futures_util::future::join_all;
 use serde_json::json;
+use shared::JobFailure;
 
 use crate::camber::{CamberClient, CamberError, RemoteState};
 use crate::domain::{Outcome, Source};
@@ -49,11 +50,11 @@ impl Reconciler {
             Ok(RemoteState::Running) => return Ok(false),
             Err(CamberError::NotFound) => {
                 log::warn!("job {}: Camber no longer knows {camber_id}", job.id);
-                Outcome::Failed(json!({
-                    "code": "CAMBER_JOB_LOST",
-                    "stage": null,
-                    "details": {"reason": "Camber answered 404 for the job"},
-                }))
+                Outcome::Failed(JobFailure::new(
+                    "CAMBER_JOB_LOST",
+                    None,
+                    json!({"reason": "Camber answered 404 for the job"}),
+                ))
             }
             Err(e) => {
                 log::info!("job {}: cannot poll Camber yet: {e}", job.id);

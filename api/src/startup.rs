@@ -69,68 +69,8 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         settings.check().map_err(StartupError::Config)?;
 
-        let addr = format!("{}:{}", settings.host, settings.port);
-        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
-            hint: if source.kind() == std::io::ErrorKind::AddrInUse {
-                " (another process holds the port: choose another with --port or API_PORT, \
-                 or --port 0 for any free one)"
-            } else {
-                ""
-            },
-            addr: addr.clone(),
-            source,
-        })?;
-        shared::fdlimit::widen_backlog(&listener)?;
-        let port = listener.local_addr()?.port();
-        let host = settings.host.clone();
-        let public_url = settings
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", host_port(&host, port)))
-            .trim_end_matches('/')
-            .to_owned();
-        if settings.public_url.is_none() && matches!(host.as_str(), "0.0.0.0" | "::" | "[::]") {
-            log::warn!(
-                "no PUBLIC_URL: Camber will be told to call back {public_url}, which it cannot reach; set PUBLIC_URL"
-            );
-        }
-
-        let (db_path, db_note) = shared::paths::describe(&settings.db);
-        let (art_path, art_note) = shared::paths::describe_dir(&settings.artifact_dir);
-        // Before anything is created: a directory as --db, or a file on the
-        // way, is named in one line instead of SQLite's or the OS's words.
-        shared::paths::check_file(&settings.db, "api.db").map_err(|msg| StartupError::Path {
-            what: "open the database",
-            path: db_path.clone(),
-            msg,
-        })?;
-        shared::paths::check_dir(&settings.artifact_dir).map_err(|msg| StartupError::Path {
-            what: "prepare the artifact directory",
-            path: art_path.clone(),
-            msg,
-        })?;
-        let store = Store::open(&settings.db).map_err(|source| StartupError::Store {
-            path: db_path.clone(),
-            source,
-        })?;
-        log::info!("database: {db_path}{db_note}");
-        let resumed = store
-            .write(crate::store::release_pending)
-            .await
-            .map_err(|source| StartupError::Db {
-                path: db_path.clone(),
-                source,
-            })?;
-        if resumed > 0 {
-            log::info!("{resumed} pending job(s) from an earlier run will be submitted again");
-        }
-        let artifacts = ArtifactStore::new(&settings.artifact_dir).map_err(|source| {
-            StartupError::Artifacts {
-                path: art_path.clone(),
-                source,
-            }
-        })?;
-        log::info!("artifacts: {art_path}{art_note}");
+        let (listener, host, port, public_url) = bind(&settings)?;
+        let (store, artifacts) = open_storage(&settings).await?;
         let lifecycle = Lifecycle {
             store,
             artifacts,
@@ -236,6 +176,78 @@ impl Application {
         log::debug!("background loops stopped");
         result
     }
+}
+
+/// Binds `--host:--port` (port 0: any free one) and names the public URL
+/// Camber calls back. Returns the listener, host, bound port and URL.
+fn bind(settings: &Settings) -> Result<(TcpListener, String, u16, String), StartupError> {
+    let addr = format!("{}:{}", settings.host, settings.port);
+    let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
+        hint: if source.kind() == std::io::ErrorKind::AddrInUse {
+            " (another process holds the port: choose another with --port or API_PORT, \
+             or --port 0 for any free one)"
+        } else {
+            ""
+        },
+        addr: addr.clone(),
+        source,
+    })?;
+    shared::fdlimit::widen_backlog(&listener)?;
+    let port = listener.local_addr()?.port();
+    let host = settings.host.clone();
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", host_port(&host, port)))
+        .trim_end_matches('/')
+        .to_owned();
+    if settings.public_url.is_none() && matches!(host.as_str(), "0.0.0.0" | "::" | "[::]") {
+        log::warn!(
+            "no PUBLIC_URL: Camber will be told to call back {public_url}, which it cannot reach; set PUBLIC_URL"
+        );
+    }
+    Ok((listener, host, port, public_url))
+}
+
+/// Opens the database (migrated, pending jobs of an earlier run released)
+/// and the artifact directory, each named in one line when it cannot be.
+async fn open_storage(settings: &Settings) -> Result<(Store, ArtifactStore), StartupError> {
+    let (db_path, db_note) = shared::paths::describe(&settings.db);
+    let (art_path, art_note) = shared::paths::describe_dir(&settings.artifact_dir);
+    // Before anything is created: a directory as --db, or a file on the
+    // way, is named in one line instead of SQLite's or the OS's words.
+    shared::paths::check_file(&settings.db, "api.db").map_err(|msg| StartupError::Path {
+        what: "open the database",
+        path: db_path.clone(),
+        msg,
+    })?;
+    shared::paths::check_dir(&settings.artifact_dir).map_err(|msg| StartupError::Path {
+        what: "prepare the artifact directory",
+        path: art_path.clone(),
+        msg,
+    })?;
+    let store = Store::open(&settings.db).map_err(|source| StartupError::Store {
+        path: db_path.clone(),
+        source,
+    })?;
+    log::info!("database: {db_path}{db_note}");
+    let resumed = store
+        .write(crate::store::release_pending)
+        .await
+        .map_err(|source| StartupError::Db {
+            path: db_path.clone(),
+            source,
+        })?;
+    if resumed > 0 {
+        log::info!("{resumed} pending job(s) from an earlier run will be submitted again");
+    }
+    let artifacts =
+        ArtifactStore::new(&settings.artifact_dir).map_err(|source| StartupError::Artifacts {
+            path: art_path.clone(),
+            source,
+        })?;
+    log::info!("artifacts: {art_path}{art_note}");
+    Ok((store, artifacts))
 }
 
 fn host_port(host: &str, port: u16) -> String {

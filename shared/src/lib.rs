@@ -7,6 +7,8 @@ pub mod error;
 pub mod fdlimit;
 pub mod headers;
 pub mod healthcheck;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod number;
 pub mod paging;
 pub mod paths;
@@ -17,9 +19,9 @@ pub mod wire;
 
 pub use error::ErrorBody;
 pub use wire::{
-    compact_json, rfc3339, webhook_timestamp, DeliveryState, JobStatus, JobView, ResultStatus,
-    SubmitRequest, SubmitResponse, WebhookBody, WebhookError, WebhookEvent, WebhookResult,
-    WebhookState, WebhookStatus, WebhookTarget, WebhookView,
+    compact_json, rfc3339, webhook_timestamp, DeliveryState, JobFailure, JobStatus, JobView,
+    ResultStatus, SubmitRequest, SubmitResponse, WebhookBody, WebhookError, WebhookEvent,
+    WebhookResult, WebhookState, WebhookStatus, WebhookTarget, WebhookView,
 };
 
 /// How long a request body may take to arrive: `timeout` for a body of up

@@ -15,15 +15,20 @@
 //! Statements inside the closures should use `prepare_cached`: each
 //! connection keeps its prepared statements.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
+
+mod readers;
+mod writer;
+
+use readers::Readers;
+use writer::{writer_loop, Done, Op, Queued, Stats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -109,71 +114,12 @@ impl Default for Options {
     }
 }
 
-/// Run on the writer thread inside the transaction; answers whether the
-/// write succeeded (keep its savepoint) and what to do once the batch ended.
-/// Given `Err` instead of the connection when the transaction could not
-/// begin (the database busy or locked by another process past the busy
-/// timeout, the disk failing): the write did not run, and its caller is
-/// answered with that error.
-type Op = Box<dyn FnOnce(Result<&Connection, Error>) -> (bool, Done) + Send>;
-/// Told whether the batch committed.
-type Done = Box<dyn FnOnce(bool) + Send>;
-
 /// A database: one writer thread plus pooled readers. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     writer: mpsc::Sender<Queued>,
     readers: Arc<Readers>,
     stats: Arc<Stats>,
-}
-
-/// What the writer thread has done since start.
-#[derive(Debug, Default)]
-struct Stats {
-    /// Writes run (each a caller's closure), committed or not.
-    writes: AtomicU64,
-    /// Transactions committed. One that changed something costs an fsync
-    /// with `synchronous=FULL`; one that changed nothing (a background
-    /// claim that found no due row) writes nothing to disk.
-    commits: AtomicU64,
-}
-
-struct Queued {
-    op: Op,
-    /// Under a savepoint (the default), or alone: a single statement is
-    /// atomic by itself, and the savepoint's two statements are skipped.
-    isolated: bool,
-}
-
-struct Readers {
-    path: PathBuf,
-    pool: Mutex<Pool>,
-    /// Signalled when a connection goes back to the pool or is closed.
-    freed: Condvar,
-    max_open: usize,
-    busy_timeout: Duration,
-}
-
-/// A connection lent to one read: back to the pool when the read ended
-/// cleanly, closed otherwise (an error or a panic mid-read).
-struct Lent<'a> {
-    readers: &'a Readers,
-    conn: Option<Connection>,
-    keep: bool,
-}
-
-impl Drop for Lent<'_> {
-    fn drop(&mut self) {
-        let conn = self.conn.take().filter(|_| self.keep);
-        self.readers.give_back(conn);
-    }
-}
-
-#[derive(Default)]
-struct Pool {
-    idle: Vec<Connection>,
-    /// Connections open: idle ones and those lent to a read.
-    open: usize,
 }
 
 impl Db {
@@ -220,13 +166,11 @@ impl Db {
         Ok(Self {
             stats,
             writer: tx,
-            readers: Arc::new(Readers {
-                path: path.to_owned(),
-                pool: Mutex::new(Pool::default()),
-                freed: Condvar::new(),
-                max_open: opts.max_readers.max(1),
-                busy_timeout: opts.busy_timeout,
-            }),
+            readers: Arc::new(Readers::new(
+                path.to_owned(),
+                opts.max_readers,
+                opts.busy_timeout,
+            )),
         })
     }
 
@@ -352,177 +296,6 @@ impl Db {
         E: From<Error>,
     {
         self.readers.with(f)
-    }
-}
-
-impl Readers {
-    fn with<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
-    where
-        E: From<Error>,
-    {
-        let mut lent = Lent {
-            readers: self,
-            conn: Some(self.take()?),
-            keep: false,
-        };
-        let conn = lent.conn.as_ref().expect("lent");
-        // One read transaction around the whole read: a read of several
-        // statements (a delivery and then its attempts) sees one snapshot,
-        // never a write committed between two of them.
-        exec(conn, "BEGIN").map_err(Error::from)?;
-        let out = f(conn);
-        match exec(conn, "COMMIT") {
-            Ok(()) => lent.keep = true,
-            // A read transaction that cannot end leaves the connection
-            // unusable: it is closed.
-            Err(e) => log::warn!("database: ending a read failed: {e}"),
-        }
-        out
-    }
-
-    /// An idle connection, a new one while fewer than `max_open` are open,
-    /// or else the next one given back (this runs on a blocking thread).
-    fn take(&self) -> Result<Connection, Error> {
-        let mut pool = self.pool.lock();
-        loop {
-            if let Some(conn) = pool.idle.pop() {
-                return Ok(conn);
-            }
-            if pool.open < self.max_open {
-                pool.open += 1;
-                drop(pool);
-                return self.connect().map_err(|e| {
-                    self.give_back(None);
-                    Error::from(e)
-                });
-            }
-            self.freed.wait(&mut pool);
-        }
-    }
-
-    /// Returns a lent connection to the pool, or (`None`) counts it closed.
-    fn give_back(&self, conn: Option<Connection>) {
-        let mut pool = self.pool.lock();
-        match conn {
-            Some(conn) => pool.idle.push(conn),
-            None => pool.open -= 1,
-        }
-        drop(pool);
-        self.freed.notify_one();
-    }
-
-    fn connect(&self) -> rusqlite::Result<Connection> {
-        let c = Connection::open(&self.path)?;
-        c.busy_timeout(self.busy_timeout)?;
-        c.set_prepared_statement_cache_capacity(64);
-        c.pragma_update(None, "query_only", "ON")?;
-        Ok(c)
-    }
-}
-
-fn writer_loop(
-    conn: Connection,
-    rx: mpsc::Receiver<Queued>,
-    max_batch: usize,
-    on_commit: Option<OnCommit>,
-    stats: &Stats,
-) {
-    // Blocks for the first write, then takes whatever else is queued: under
-    // load the batches grow and one commit (one fsync) serves many callers.
-    let mut batch = Vec::with_capacity(64);
-    let mut done = Vec::with_capacity(64);
-    while let Ok(first) = rx.recv() {
-        batch.push(first);
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(q) => batch.push(q),
-                Err(_) => break,
-            }
-        }
-        stats.writes.fetch_add(batch.len() as u64, Relaxed);
-        let committed = run_batch(&conn, &mut batch, &mut done);
-        if committed {
-            stats.commits.fetch_add(1, Relaxed);
-        }
-        // The hook first: a caller that sees its write acknowledged also
-        // sees what the hook does (the mock's waiters are already woken).
-        if committed {
-            if let Some(f) = &on_commit {
-                f();
-            }
-        }
-        for d in done.drain(..) {
-            d(committed);
-        }
-    }
-    // Every sender is gone: checkpoint, so the next start opens quickly.
-    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
-    log::debug!("database writer stopped");
-}
-
-/// The error a failed `BEGIN` gives each write of the batch (rusqlite's
-/// error is not `Clone`): SQLite's code kept, so busy/locked/disk-full stay
-/// storage-unavailable.
-fn begin_error(e: &rusqlite::Error) -> Error {
-    match e {
-        rusqlite::Error::SqliteFailure(code, message) => {
-            Error::Sqlite(rusqlite::Error::SqliteFailure(*code, message.clone()))
-        }
-        _ => Error::NotCommitted,
-    }
-}
-
-fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(|_| ())
-}
-
-/// Runs `batch` in one transaction; true when it committed.
-fn run_batch(conn: &Connection, batch: &mut Vec<Queued>, done: &mut Vec<Done>) -> bool {
-    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
-        log::error!("database: cannot begin a transaction: {e}");
-        // Nothing ran: each caller gets the reason (busy/locked/disk:
-        // storage unavailable, a 503 to retry, not a lost write).
-        for Queued { op, .. } in batch.drain(..) {
-            let (_, d) = op(Err(begin_error(&e)));
-            done.push(d);
-        }
-        return false;
-    }
-    for Queued { op, isolated } in batch.drain(..) {
-        if isolated {
-            if let Err(e) = exec(conn, "SAVEPOINT op") {
-                log::error!("database: savepoint failed, write not run: {e}");
-                continue;
-            }
-        }
-        // A panicking write must not take the writer thread (and every
-        // later write) down with it: its caller sees `Abandoned`.
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(Ok(conn))));
-        let keep = matches!(ran, Ok((true, _)));
-        if ran.is_err() {
-            log::error!("database: a write panicked; its changes were rolled back");
-        }
-        if isolated {
-            let end = if keep {
-                exec(conn, "RELEASE op")
-            } else {
-                exec(conn, "ROLLBACK TO op").and_then(|()| exec(conn, "RELEASE op"))
-            };
-            if let Err(e) = end {
-                log::error!("database: ending a savepoint failed: {e}");
-            }
-        }
-        if let Ok((_, d)) = ran {
-            done.push(d);
-        }
-    }
-    match exec(conn, "COMMIT") {
-        Ok(()) => true,
-        Err(e) => {
-            log::error!("database: commit failed: {e}");
-            let _ = exec(conn, "ROLLBACK");
-            false
-        }
     }
 }
 

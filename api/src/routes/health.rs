@@ -1,12 +1,11 @@
 //! `/healthz` (process up), `/readyz` (database and artifacts writable), `/metrics`
 //! (Prometheus text), `/openapi.yaml` (this service's contract).
 
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpResponse, ResponseError};
 use serde_json::json;
-use shared::error::codes;
 
-use super::{error_response, AppState};
+use super::AppState;
+use crate::error::ApiError;
 use crate::metrics::REFUSED_IN_A_ROW_WARNING;
 use crate::store;
 
@@ -27,11 +26,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         failed => {
             let e = failed.map_or_else(|e| e.to_string(), |r| r.unwrap_err().to_string());
             log::error!("readyz: the artifact directory takes no files: {e}");
-            return error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                codes::SERVICE_UNAVAILABLE,
-                "the artifact directory is not writable",
-            );
+            return ApiError::Unavailable("the artifact directory is not writable".into())
+                .error_response();
         }
     }
     match state.lifecycle.store.write(store::ping).await {
@@ -52,11 +48,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         }
         Err(e) => {
             log::error!("readyz: {e}");
-            error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                codes::SERVICE_UNAVAILABLE,
-                "the store is not writable",
-            )
+            ApiError::Unavailable("the store is not writable".into()).error_response()
         }
     }
 }
@@ -66,14 +58,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         Ok(counts) => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4; charset=utf-8")
             .body(state.lifecycle.metrics.render(&counts) + &state.lifecycle.store.metrics_text()),
-        Err(e) => {
-            log::error!("metrics: {e}");
-            error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                codes::INTERNAL,
-                "internal error; see the server log",
-            )
-        }
+        Err(e) => ApiError::Internal(format!("metrics: {e}")).error_response(),
     }
 }
 

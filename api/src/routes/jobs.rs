@@ -1,18 +1,14 @@
 //! `POST /jobs`, `GET /jobs`, `GET /jobs/{id}`, `GET /jobs/{id}/artifacts/{name}`.
 
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use shared::error::codes;
 
-use super::{
-    body_error_response, error_response, parse_job_id, read_body, store_error_response, AppState,
-    BodyError,
-};
+use super::{parse_job_id, read_body, AppState};
 use crate::artifacts::{self, ArtifactStore};
 use crate::camber::CamberClient;
-use crate::domain::{FieldError, JobId, NewJob, Status};
+use crate::domain::{JobId, NewJob, Status};
+use crate::error::ApiError;
 use crate::metrics::inc;
 use crate::store::{self, Event, JobRecord, StoreError};
 
@@ -20,54 +16,7 @@ use crate::store::{self, Event, JobRecord, StoreError};
 const MAX_CREATE_BODY: u64 = 64 * 1024;
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 500;
-
-#[derive(Debug, thiserror::Error)]
-pub enum JobsError {
-    #[error("the request body is not valid JSON: {0}")]
-    InvalidJson(String),
-    #[error("{0}")]
-    InvalidRequest(String),
-    #[error("{0}")]
-    Body(#[from] BodyError),
-    #[error("no job with this id")]
-    NotFound,
-    #[error("this Idempotency-Key was used with another request body")]
-    IdempotencyKeyReused,
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-}
-
-impl From<FieldError> for JobsError {
-    fn from(e: FieldError) -> Self {
-        JobsError::InvalidRequest(e.message)
-    }
-}
-
-impl ResponseError for JobsError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            JobsError::InvalidJson(_) => StatusCode::BAD_REQUEST,
-            JobsError::InvalidRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            JobsError::Body(e) => e.status(),
-            JobsError::NotFound => StatusCode::NOT_FOUND,
-            JobsError::IdempotencyKeyReused => StatusCode::CONFLICT,
-            JobsError::Store(e) if e.is_storage_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
-            JobsError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let code = match self {
-            JobsError::InvalidJson(_) => codes::INVALID_JSON,
-            JobsError::InvalidRequest(_) => codes::INVALID_REQUEST,
-            JobsError::Body(e) => return body_error_response(e),
-            JobsError::NotFound => codes::NOT_FOUND,
-            JobsError::IdempotencyKeyReused => codes::IDEMPOTENCY_KEY_REUSED,
-            JobsError::Store(e) => return store_error_response("jobs route", e),
-        };
-        error_response(self.status_code(), code, self.to_string())
-    }
-}
+const NO_SUCH_JOB: &str = "no job with this id";
 
 /// `POST /jobs`: validate, write the pending row (durable before Camber is
 /// called), submit inline. Camber down → still 201 `pending`; the background
@@ -83,7 +32,7 @@ pub async fn create_job(
     payload: web::Payload,
     state: web::Data<AppState>,
     camber: web::Data<CamberClient>,
-) -> Result<HttpResponse, JobsError> {
+) -> Result<HttpResponse, ApiError> {
     let idem_key = req
         .headers()
         .get(shared::headers::IDEMPOTENCY_KEY)
@@ -93,17 +42,17 @@ pub async fn create_job(
                 .filter(|s| !s.is_empty() && s.len() <= 255)
                 .map(str::to_owned)
                 .ok_or_else(|| {
-                    JobsError::InvalidRequest(
+                    ApiError::InvalidRequest(
                         "Idempotency-Key must be 1 to 255 characters of text".into(),
                     )
                 })
         })
         .transpose()?;
     let body = read_body(&req, payload, MAX_CREATE_BODY).await?;
-    let value: Value =
-        serde_json::from_slice(&body).map_err(|e| JobsError::InvalidJson(e.to_string()))?;
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::InvalidJson(format!("the request body is not valid JSON: {e}")))?;
     let Value::Object(map) = value else {
-        return Err(JobsError::InvalidRequest(
+        return Err(ApiError::InvalidRequest(
             "the body must be a JSON object".into(),
         ));
     };
@@ -128,7 +77,7 @@ pub async fn create_job(
                 .insert_header((shared::headers::IDEMPOTENT_REPLAYED, "true"))
                 .json(created_view(&state, &job.id, job.status)));
         }
-        store::Created::KeyReused => return Err(JobsError::IdempotencyKeyReused),
+        store::Created::KeyReused => return Err(ApiError::IdempotencyKeyReused),
     };
     inc(&lifecycle.metrics.jobs_created);
 
@@ -213,8 +162,8 @@ fn load_view(
 pub async fn get_job(
     path: web::Path<String>,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, JobsError> {
-    let id = parse_job_id(&path).ok_or(JobsError::NotFound)?;
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_job_id(&path).ok_or(ApiError::NotFound(NO_SUCH_JOB))?;
     let artifacts = state.lifecycle.artifacts.clone();
     let public_url = state.public_url.clone();
     let view = state
@@ -222,7 +171,7 @@ pub async fn get_job(
         .store
         .read(move |c| load_view(c, &id, &artifacts, &public_url))
         .await?
-        .ok_or(JobsError::NotFound)?;
+        .ok_or(ApiError::NotFound(NO_SUCH_JOB))?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -238,9 +187,9 @@ struct ListParams {
 pub async fn list_jobs(
     req: HttpRequest,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, JobsError> {
+) -> Result<HttpResponse, ApiError> {
     let mut params = web::Query::<ListParams>::from_query(req.query_string())
-        .map_err(|e| JobsError::InvalidRequest(format!("bad query string: {e}")))?
+        .map_err(|e| ApiError::InvalidRequest(format!("bad query string: {e}")))?
         .into_inner();
     // An empty value is "not given", as on mock-camber's lists.
     for p in [&mut params.status, &mut params.limit, &mut params.cursor] {
@@ -250,7 +199,7 @@ pub async fn list_jobs(
         .status
         .map(|s| {
             Status::parse(&s).ok_or_else(|| {
-                JobsError::InvalidRequest(format!(
+                ApiError::InvalidRequest(format!(
                     "`status` must be one of pending, processing, completed, failed (got `{s}`)"
                 ))
             })
@@ -263,13 +212,11 @@ pub async fn list_jobs(
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
             .ok_or_else(|| {
-                JobsError::InvalidRequest(format!(
-                    "`limit` must be an integer from 1 to {MAX_PAGE}"
-                ))
+                ApiError::InvalidRequest(format!("`limit` must be an integer from 1 to {MAX_PAGE}"))
             })?,
     };
     let before = shared::paging::parse_cursor(params.cursor.as_deref())
-        .map_err(|e| JobsError::InvalidRequest(e.into()))?;
+        .map_err(|e| ApiError::InvalidRequest(e.into()))?;
 
     let artifacts = state.lifecycle.artifacts.clone();
     let public_url = state.public_url.clone();
@@ -305,9 +252,9 @@ pub async fn list_jobs(
 pub async fn download_artifact(
     path: web::Path<(String, String)>,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, JobsError> {
+) -> Result<HttpResponse, ApiError> {
     let (raw_id, name) = path.into_inner();
-    let id = parse_job_id(&raw_id).ok_or(JobsError::NotFound)?;
+    let id = parse_job_id(&raw_id).ok_or(ApiError::NotFound(NO_SUCH_JOB))?;
     let artifacts = state.lifecycle.artifacts.clone();
     let found = state
         .lifecycle
@@ -331,7 +278,7 @@ pub async fn download_artifact(
             }
         })
         .await?;
-    let (content_type, served) = found.ok_or(JobsError::NotFound)?;
+    let (content_type, served) = found.ok_or(ApiError::NotFound(NO_SUCH_JOB))?;
     let mut res = HttpResponse::Ok();
     res.content_type(content_type);
     Ok(match served {

@@ -9,9 +9,10 @@ use std::time::Duration;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shared::JobFailure;
 use sqlite_writer::{Db, Options, Synchronous};
 
-use crate::domain::{JobId, Status};
+use crate::domain::{JobId, Source, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -120,19 +121,21 @@ pub struct JobRecord {
     pub file_size_bytes: u64,
     pub camber_job_id: Option<String>,
     pub result: Option<Value>,
-    pub error: Option<Value>,
+    pub error: Option<JobFailure>,
     pub artifacts: Vec<ArtifactMeta>,
     pub submit_attempts: u32,
     pub created_at: String,
     pub updated_at: String,
 }
 
+/// One transition of a job, as `GET /jobs/{id}` lists it (`openapi.yaml`'s
+/// `Event`); the enums are TEXT only in the `job_events` row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
-    pub from: Option<String>,
-    pub to: String,
+    pub from: Option<Status>,
+    pub to: Status,
     pub at: String,
-    pub source: String,
+    pub source: Source,
 }
 
 /// What `finish_job` did.
@@ -219,6 +222,8 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+#[cfg(test)]
+mod migration_tests;
 mod sql;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! Times: `*_at` text columns are RFC 3339; `next_*_at` are unix ms.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use serde_json::Value;
+use shared::JobFailure;
 
 use super::{ArtifactMeta, Event, Finish, JobRecord, StoreError};
 use crate::domain::{NewJob, Outcome, Source, Status};
@@ -19,7 +19,7 @@ const JOB_COLUMNS: &str =
     "seq, id, status, portal_schema_name, filename, mime_type, file_size_bytes, \
      camber_job_id, result, error, artifacts, submit_attempts, created_at, updated_at";
 
-fn json_col(text: Option<String>) -> rusqlite::Result<Option<Value>> {
+fn json_col<T: serde::de::DeserializeOwned>(text: Option<String>) -> rusqlite::Result<Option<T>> {
     text.map(|t| {
         serde_json::from_str(&t).map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
@@ -158,11 +158,18 @@ pub fn events(conn: &Connection, id: &str) -> Result<Vec<Event>, StoreError> {
         "SELECT from_status, to_status, at, source FROM job_events WHERE job_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([id], |r| {
+        let source: String = r.get(3)?;
         Ok(Event {
             from: r.get(0)?,
             to: r.get(1)?,
             at: r.get(2)?,
-            source: r.get(3)?,
+            source: Source::parse(&source).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    3,
+                    rusqlite::types::Type::Text,
+                    format!("unknown event source `{source}`").into(),
+                )
+            })?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -261,7 +268,7 @@ pub fn fail_pending(
     conn: &Connection,
     id: &str,
     attempts: u32,
-    error: &Value,
+    error: &JobFailure,
 ) -> Result<bool, StoreError> {
     let now = now_text();
     let moved = conn
@@ -269,7 +276,7 @@ pub fn fail_pending(
             "UPDATE jobs SET status = 'failed', error = ?2, submit_attempts = ?3, next_submit_at = NULL, \
              updated_at = ?4 WHERE id = ?1 AND status = 'pending'",
         )?
-        .execute(params![id, error.to_string(), attempts as i64, now])?;
+        .execute(params![id, serde_json::to_string(error)?, attempts as i64, now])?;
     if moved == 1 {
         add_event(
             conn,
@@ -319,7 +326,7 @@ pub fn finish_job(
     let now = now_text();
     let (result, error) = match outcome {
         Outcome::Completed(r) => (Some(r.to_string()), None),
-        Outcome::Failed(e) => (None, Some(e.to_string())),
+        Outcome::Failed(e) => (None, Some(serde_json::to_string(e)?)),
     };
     let to = outcome.status();
     conn.prepare_cached(

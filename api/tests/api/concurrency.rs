@@ -12,11 +12,8 @@ const JOBS: usize = 200;
 
 #[actix_web::test]
 async fn two_hundred_concurrent_jobs_each_complete_exactly_once_without_duplicate_camber_jobs() {
-    let mock = MockCamber::start_with(MockOptions {
-        stage_ms: 0,
-        ..MockOptions::default()
-    });
-    let app = spawn_app(&mock.uri).await;
+    let mock = start_mock_with(|m| m.stage_time(Duration::ZERO)).await;
+    let app = spawn_app(mock.uri()).await;
 
     let bodies: Vec<_> = (0..JOBS)
         .map(|i| job_body(&format!("doc-{i}.pdf")))
@@ -70,8 +67,8 @@ async fn two_hundred_concurrent_jobs_each_complete_exactly_once_without_duplicat
 #[ignore]
 async fn throughput_of_two_thousand_jobs_end_to_end() {
     const N: usize = 2000;
-    let mock = MockCamber::start();
-    let app = spawn_app(&mock.uri).await;
+    let mock = start_mock().await;
+    let app = spawn_app(mock.uri()).await;
     let started = std::time::Instant::now();
     let bodies: Vec<_> = (0..N).map(|i| job_body(&format!("doc-{i}.pdf"))).collect();
     for chunk in bodies.chunks(200) {

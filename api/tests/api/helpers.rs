@@ -1,13 +1,12 @@
-//! Test harness: the real mock-camber binary on a loopback port, the api
-//! `Application` on port 0, one helper per request, and `wait_until`.
+//! Test harness: the real mock-camber in-process (mock-camber-testkit, on
+//! port 0), the api `Application` on port 0, one helper per request, and
+//! `wait_until`.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use api::{Application, Settings};
+pub use mock_camber_testkit::{Builder, MockCamber};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -31,6 +30,8 @@ where
     }
 }
 
+/// The mock-camber binary, for the tests that need it as a process of its
+/// own (`process.rs`: its logs at trace level).
 pub fn mock_binary() -> PathBuf {
     // target/debug/deps/api-… → target/debug/mock-camber
     let exe = std::env::current_exe().expect("test binary path");
@@ -47,109 +48,49 @@ pub fn mock_binary() -> PathBuf {
     bin
 }
 
-/// Options of a mock-camber process (port 0 = any).
-#[derive(Default)]
-pub struct MockOptions {
-    pub port: u16,
-    pub stage_ms: u64,
-    pub scenarios: Option<Value>,
-    /// More mock-camber flags.
-    pub extra: Vec<String>,
+/// The real mock-camber in-process (mock-camber-testkit) on a free port,
+/// set up as the api expects: its webhook secret, its API key, stages that
+/// take no time, webhook retries after 10, 20 and 40 ms.
+pub async fn start_mock() -> MockCamber {
+    start_mock_with(|mock| mock).await
 }
 
-/// A running mock-camber process; killed on drop.
-pub struct MockCamber {
-    child: Child,
-    pub port: u16,
-    pub uri: String,
-    _dir: TempDir,
-    http: awc::Client,
+/// [`start_mock`] with more settings (port, stage time, flags).
+pub async fn start_mock_with(tweak: impl FnOnce(Builder) -> Builder) -> MockCamber {
+    let ms = Duration::from_millis;
+    tweak(
+        MockCamber::builder()
+            .webhook_secret(SECRET)
+            .api_key(API_KEY)
+            .retry_schedule([ms(10), ms(20), ms(40)]),
+    )
+    .start()
+    .await
 }
 
-impl MockCamber {
-    pub fn start() -> Self {
-        Self::start_with(MockOptions::default())
-    }
-
-    pub fn start_with(opts: MockOptions) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(mock_binary());
-        cmd.args(["--host", "127.0.0.1", "--port", &opts.port.to_string()])
-            .args(["--db", ":memory:"])
-            .args(["--webhook-secret", SECRET, "--api-key", API_KEY])
-            .args(["--stage-ms", &opts.stage_ms.to_string()])
-            .args(["--retry-schedule", "10ms,20ms,40ms"])
-            .env_remove("WEBHOOK_SECRET")
-            .env_remove("CAMBER_API_KEYS")
-            // `:memory:` lives in a temporary directory: inside ours, so a
-            // killed mock leaves nothing behind.
-            .env("TMPDIR", dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(if std::env::var_os("MOCK_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            });
-        cmd.args(&opts.extra);
-        if let Some(rules) = &opts.scenarios {
-            let path = dir.path().join("scenarios.json");
-            std::fs::write(&path, serde_json::to_vec(rules).unwrap()).unwrap();
-            cmd.arg("--scenarios").arg(&path);
-        }
-        let mut child = cmd.spawn().expect("start mock-camber");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if !sent {
-                    if let Some(addr) = line.trim().strip_prefix("listening on ") {
-                        let _ = tx.send(addr.to_owned());
-                        sent = true;
-                    }
-                }
-                // keep draining so the mock never blocks on a full pipe
-            }
-        });
-        let uri = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(uri) => uri,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("mock-camber did not print `listening on …`");
-            }
-        };
-        let port = uri.rsplit(':').next().unwrap().parse().unwrap();
-        MockCamber {
-            child,
-            port,
-            uri,
-            _dir: dir,
-            http: client(),
-        }
-    }
-
+/// What the tests read from the mock's admin API, as JSON.
+pub trait MockExt {
     /// `GET /_mock/requests` (newest first).
-    pub async fn requests(&self) -> Vec<Value> {
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut url = format!("{}/_mock/requests?limit=500", self.uri);
-            if let Some(c) = &cursor {
-                url.push_str(&format!("&cursor={c}"));
-            }
-            let page = get_json(&self.http, &url).await;
-            all.extend(page["requests"].as_array().cloned().unwrap_or_default());
-            match page["next"].as_str() {
-                Some(n) => cursor = Some(n.to_owned()),
-                None => return all,
-            }
-        }
+    async fn requests(&self) -> Vec<Value>;
+    /// The submit requests (`POST /jobs`) the mock received.
+    async fn submits(&self) -> Vec<Value>;
+    /// All Camber jobs the mock holds.
+    async fn jobs(&self) -> Vec<Value>;
+    async fn deliveries(&self, camber_job_id: &str) -> Vec<Value>;
+    /// `POST /_mock/jobs/{id}/complete`: finishes a held job.
+    async fn complete(&self, camber_job_id: &str);
+    /// `PUT /_mock/config` with scenario rules.
+    async fn set_rules(&self, rules: Value);
+    /// `PUT /_mock/config` with any fields.
+    async fn put_config(&self, config: Value);
+}
+
+impl MockExt for MockCamber {
+    async fn requests(&self) -> Vec<Value> {
+        all_pages(self, "/_mock/requests", "requests").await
     }
 
-    /// The submit requests (`POST /jobs`) the mock received.
-    pub async fn submits(&self) -> Vec<Value> {
+    async fn submits(&self) -> Vec<Value> {
         self.requests()
             .await
             .into_iter()
@@ -157,69 +98,42 @@ impl MockCamber {
             .collect()
     }
 
-    /// All Camber jobs the mock holds.
-    pub async fn jobs(&self) -> Vec<Value> {
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut url = format!("{}/_mock/jobs?limit=500", self.uri);
-            if let Some(c) = &cursor {
-                url.push_str(&format!("&cursor={c}"));
-            }
-            let page = get_json(&self.http, &url).await;
-            all.extend(page["jobs"].as_array().cloned().unwrap_or_default());
-            match page["next"].as_str() {
-                Some(n) => cursor = Some(n.to_owned()),
-                None => return all,
-            }
-        }
+    async fn jobs(&self) -> Vec<Value> {
+        all_pages(self, "/_mock/jobs", "jobs").await
     }
 
-    pub async fn deliveries(&self, camber_job_id: &str) -> Vec<Value> {
-        let page = get_json(
-            &self.http,
-            &format!("{}/_mock/deliveries?job_id={camber_job_id}", self.uri),
-        )
-        .await;
+    async fn deliveries(&self, camber_job_id: &str) -> Vec<Value> {
+        let path = format!("/_mock/deliveries?job_id={camber_job_id}");
+        let page = self.admin().get(&path).await.expect("GET deliveries");
         page["deliveries"].as_array().cloned().unwrap_or_default()
     }
 
-    /// `POST /_mock/jobs/{id}/complete`: finishes a held job.
-    pub async fn complete(&self, camber_job_id: &str) {
-        let res = self
-            .http
-            .post(format!("{}/_mock/jobs/{camber_job_id}/complete", self.uri))
-            .send_json(&json!({}))
-            .await
-            .unwrap();
-        assert!(res.status().is_success(), "complete: {}", res.status());
+    async fn complete(&self, camber_job_id: &str) {
+        let done = self.admin().complete(camber_job_id, None).await;
+        assert!(done.is_ok(), "complete: {done:?}");
     }
 
-    /// `PUT /_mock/config` with scenario rules.
-    pub async fn set_rules(&self, rules: Value) {
+    async fn set_rules(&self, rules: Value) {
         self.put_config(json!({ "rules": rules })).await;
     }
 
-    /// `PUT /_mock/config` with any fields.
-    pub async fn put_config(&self, config: Value) {
-        let res = self
-            .http
-            .put(format!("{}/_mock/config", self.uri))
-            .send_json(&config)
-            .await
-            .unwrap();
-        assert!(
-            res.status().is_success(),
-            "PUT /_mock/config: {}",
-            res.status()
-        );
+    async fn put_config(&self, config: Value) {
+        let put = self.admin().set_config(&config).await;
+        assert!(put.is_ok(), "PUT /_mock/config: {put:?}");
     }
 }
 
-impl Drop for MockCamber {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+async fn all_pages(mock: &MockCamber, path: &str, key: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let url = format!("{path}?limit=500&cursor={cursor}");
+        let page = mock.admin().get(&url).await.expect(path);
+        all.extend(page[key].as_array().cloned().unwrap_or_default());
+        match page["next"].as_str() {
+            Some(n) => cursor = n.to_owned(),
+            None => return all,
+        }
     }
 }
 
@@ -236,16 +150,6 @@ pub fn client() -> awc::Client {
     awc::Client::builder()
         .timeout(Duration::from_secs(30))
         .finish()
-}
-
-async fn get_json(http: &awc::Client, url: &str) -> Value {
-    let mut res = http
-        .get(url)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    assert!(res.status().is_success(), "GET {url}: {}", res.status());
-    res.json::<Value>().limit(64 << 20).await.unwrap()
 }
 
 /// The api under test, on port 0, with its own database and artifact dir.

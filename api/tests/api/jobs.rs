@@ -16,12 +16,12 @@ fn header<'a>(request: &'a Value, name: &str) -> Option<&'a str> {
 
 #[actix_web::test]
 async fn a_created_job_completes_with_the_mocks_result_artifacts_and_events() {
-    let mock = MockCamber::start();
+    let mock = start_mock().await;
     // Held jobs stay running until the test completes them: the event order
     // pending → processing → completed is then certain.
     mock.set_rules(json!([{"match": {"/input/filename": "/hold/"}, "scenario": {"hold": true}}]))
         .await;
-    let app = spawn_app(&mock.uri).await;
+    let app = spawn_app(mock.uri()).await;
 
     let (status, created) = app.post_job(&job_body("hold-invoice.pdf")).await;
     assert_eq!(status, 201, "{created}");
@@ -52,6 +52,13 @@ async fn a_created_job_completes_with_the_mocks_result_artifacts_and_events() {
     let (_, remote) = mock_job(&mock, &camber_id).await;
     assert_eq!(job["result"], remote["result"]);
 
+    assert_artifacts_are_served_and_rebuilt(&app, &id, &job).await;
+    assert_one_submit_as_sent(&mock, &app, &id).await;
+}
+
+/// The completed job's artifacts: listed, on disk, downloadable, and
+/// rebuilt from the row when lost.
+async fn assert_artifacts_are_served_and_rebuilt(app: &TestApp, id: &str, job: &Value) {
     // Artifacts: listed, on disk, downloadable.
     let names: Vec<_> = job["artifacts"]
         .as_array()
@@ -62,7 +69,7 @@ async fn a_created_job_completes_with_the_mocks_result_artifacts_and_events() {
     assert!(
         names.contains(&"result.json".to_owned()) && names.contains(&"manifest.json".to_owned())
     );
-    let dir = app.artifact_dir().join(&id);
+    let dir = app.artifact_dir().join(id);
     let on_disk: Value =
         serde_json::from_slice(&std::fs::read(dir.join("result.json")).unwrap()).unwrap();
     assert_eq!(on_disk["result"], job["result"]);
@@ -88,18 +95,21 @@ async fn a_created_job_completes_with_the_mocks_result_artifacts_and_events() {
         let (code, bytes) = app.get_raw(&format!("/jobs/{id}/artifacts/{name}")).await;
         assert_eq!((code, bytes), (200, whole), "{name} after removal");
     }
+}
 
+/// The one submit api sent for job `id`, as the mock's journal shows it.
+async fn assert_one_submit_as_sent(mock: &MockCamber, app: &TestApp, id: &str) {
     // The mock's journal shows what we sent.
     let submits: Vec<Value> = mock
         .submits()
         .await
         .into_iter()
-        .filter(|r| r["body"]["input"]["job_id"] == id.as_str())
+        .filter(|r| r["body"]["input"]["job_id"] == id)
         .collect();
     assert_eq!(submits.len(), 1, "{submits:?}");
     let body = &submits[0]["body"];
     assert_eq!(body["app"], APP_NAME);
-    assert_eq!(body["metadata"]["job_id"], id.as_str());
+    assert_eq!(body["metadata"]["job_id"], id);
     assert_eq!(
         body["webhook"]["url"],
         format!("{}/internal/webhooks/camber", app.address)
@@ -108,12 +118,12 @@ async fn a_created_job_completes_with_the_mocks_result_artifacts_and_events() {
     assert_eq!(body["input"]["portal_schema_name"], "invoice");
     assert_eq!(body["input"]["mime_type"], "application/pdf");
     assert_eq!(body["input"]["file_size_bytes"], 1000);
-    assert_eq!(header(&submits[0], "idempotency-key"), Some(id.as_str()));
+    assert_eq!(header(&submits[0], "idempotency-key"), Some(id));
 }
 
 async fn mock_job(mock: &MockCamber, camber_id: &str) -> (u16, Value) {
     let mut res = client()
-        .get(format!("{}/jobs/{camber_id}", mock.uri))
+        .get(format!("{}/jobs/{camber_id}", mock.uri()))
         .insert_header(("Authorization", format!("Bearer {API_KEY}")))
         .send()
         .await
@@ -123,14 +133,14 @@ async fn mock_job(mock: &MockCamber, camber_id: &str) -> (u16, Value) {
 
 #[actix_web::test]
 async fn a_failure_scenario_ends_failed_with_the_mocks_error_code_and_stage() {
-    let mock = MockCamber::start();
+    let mock = start_mock().await;
     mock.set_rules(json!([{
         "match": {"/input/filename": "/fail-ocr/"},
         "scenario": {"outcome": "failure",
                      "error": {"code": "OCR_FAILURE", "stage": "OCR", "reason": "No text detected in image"}}
     }]))
     .await;
-    let app = spawn_app(&mock.uri).await;
+    let app = spawn_app(mock.uri()).await;
 
     let id = app.create_job("scan-fail-ocr.pdf").await;
     let job = app
@@ -235,8 +245,8 @@ async fn post_keyed(app: &TestApp, key: &str, body: &Value) -> (u16, Value, Opti
 
 #[actix_web::test]
 async fn a_create_retried_with_its_idempotency_key_makes_one_job() {
-    let mock = MockCamber::start();
-    let app = spawn_app(&mock.uri).await;
+    let mock = start_mock().await;
+    let app = spawn_app(mock.uri()).await;
     let body = job_body("retried.pdf");
 
     let (code, first, replayed) = post_keyed(&app, "create-1", &body).await;
@@ -258,8 +268,8 @@ async fn a_create_retried_with_its_idempotency_key_makes_one_job() {
 
 #[actix_web::test]
 async fn an_idempotency_key_reused_with_another_body_is_409() {
-    let mock = MockCamber::start();
-    let app = spawn_app(&mock.uri).await;
+    let mock = start_mock().await;
+    let app = spawn_app(mock.uri()).await;
     let (code, first, _) = post_keyed(&app, "k", &job_body("a.pdf")).await;
     assert_eq!(code, 201, "{first}");
     let (code, err, _) = post_keyed(&app, "k", &job_body("b.pdf")).await;
@@ -277,8 +287,8 @@ async fn an_idempotency_key_reused_with_another_body_is_409() {
 
 #[actix_web::test]
 async fn a_create_while_another_process_locks_the_database_is_503_within_seconds() {
-    let mock = MockCamber::start();
-    let app = spawn_app(&mock.uri).await;
+    let mock = start_mock().await;
+    let app = spawn_app(mock.uri()).await;
     let other = rusqlite::Connection::open(app.db_path()).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
 

@@ -1,5 +1,7 @@
 //! api integration tests: the real api over loopback, against the real
-//! mock-camber binary (run `cargo build -p mock-camber` first).
+//! mock-camber run in-process by mock-camber-testkit (a dev-dependency:
+//! the api reaches it only over HTTP). One test (`process.rs`, secrets at
+//! trace level) runs the mock-camber binary: `cargo build --workspace --bins`.
 
 mod camber_client;
 mod concurrency;

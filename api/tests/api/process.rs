@@ -117,10 +117,6 @@ fn an_unreadable_ca_file_or_empty_secret_is_one_line_naming_the_flag_and_exit_2(
 /// with distinctive secrets, and their whole stderr is searched for them.
 #[actix_web::test]
 async fn no_secret_is_logged_even_at_trace_level() {
-    const KEY: &str = "sk_live_tenantkey_5551234";
-    // Base64 after the prefix, as a `whsec_` secret must be.
-    const SECRET: &str = "whsec_dG9wc2VjcmV0dmFsdWU3Nzc";
-    const ADMIN: &str = "admintok_9876543";
     let dir = tempfile::tempdir().unwrap();
     let mock_err = dir.path().join("mock.err");
     let api_err = dir.path().join("api.err");
@@ -166,6 +162,25 @@ async fn no_secret_is_logged_even_at_trace_level() {
     );
     let api_url = first_line(&mut api);
 
+    drive_a_job_and_read_as_admin_and_tenant(&mock_url, &api_url).await;
+    for child in [&mut mock, &mut api] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    for (name, path) in [("mock-camber", &mock_err), ("api", &api_err)] {
+        assert_no_secret_logged(name, path);
+    }
+}
+
+// The secrets of `no_secret_is_logged_even_at_trace_level`.
+const KEY: &str = "sk_live_tenantkey_5551234";
+// Base64 after the prefix, as a `whsec_` secret must be.
+const SECRET: &str = "whsec_dG9wc2VjcmV0dmFsdWU3Nzc";
+const ADMIN: &str = "admintok_9876543";
+
+/// A job end to end, then admin and tenant reads (and one with a wrong key).
+async fn drive_a_job_and_read_as_admin_and_tenant(mock_url: &str, api_url: &str) {
     let http = crate::helpers::client();
     let mut res = http
         .post(format!("{api_url}/jobs"))
@@ -194,32 +209,29 @@ async fn no_secret_is_logged_even_at_trace_level() {
         .bearer_auth("wrong-key")
         .send()
         .await;
-    for child in [&mut mock, &mut api] {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+}
 
-    for (name, path) in [("mock-camber", &mock_err), ("api", &api_err)] {
-        let log = std::fs::read_to_string(path).unwrap();
-        assert!(log.lines().count() > 20, "{name} logged at trace level");
-        for secret in [
-            KEY,
-            SECRET,
-            ADMIN,
-            "dG9wc2VjcmV0dmFsdWU3Nzc",
-            "tenantkey_5551234",
-        ] {
-            assert!(
-                !log.contains(secret),
-                "{name} logged a secret ({secret}): {}",
-                log.lines().find(|l| l.contains(secret)).unwrap_or_default()
-            );
-        }
+/// `name`'s whole log (at `path`) holds none of the secrets.
+fn assert_no_secret_logged(name: &str, path: &std::path::Path) {
+    let log = std::fs::read_to_string(path).unwrap();
+    assert!(log.lines().count() > 20, "{name} logged at trace level");
+    for secret in [
+        KEY,
+        SECRET,
+        ADMIN,
+        "dG9wc2VjcmV0dmFsdWU3Nzc",
+        "tenantkey_5551234",
+    ] {
         assert!(
-            !log.contains("signature="),
-            "{name} logged an upload URL's signature"
+            !log.contains(secret),
+            "{name} logged a secret ({secret}): {}",
+            log.lines().find(|l| l.contains(secret)).unwrap_or_default()
         );
     }
+    assert!(
+        !log.contains("signature="),
+        "{name} logged an upload URL's signature"
+    );
 }
 
 /// `--db` naming a directory, or under a file, and `--artifact-dir` naming

@@ -9,11 +9,11 @@ use crate::helpers::*;
 
 #[actix_web::test]
 async fn a_dropped_webhook_is_recovered_by_the_reconciler() {
-    let mock = MockCamber::start();
+    let mock = start_mock().await;
     mock.set_rules(json!([{"match": {"/input/filename": "/drop/"}, "scenario": {"webhook": {"mode": "drop"}}}]))
         .await;
     let app = spawn_app_with(AppOptions {
-        camber_uri: mock.uri.clone(),
+        camber_uri: mock.uri().to_owned(),
         extra: vec!["--reconcile-after".into(), "200ms".into()],
         ..AppOptions::default()
     })
@@ -81,6 +81,11 @@ async fn a_job_camber_has_forgotten_is_failed_by_the_reconciler() {
         .wait_for_status(&id, "failed", Duration::from_secs(10))
         .await;
     assert_eq!(job["error"]["code"], "CAMBER_JOB_LOST", "{job}");
+    // The whole failure, key order included: no stage is known (null).
+    assert_eq!(
+        serde_json::to_string(&job["error"]).unwrap(),
+        r#"{"code":"CAMBER_JOB_LOST","stage":null,"details":{"reason":"Camber answered 404 for the job"}}"#
+    );
     assert_eq!(event_path(&job), ["pending", "processing", "failed"]);
     assert_eq!(event_sources(&job), ["submit", "submit", "reconcile"]);
 }

@@ -26,11 +26,8 @@ async fn a_job_created_while_camber_is_down_completes_once_the_mock_starts() {
     assert_eq!(job["status"], "pending");
     assert_eq!(job["camber_job_id"], serde_json::Value::Null);
 
-    let mock = MockCamber::start_with(MockOptions {
-        port,
-        ..MockOptions::default()
-    });
-    assert_eq!(mock.port, port);
+    let mock = start_mock_with(|m| m.port(port)).await;
+    assert_eq!(mock.port(), port);
     let job = app
         .wait_for_status(&id, "completed", Duration::from_secs(30))
         .await;
@@ -55,6 +52,9 @@ async fn a_job_fails_with_camber_unavailable_after_the_retry_budget() {
         .wait_for_status(&id, "failed", Duration::from_secs(10))
         .await;
     assert_eq!(job["error"]["code"], "CAMBER_UNAVAILABLE", "{job}");
+    assert_eq!(job["error"]["stage"], "SUBMIT", "{job}");
+    assert_eq!(job["error"]["details"]["attempts"], 3, "{job}");
+    assert!(job["error"]["details"]["reason"].is_string(), "{job}");
     assert_eq!(event_path(&job), ["pending", "failed"]);
 }
 
@@ -73,10 +73,7 @@ async fn a_pending_job_is_submitted_after_a_restart() {
     let (_, job) = app.get_job(&id).await;
     assert_eq!(job["status"], "pending");
 
-    let mock = MockCamber::start_with(MockOptions {
-        port,
-        ..MockOptions::default()
-    });
+    let mock = start_mock_with(|m| m.port(port)).await;
     let app = app
         .restart(AppOptions {
             camber_uri: down,
@@ -103,12 +100,9 @@ async fn a_pending_job_is_submitted_after_a_restart() {
 
 #[actix_web::test]
 async fn submits_refused_with_5xx_or_429_are_retried_under_one_idempotency_key() {
-    let mock = MockCamber::start_with(MockOptions {
-        extra: vec!["--submit-error-rate".into(), "1".into()],
-        ..MockOptions::default()
-    });
+    let mock = start_mock_with(|m| m.settings(|s| s.submit_error_rate = 1.0)).await;
     let app = spawn_app_with(AppOptions {
-        camber_uri: mock.uri.clone(),
+        camber_uri: mock.uri().to_owned(),
         extra: vec![
             "--submit-retry-schedule".into(),
             vec!["20ms"; 500].join(","),
@@ -157,18 +151,18 @@ async fn stopping_the_api_waits_for_a_submit_in_flight() {
     })
     .await;
     let id = app.create_job("in-flight.pdf").await;
-    let mock = MockCamber::start_with(MockOptions {
-        port,
-        // The Camber job stays running: no webhook finishes it meanwhile.
-        stage_ms: 600_000,
-        ..MockOptions::default()
-    });
+    let mock = start_mock_with(|m| {
+        m.port(port)
+            // The Camber job stays running: no webhook finishes it meanwhile.
+            .stage_time(Duration::from_millis(600_000))
+    })
+    .await;
     // Camber takes 2 s to answer a submit (the job exists at once).
     mock.put_config(serde_json::json!({"latency_ms": 2000}))
         .await;
     let app = app
         .restart(AppOptions {
-            camber_uri: mock.uri.clone(),
+            camber_uri: mock.uri().to_owned(),
             ..AppOptions::default()
         })
         .await;

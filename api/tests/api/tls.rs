@@ -28,19 +28,17 @@ async fn a_job_runs_end_to_end_with_the_mock_on_https() {
     let pki = tempfile::tempdir().unwrap();
     test_pki(pki.path());
     let path = |n: &str| pki.path().join(n).display().to_string();
-    let mock = MockCamber::start_with(MockOptions {
-        extra: vec![
-            "--tls-cert".into(),
-            path("cert.pem"),
-            "--tls-key".into(),
-            path("key.pem"),
-        ],
-        ..MockOptions::default()
-    });
-    assert!(mock.uri.starts_with("https://"), "{}", mock.uri);
+    let mock = start_mock_with(|m| {
+        m.settings(|s| {
+            s.tls_cert = Some(path("cert.pem").into());
+            s.tls_key = Some(path("key.pem").into());
+        })
+    })
+    .await;
+    assert!(mock.uri().starts_with("https://"), "{}", mock.uri());
 
     let app = spawn_app_with(AppOptions {
-        camber_uri: mock.uri.clone(),
+        camber_uri: mock.uri().to_owned(),
         extra: vec!["--camber-ca-cert".into(), path("ca.pem")],
         ..AppOptions::default()
     })
@@ -59,7 +57,7 @@ async fn a_job_runs_end_to_end_with_the_mock_on_https() {
     // (A long retry schedule keeps the job pending after its first failed
     // attempt, however late this test looks.)
     let untrusting = spawn_app_with(AppOptions {
-        camber_uri: mock.uri.clone(),
+        camber_uri: mock.uri().to_owned(),
         extra: vec!["--submit-retry-schedule".into(), "1h".into()],
         ..AppOptions::default()
     })

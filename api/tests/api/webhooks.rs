@@ -34,8 +34,8 @@ async fn held_job(mock: &MockCamber, app: &TestApp) -> (String, String) {
 
 #[actix_web::test]
 async fn a_duplicate_webhook_is_acknowledged_as_a_duplicate_and_changes_nothing() {
-    let mock = MockCamber::start();
-    let app = spawn_app(&mock.uri).await;
+    let mock = start_mock().await;
+    let app = spawn_app(mock.uri()).await;
     let id = app.create_job("a.pdf").await;
     let before = app
         .wait_for_status(&id, "completed", Duration::from_secs(10))
@@ -65,8 +65,8 @@ async fn a_duplicate_webhook_is_acknowledged_as_a_duplicate_and_changes_nothing(
 
 #[actix_web::test]
 async fn a_webhook_with_a_wrong_or_missing_signature_is_401_and_changes_nothing() {
-    let mock = MockCamber::start();
-    let app = spawn_app(&mock.uri).await;
+    let mock = start_mock().await;
+    let app = spawn_app(mock.uri()).await;
     let (id, camber_id) = held_job(&mock, &app).await;
     let (_, before) = app.get_job(&id).await;
     let body = success_body(&camber_id, &id);
@@ -111,8 +111,8 @@ async fn a_correctly_signed_body_that_is_not_a_json_object_is_400() {
 
 #[actix_web::test]
 async fn a_webhook_naming_another_camber_job_is_409_and_changes_nothing() {
-    let mock = MockCamber::start();
-    let app = spawn_app(&mock.uri).await;
+    let mock = start_mock().await;
+    let app = spawn_app(mock.uri()).await;
     let (id, _camber_id) = held_job(&mock, &app).await;
     let (_, before) = app.get_job(&id).await;
 
@@ -127,8 +127,8 @@ async fn a_webhook_naming_another_camber_job_is_409_and_changes_nothing() {
 
 #[actix_web::test]
 async fn a_webhook_with_an_unknown_status_is_422() {
-    let mock = MockCamber::start();
-    let app = spawn_app(&mock.uri).await;
+    let mock = start_mock().await;
+    let app = spawn_app(mock.uri()).await;
     let (id, camber_id) = held_job(&mock, &app).await;
     let mut body: Value = serde_json::from_slice(&success_body(&camber_id, &id)).unwrap();
     body["status"] = json!("running");
@@ -351,18 +351,15 @@ async fn held_submits_in_front_of(mock_uri: String, release: Arc<Notify>) -> Str
 /// id under its own key first, and another tenant's job is a 404 there.
 #[actix_web::test]
 async fn another_tenants_job_cannot_finish_ours_while_it_has_no_camber_id() {
-    let mock = MockCamber::start_with(MockOptions {
-        extra: vec!["--api-key".into(), "tenant-b".into()],
-        ..MockOptions::default()
-    });
+    let mock = start_mock_with(|m| m.api_key("tenant-b")).await;
     let release = Arc::new(Notify::new());
-    let camber = held_submits_in_front_of(mock.uri.clone(), release.clone()).await;
+    let camber = held_submits_in_front_of(mock.uri().to_owned(), release.clone()).await;
     let app = spawn_app(&camber).await;
     let id = app.create_job("forged.pdf").await;
 
     // Tenant B runs a job in our name, called back to our api.
     let mut res = client()
-        .post(format!("{}/jobs", mock.uri))
+        .post(format!("{}/jobs", mock.uri()))
         .insert_header(("Authorization", "Bearer tenant-b"))
         .send_json(&json!({
             "app": APP_NAME, "input": {},

@@ -3,7 +3,6 @@
 
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, HttpMessage, HttpRequest};
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use crate::engine::policy::Policy;
@@ -11,51 +10,31 @@ use crate::error::ApiError;
 use crate::journal::JournalBody;
 use crate::scenario::Scenario;
 
-/// Reads the body, refusing it as soon as it passes `limit`, and giving up
-/// with 408 when it has not all arrived within the body deadline
-/// (`--body-timeout`, see [`shared::body_deadline`]); a body that breaks
-/// off (a bad chunk) is 400 `INVALID_REQUEST`, as on api.
+/// Reads the body with `shared::http::read_body`, refusing it as soon as
+/// it passes `limit`, and giving up with 408 when it has not all arrived
+/// within the body deadline (`--body-timeout`, see
+/// [`shared::body_deadline`]); a body that breaks off (a bad chunk) is 400
+/// `INVALID_REQUEST`, as on api.
 pub async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
 ) -> Result<web::Bytes, ApiError> {
-    let declared = req
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::PayloadTooLarge(limit));
-    }
+    use shared::http::BodyError;
     let timeout = req
         .app_data::<web::Data<crate::state::AppState>>()
         .map_or(std::time::Duration::from_secs(30), |s| {
             s.settings.body_timeout
         });
-    let deadline = shared::body_deadline(timeout, declared.unwrap_or(limit) as u64);
-    match tokio::time::timeout(deadline, read_all(payload, declared, limit)).await {
-        Ok(read) => read,
-        Err(_) => Err(ApiError::BodyTimeout(deadline)),
-    }
-}
-
-async fn read_all(
-    mut payload: web::Payload,
-    declared: Option<usize>,
-    limit: usize,
-) -> Result<web::Bytes, ApiError> {
-    // Never reserve what a header merely claims: grow with what arrives.
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit).min(64 * 1024));
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::BadBody(format!("the body could not be read: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
+    shared::http::read_body(req, payload, limit as u64, timeout)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge(_) => ApiError::PayloadTooLarge(limit),
+            BodyError::Broken(why) => {
+                ApiError::BadBody(format!("the body could not be read: {why}"))
+            }
+            BodyError::TimedOut(deadline) => ApiError::BodyTimeout(deadline),
+        })
 }
 
 /// A submit body that passed validation.

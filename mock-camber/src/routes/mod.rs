@@ -9,7 +9,7 @@ pub mod paging;
 pub mod runtime;
 
 use actix_web::http::Method;
-use actix_web::{web, HttpRequest, HttpResponse, Route};
+use actix_web::{web, HttpRequest, HttpResponse};
 use shared::{JobStatus, JobView, WebhookState, WebhookView};
 
 use crate::console::{self, assets};
@@ -20,7 +20,7 @@ pub use paging::{page, parse_cursor, parse_limit, parse_status, DEFAULT_LIMIT, M
 
 /// (path, method, handler) of every route.
 // structure: route table
-pub fn routes() -> Vec<(&'static str, Method, Route)> {
+pub fn routes() -> shared::http::RouteTable {
     vec![
         ("/jobs", Method::POST, web::post().to(jobs::submit)),
         ("/jobs", Method::GET, web::get().to(jobs::list)),
@@ -109,44 +109,20 @@ pub fn routes() -> Vec<(&'static str, Method, Route)> {
     ]
 }
 
-/// Registers the table: one resource per path, whose other methods answer
-/// 405 with the JSON error body.
+/// Registers the table (`shared::http::configure_routes`): one resource
+/// per path, whose other methods answer 405 with the JSON error body and
+/// `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let mut by_path: Vec<(&'static str, Vec<Method>, Vec<Route>)> = Vec::new();
-    for (path, method, route) in routes() {
-        match by_path.iter_mut().find(|(p, _, _)| *p == path) {
-            Some((_, methods, list)) => {
-                methods.push(method);
-                list.push(route);
-            }
-            None => by_path.push((path, vec![method], vec![route])),
-        }
-    }
-    for (path, methods, list) in by_path {
-        let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
-        let allow = allow.join(", ");
-        let mut resource = web::resource(path);
-        for route in list {
-            resource = resource.route(route);
-        }
-        cfg.service(resource.default_service(web::to(move |req: HttpRequest| {
-            let allow = allow.clone();
-            async move { method_not_allowed(&req, &allow) }
-        })));
-    }
+    shared::http::configure_routes(cfg, routes(), method_not_allowed);
 }
 
-/// 405 with the JSON error body and the `Allow` header (RFC 9110).
-fn method_not_allowed(req: &HttpRequest, allow: &str) -> HttpResponse {
-    let mut res = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed(format!(
+/// 405 with the JSON error body (`configure_routes` adds `Allow`).
+fn method_not_allowed(req: &HttpRequest) -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed(format!(
         "{} is not allowed on {}",
         req.method(),
         req.path()
-    )));
-    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(allow) {
-        res.headers_mut().insert(actix_web::http::header::ALLOW, v);
-    }
-    res
+    )))
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {

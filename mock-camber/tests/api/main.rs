@@ -2,8 +2,10 @@
 //! or the real binary) over loopback HTTP.
 
 mod admin;
+mod admin_config;
 mod console;
 mod console_events;
+mod console_lists;
 mod delivery_limits;
 mod destinations;
 mod faults;
@@ -17,6 +19,7 @@ mod outbox;
 mod process;
 mod receivers;
 mod restart;
+mod restart_memory;
 mod retention;
 mod seed;
 mod tenancy;
@@ -24,4 +27,5 @@ mod tls;
 mod validation;
 mod waits;
 mod webhook_faults;
+mod webhook_retries;
 mod webhooks;

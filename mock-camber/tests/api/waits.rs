@@ -92,6 +92,13 @@ async fn a_request_wait_that_times_out_is_408_with_what_matched_so_far() {
 async fn one_wait_parameter_alone_has_a_default_for_the_other() {
     let app = spawn_app().await;
     let id = app.client.create(held()).await;
+    // The engine starts a held job's first stage just after the 201: wait
+    // for it, so that the 0 ms answers below do not race it.
+    let r = app
+        .client
+        .get(&format!("/jobs/{id}?wait_for=running&wait_ms=10000"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
     // `wait_for` alone waits 0 ms: the held job is not completed now.
     let started = Instant::now();
     let r = app

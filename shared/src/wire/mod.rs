@@ -1,4 +1,11 @@
-//! Wire types of the Camber API and its webhook (mock-camber/openapi.yaml).
+//! Wire types of the Camber API and its webhook (mock-camber/openapi.yaml):
+//! the status enums and job views here, the webhook body in `webhook.rs`.
+
+mod webhook;
+
+pub use webhook::{
+    compact_json, webhook_timestamp, JobFailure, WebhookBody, WebhookError, WebhookResult,
+};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -270,111 +277,6 @@ pub struct JobView {
     pub webhook: Option<WebhookView>,
 }
 
-/// The webhook body, fields in the order Camber sends them (see
-/// `webhooks.jobFinished` in mock-camber/openapi.yaml).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WebhookBody {
-    pub camber_job_id: String,
-    pub job_id: String,
-    pub status: WebhookStatus,
-    pub timestamp: String,
-    pub result: WebhookResult,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WebhookResult {
-    pub status: ResultStatus,
-    pub job_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<WebhookError>,
-}
-
-/// `{"code": "OCR_FAILURE", "stage": "OCR", "details": {"reason": "…"}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WebhookError {
-    pub code: String,
-    #[serde(default)]
-    pub stage: String,
-    #[serde(default)]
-    pub details: Value,
-}
-
-impl WebhookBody {
-    pub fn success(camber_job_id: &str, job_id: &str, timestamp: String, result: Value) -> Self {
-        Self {
-            camber_job_id: camber_job_id.to_owned(),
-            job_id: job_id.to_owned(),
-            status: WebhookStatus::Success,
-            timestamp,
-            result: WebhookResult {
-                status: ResultStatus::Success,
-                job_id: job_id.to_owned(),
-                result: Some(result),
-                error: None,
-            },
-        }
-    }
-
-    pub fn failure(
-        camber_job_id: &str,
-        job_id: &str,
-        timestamp: String,
-        error: WebhookError,
-    ) -> Self {
-        Self {
-            camber_job_id: camber_job_id.to_owned(),
-            job_id: job_id.to_owned(),
-            status: WebhookStatus::Failed,
-            timestamp,
-            result: WebhookResult {
-                status: ResultStatus::Failed,
-                job_id: job_id.to_owned(),
-                result: None,
-                error: Some(error),
-            },
-        }
-    }
-
-    /// The exact bytes sent: compact, non-ASCII escaped (see [`compact_json`]).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        compact_json(&serde_json::to_value(self).expect("webhook body serialises"))
-    }
-}
-
-/// Compact JSON with every non-ASCII character escaped as `\uXXXX`
-/// (surrogate pairs above U+FFFF): the bytes Python's
-/// `json.dumps(v, separators=(",", ":"))` produces for the same value.
-pub fn compact_json(value: &Value) -> Vec<u8> {
-    let text = serde_json::to_string(value).expect("JSON values serialise");
-    if text.is_ascii() {
-        return text.into_bytes();
-    }
-    // Non-ASCII can only occur inside strings, so escaping every such char
-    // in place keeps the document valid and equal in value.
-    let mut out = String::with_capacity(text.len() + 16);
-    for ch in text.chars() {
-        if ch.is_ascii() {
-            out.push(ch);
-        } else {
-            let mut units = [0u16; 2];
-            for unit in ch.encode_utf16(&mut units) {
-                out.push_str(&format!("\\u{unit:04x}"));
-            }
-        }
-    }
-    out.into_bytes()
-}
-
-/// `2026-01-26T10:30:45.123456` — the webhook `timestamp` (UTC, no zone, as
-/// Python's `datetime.utcnow().isoformat()`).
-pub fn webhook_timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
-    let mut s = rfc3339(at);
-    s.pop();
-    s
-}
-
 /// RFC 3339 with microseconds and `Z`, used for every `*_at` field.
 /// (`to_rfc3339_opts` writes the fields directly; chrono's `format` would
 /// parse a pattern on every call, and both services stamp several times per job.)
@@ -431,45 +333,6 @@ mod tests {
         assert_eq!(DeliveryState::parse("none"), None);
         assert_eq!(WebhookStatus::Success.event(), WebhookEvent::Completed);
         assert_eq!(WebhookStatus::Failed.event(), WebhookEvent::Failed);
-    }
-
-    #[test]
-    fn success_body_has_the_contract_key_order() {
-        let body = WebhookBody::success(
-            "cmb_1",
-            "job-1",
-            "2026-01-26T10:30:45.123456".into(),
-            json!({"structured": {"b": 1, "a": 2}, "quality_score": 0.92}),
-        );
-        assert_eq!(
-            String::from_utf8(body.to_bytes()).unwrap(),
-            r#"{"camber_job_id":"cmb_1","job_id":"job-1","status":"success","timestamp":"2026-01-26T10:30:45.123456","result":{"status":"SUCCESS","job_id":"job-1","result":{"structured":{"b":1,"a":2},"quality_score":0.92}}}"#
-        );
-    }
-
-    #[test]
-    fn failure_body_has_the_contract_key_order() {
-        let body = WebhookBody::failure(
-            "cmb_1",
-            "job-1",
-            "2026-01-26T10:30:45.123456".into(),
-            WebhookError {
-                code: "OCR_FAILURE".into(),
-                stage: "OCR".into(),
-                details: json!({"reason": "No text detected in image"}),
-            },
-        );
-        assert_eq!(
-            String::from_utf8(body.to_bytes()).unwrap(),
-            r#"{"camber_job_id":"cmb_1","job_id":"job-1","status":"failed","timestamp":"2026-01-26T10:30:45.123456","result":{"status":"FAILED","job_id":"job-1","error":{"code":"OCR_FAILURE","stage":"OCR","details":{"reason":"No text detected in image"}}}}"#
-        );
-    }
-
-    #[test]
-    fn compact_json_escapes_non_ascii_like_python() {
-        // json.dumps({"k": "é😀"}, separators=(",", ":"))
-        let v = json!({"k": "é😀"});
-        assert_eq!(compact_json(&v), br#"{"k":"\u00e9\ud83d\ude00"}"#.to_vec());
     }
 
     #[test]
