@@ -69,12 +69,12 @@ def jobs():
 def deliveries():
     for i in range(n):
         yield (f"dlv_bench{i:012x}", f"cmb_bench{i:012x}", "job.completed", "http://127.0.0.1:9/refused",
-               "{}", body, "pending", 0, 1, 0, 0, due, now)
+               "{}", body, "pending", 0, 1, 0, "[]", due, now)
 t0 = time.time()
 c.executemany("INSERT INTO jobs (id, tenant, tenant_mask, app, status, metadata, input, plan, webhook_headers, "
               "created_at, updated_at, started_at, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", jobs())
 c.executemany("INSERT INTO deliveries (id, job_id, event, url, headers, body, state, attempts, sends_remaining, "
-              "failures, bad_signature, next_attempt_ms, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", deliveries())
+              "failures, fault, next_attempt_ms, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", deliveries())
 c.commit(); c.execute("PRAGMA wal_checkpoint(TRUNCATE)"); c.close()
 print(f"wrote {n} jobs + {n} pending deliveries in {time.time() - t0:.1f} s")
 PY

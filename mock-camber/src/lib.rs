@@ -8,6 +8,7 @@ pub mod console;
 pub mod engine;
 pub mod error;
 pub use shared::healthcheck;
+pub mod jobs;
 pub mod journal;
 pub mod metrics;
 pub mod middleware;

@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use shared::WebhookState;
 
 use crate::auth::{bearer, Admin};
-use crate::engine::AdminAction;
 use crate::error::ApiError;
+use crate::jobs::job::Action;
 use crate::routes::admin::control;
 use crate::state::AppState;
 use crate::store::{self, DeliveryFilter, JobRow};
@@ -97,7 +97,7 @@ pub async fn cancel(
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    control(&state, id.into_inner(), AdminAction::Cancel).await
+    control(&state, id.into_inner(), Action::Cancel).await
 }
 
 /// `POST /_mock/jobs/{id}/redeliver`: sends every dead delivery of the job

@@ -8,34 +8,32 @@ use super::{deliveries_of, find_job};
 use crate::auth::Admin;
 use crate::engine::shown_headers;
 use crate::error::ApiError;
+use crate::jobs::stage::Stage;
 use crate::routes::admin::{admin_view, delivery_view};
-use crate::scenario::Plan;
 use crate::state::AppState;
+use crate::store::{self, EventKind, JobEvent};
 
-/// One stage of a job as its log tells it.
-fn timeline(log: &str) -> Vec<Value> {
+/// The job's stages as its events tell them: when each started and
+/// ended, and how (`running`, `finished`, `failed` with its detail).
+fn timeline(events: &[JobEvent]) -> Vec<Value> {
     let mut stages: Vec<Value> = Vec::new();
-    for line in log.lines() {
-        let Some((at, what)) = line.split_once(' ') else {
+    for e in events {
+        let Some(stage) = e.stage.map(Stage::as_str) else {
             continue;
         };
-        let mut words = what.splitn(2, ' ');
-        let (subject, verb) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-        if subject == "job" {
-            continue;
-        }
-        if verb == "started" {
-            stages.push(
-                json!({"stage": subject, "started_at": at, "ended_at": null, "outcome": "running"}),
-            );
-        } else if let Some(s) = stages.iter_mut().rev().find(|s| s["stage"] == subject) {
-            s["ended_at"] = json!(at);
-            s["outcome"] = json!(if verb.starts_with("failed") {
-                "failed"
-            } else {
-                "finished"
-            });
-            if let Some(detail) = verb.strip_prefix("failed: ") {
+        let outcome = match e.kind {
+            EventKind::StageStarted => {
+                stages.push(json!({"stage": stage, "started_at": e.at, "ended_at": null, "outcome": "running"}));
+                continue;
+            }
+            EventKind::StageFinished => "finished",
+            EventKind::StageFailed => "failed",
+            _ => continue,
+        };
+        if let Some(s) = stages.iter_mut().rev().find(|s| s["stage"] == stage) {
+            s["ended_at"] = json!(e.at);
+            s["outcome"] = json!(outcome);
+            if let Some(detail) = &e.detail {
                 s["detail"] = json!(detail);
             }
         }
@@ -53,17 +51,20 @@ pub async fn job(
 ) -> Result<HttpResponse, ApiError> {
     let row = find_job(&state, id.into_inner()).await?;
     let deliveries = deliveries_of(&state, &row.id, None).await?;
-    let mut plan: Value = serde_json::from_str(&row.plan).unwrap_or(Value::Null);
+    let job_id = row.id.clone();
+    let events = (state.store)
+        .read(move |c| store::job_events(c, &job_id))
+        .await?;
+    let mut plan: Value = serde_json::to_value(&row.plan).unwrap_or(Value::Null);
     let origin = plan
         .as_object_mut()
         .and_then(|p| p.remove("origin"))
         .unwrap_or(Value::Null);
-    let bad_signature = serde_json::from_str::<Plan>(&row.plan).is_ok_and(|p| p.bad_signature);
     let mut view = admin_view(&row);
-    view["input"] = serde_json::from_str(&row.input).unwrap_or(Value::Null);
+    view["input"] = row.input.clone();
     view["plan"] = plan;
     view["chosen_by"] = origin;
-    view["timeline"] = json!(timeline(&row.log));
+    view["timeline"] = json!(timeline(&events));
     view["log"] = json!(row.log.lines().collect::<Vec<_>>());
     view["deliveries"] = deliveries
         .iter()
@@ -75,7 +76,7 @@ pub async fn job(
             {
                 let ts = DateTime::parse_from_rfc3339(&a.at).map_or(0, |t| t.timestamp());
                 let mut headers =
-                    shown_headers(&d.id, d.event, a.n as u32, ts, bad_signature, &d.headers);
+                    shown_headers(&d.id, d.event, a.n as u32, ts, &d.faults, &d.headers);
                 mask_caller_headers(&mut headers, &d.headers);
                 shown["headers"] = json!(headers);
             }

@@ -6,16 +6,21 @@
 //! stage ends or a delivery is due. State changes are serialised without
 //! locks, and nothing is spawned per tick.
 //!
-//! - `jobs`: the stage machine (start, advance, finish, progress writes);
+//! - `stages`: the stage runner (timers, progress writes, terminal writes)
+//!   of the jobs it runs (`jobs::job::Job`);
 //! - `delivery`: the outbox and the retry decision, a pure function;
 //! - `sender`: one HTTP attempt, signed.
 
-mod delivery;
-mod jobs;
+mod attempts;
+mod lanes;
+mod outbox;
 pub mod policy;
+mod retry;
 mod sender;
+mod stages;
+mod timers;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -26,12 +31,15 @@ use shared::retry::Schedule;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-pub use self::delivery::{next_attempt, Next};
-use self::delivery::{ActiveDelivery, AttemptWrite, Lanes, Outbox};
-pub use self::jobs::{caller_job_id, ActiveJob};
+use self::attempts::AttemptWrite;
+use self::lanes::Lanes;
+use self::outbox::Outbox;
+pub use self::retry::{next_attempt, AttemptKind, Next};
 pub use self::sender::{shown_headers, AttemptResult};
+use self::stages::Stages;
+use self::timers::{Due, Timers};
+use crate::jobs::job::{Action, Caller, Job};
 use crate::metrics::Metrics;
-use crate::scenario::FailSpec;
 use crate::store::{self, DeliveryRow, DueKey, JobRow, Store};
 use crate::tenant::Ids;
 
@@ -49,18 +57,6 @@ pub enum Control {
     Done,
     /// No active job with that id (finished, unknown or another tenant's).
     NotActive,
-}
-
-/// What `POST /_mock/jobs/{id}/{action}` asks of a running job.
-#[derive(Debug)]
-pub enum AdminAction {
-    Advance,
-    /// Complete now, with this `result` when given (else the planned one).
-    Complete(Option<serde_json::Map<String, serde_json::Value>>),
-    /// Fail now; what the request left out comes from the job's stage.
-    Fail(FailSpec),
-    /// Cancel, as the job's tenant could (`CANCELLED`, a `failed` webhook).
-    Cancel,
 }
 
 pub struct EngineSettings {
@@ -82,17 +78,13 @@ pub struct EngineSettings {
 }
 
 enum Command {
-    Submitted(Box<ActiveJob>),
+    Submitted(Box<Job>),
     /// A delivery committed by someone else (a job that ended at submit).
     Deliver(Box<DeliveryRow>),
-    Cancel {
+    Control {
         id: String,
-        tenant: String,
-        reply: oneshot::Sender<Control>,
-    },
-    Admin {
-        id: String,
-        action: AdminAction,
+        caller: Caller,
+        action: Action,
         reply: oneshot::Sender<Control>,
     },
     /// A store write of the engine's committed (or failed).
@@ -152,28 +144,27 @@ impl EngineHandle {
     }
 
     /// A job whose row is committed: run it.
-    pub fn submit(&self, job: ActiveJob) {
+    pub fn submit(&self, job: Job) {
         self.send(Command::Submitted(Box::new(job)));
     }
 
     /// A committed, pending delivery: send it (a job that ran to its end
-    /// at submit, see `ActiveJob::run_at_once`).
+    /// at submit, see `Job::run_at_once`).
     pub fn deliver(&self, row: DeliveryRow) {
         self.send(Command::Deliver(Box::new(row)));
     }
 
-    /// Cancels the tenant's running job; answers once the end is committed.
-    pub async fn cancel(&self, id: String, tenant: String) -> Control {
-        self.ask(|reply| Command::Cancel { id, tenant, reply })
-            .await
-            .unwrap_or(Control::NotActive)
-    }
-
-    /// Advance, complete or fail a running job; answers once committed.
-    pub async fn admin(&self, id: String, action: AdminAction) -> Control {
-        self.ask(|reply| Command::Admin { id, action, reply })
-            .await
-            .unwrap_or(Control::NotActive)
+    /// Cancel, advance, complete or fail a running job the caller may
+    /// touch; answers once the change is committed (see `jobs::control`).
+    pub async fn control(&self, id: String, caller: Caller, action: Action) -> Control {
+        self.ask(|reply| Command::Control {
+            id,
+            caller,
+            action,
+            reply,
+        })
+        .await
+        .unwrap_or(Control::NotActive)
     }
 
     /// Sends the delivery's event again now (same delivery id, next attempt).
@@ -196,49 +187,6 @@ impl EngineHandle {
     }
 }
 
-/// What a deadline in [`Timers`] is for.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Due {
-    /// The job's current stage ends.
-    Stage(String),
-    /// The delivery's next attempt.
-    Delivery(String),
-    /// A job's terminal write, again (the last one did not commit).
-    FinalWrite(String),
-    /// Reading a page of parked deliveries, again (the last read failed).
-    Refill,
-    /// Attempt records whose write failed, again.
-    AttemptWrites,
-}
-
-/// Every deadline of the engine, earliest first. Each job and delivery
-/// remembers its own entry, so rescheduling or finishing removes it: no
-/// stale wake-ups, no generation counters, no task per timer.
-#[derive(Default)]
-struct Timers(BTreeSet<(Instant, Due)>);
-
-impl Timers {
-    fn insert(&mut self, at: Instant, due: Due) {
-        self.0.insert((at, due));
-    }
-
-    fn remove(&mut self, at: Instant, due: Due) {
-        self.0.remove(&(at, due));
-    }
-
-    fn next(&self) -> Option<Instant> {
-        self.0.first().map(|(at, _)| *at)
-    }
-
-    /// The earliest entry due at `now`, taken out.
-    fn pop_due(&mut self, now: Instant) -> Option<Due> {
-        match self.0.first() {
-            Some((at, _)) if *at <= now => self.0.pop_first().map(|(_, due)| due),
-            _ => None,
-        }
-    }
-}
-
 pub struct Engine {
     tx: mpsc::UnboundedSender<Command>,
     store: Store,
@@ -246,21 +194,13 @@ pub struct Engine {
     settings: Rc<EngineSettings>,
     last_seq: Arc<AtomicI64>,
     client: awc::Client,
-    /// Due deliveries waiting for an in-flight slot, and the slots taken.
-    lanes: Lanes,
     /// Counts resets: what an attempt started before one reports is dropped.
     generation: u64,
-    jobs: HashMap<String, ActiveJob>,
-    deliveries: HashMap<String, ActiveDelivery>,
+    /// The stage runner: running jobs, progress not yet written.
+    stages: Stages,
+    /// The outbox: pending deliveries in memory, parked, in flight.
     outbox: Outbox,
-    max_loaded: usize,
     timers: Timers,
-    /// Jobs whose progress is not yet written. Flushed as one write when the
-    /// command queue runs dry (or every `FLUSH_EVERY` commands under
-    /// sustained load), so a job that moves through several stages between
-    /// two flushes costs one row update, and one that finishes costs none.
-    dirty: HashSet<String>,
-    since_flush: usize,
     /// A graceful stop was asked for: answered once nothing is on the wire.
     stopping: Option<oneshot::Sender<()>>,
 }
@@ -283,25 +223,20 @@ impl Engine {
         let max_loaded = settings.max_loaded_deliveries.max(1);
         let lanes = Lanes::new(max_in_flight, settings.max_per_destination.max(1));
         let mut engine = Engine {
-            outbox: Outbox::default(),
-            lanes,
+            outbox: Outbox::new(max_loaded, lanes),
             generation: 0,
-            max_loaded,
             tx: tx.clone(),
             store,
             metrics,
             settings: Rc::new(settings),
             last_seq,
             client,
-            jobs: HashMap::new(),
-            deliveries: HashMap::new(),
+            stages: Stages::default(),
             timers: Timers::default(),
-            dirty: HashSet::new(),
-            since_flush: 0,
             stopping: None,
         };
         for row in resume_jobs {
-            match ActiveJob::from_row(&row) {
+            match Job::from_row(&row) {
                 Ok(job) => engine.start_job(job),
                 Err(e) => log::error!("cannot resume job {}: {e}", row.id),
             }
@@ -361,8 +296,8 @@ impl Engine {
                 }
                 break;
             }
-            self.since_flush += 1;
-            if self.since_flush >= FLUSH_EVERY {
+            self.stages.since_flush += 1;
+            if self.stages.since_flush >= FLUSH_EVERY {
                 self.flush_progress();
             }
         }
@@ -395,8 +330,12 @@ impl Engine {
                 self.start_job(*job)
             }
             Command::Deliver(row) => self.enqueue_delivery(&row),
-            Command::Cancel { id, tenant, reply } => self.cancel(&id, &tenant, reply),
-            Command::Admin { id, action, reply } => self.admin(&id, action, reply),
+            Command::Control {
+                id,
+                caller,
+                action,
+                reply,
+            } => self.control(&id, &caller, action, reply),
             Command::Committed {
                 id,
                 finished,
@@ -435,21 +374,16 @@ impl Engine {
     /// reset answers no attempt starts.
     fn reset(&mut self, reply: oneshot::Sender<()>) {
         self.generation += 1;
-        for d in self.deliveries.values_mut() {
-            d.abort();
-        }
         self.metrics
             .active_jobs
-            .fetch_sub(self.jobs.len() as i64, Relaxed);
-        self.metrics
-            .queue_depth
-            .fetch_sub(self.deliveries.len() as i64 + self.outbox.parked, Relaxed);
-        self.jobs.clear();
-        self.deliveries.clear();
-        self.outbox = Outbox::default();
-        self.lanes.clear();
+            .fetch_sub(self.stages.jobs.len() as i64, Relaxed);
+        self.metrics.queue_depth.fetch_sub(
+            self.outbox.deliveries.len() as i64 + self.outbox.parked,
+            Relaxed,
+        );
+        self.stages.clear();
+        self.outbox.clear();
         self.timers = Timers::default();
-        self.dirty.clear();
         let last = self.last_seq.load(std::sync::atomic::Ordering::SeqCst);
         self.store.write_then(
             move |c| store::reset(c, last),
@@ -467,27 +401,5 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timers_pop_in_deadline_order_and_removed_ones_never_fire() {
-        let t0 = Instant::now();
-        let mut t = Timers::default();
-        t.insert(t0 + Duration::from_millis(30), Due::Stage("b".into()));
-        t.insert(t0 + Duration::from_millis(10), Due::Delivery("d".into()));
-        t.insert(t0 + Duration::from_millis(20), Due::Stage("a".into()));
-        t.remove(t0 + Duration::from_millis(20), Due::Stage("a".into()));
-        assert_eq!(t.next(), Some(t0 + Duration::from_millis(10)));
-        assert_eq!(t.pop_due(t0), None, "nothing is due yet");
-        let later = t0 + Duration::from_millis(50);
-        assert_eq!(t.pop_due(later), Some(Due::Delivery("d".into())));
-        assert_eq!(t.pop_due(later), Some(Due::Stage("b".into())));
-        assert_eq!(t.pop_due(later), None);
-        assert_eq!(t.next(), None);
     }
 }

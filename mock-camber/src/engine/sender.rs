@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use super::policy::{Guarded, Policy, Refused};
 use super::EngineSettings;
+use crate::scenario::{WebhookFault, WebhookFaults};
 use crate::store::Headers;
 
 /// Bytes of a receiver's answer kept in the attempt log.
@@ -60,7 +61,33 @@ pub(super) struct AttemptRequest {
     pub headers: Headers,
     pub body: Bytes,
     pub n: u32,
-    pub bad_signature: bool,
+    /// What this attempt does wrong on purpose (see [`Altered`]).
+    pub faults: WebhookFaults,
+}
+
+/// What the sender's faults change in an attempt: every
+/// `WebhookFault::at_send` variant has its behaviour here, and only here.
+#[derive(Debug, Default)]
+struct Altered<'a> {
+    /// Sign with wrong secrets (`bad_signature`).
+    bad_signature: bool,
+    /// Send this `Content-Type` instead of `application/json`.
+    content_type: Option<&'a str>,
+}
+
+impl<'a> Altered<'a> {
+    fn of(faults: &'a WebhookFaults) -> Self {
+        let mut out = Self::default();
+        for f in faults.iter() {
+            match f {
+                WebhookFault::BadSignature => out.bad_signature = true,
+                WebhookFault::ContentType(ct) => out.content_type = Some(ct),
+                // Applied before any attempt (the outbox's schedule).
+                WebhookFault::Drop | WebhookFault::Delay(_) | WebhookFault::Sends(_) => {}
+            }
+        }
+        out
+    }
 }
 
 /// The outcome of one webhook attempt.
@@ -93,8 +120,9 @@ pub(super) async fn send(
     // of a shared mock cannot sign webhooks for each other.
     let own = settings.tenant_secrets.get(&req.tenant);
     let secrets = own.unwrap_or(&settings.webhook_secrets);
+    let altered = Altered::of(&req.faults);
     let mangled: Vec<String>;
-    let secrets = if req.bad_signature {
+    let secrets = if altered.bad_signature {
         mangled = (secrets.iter())
             .map(|s| format!("{s}-not-the-secret"))
             .collect();
@@ -126,6 +154,7 @@ pub(super) async fn send(
         ts,
         sign_hex(current.as_bytes(), &req.body),
         sign_standard_all(secrets, &req.delivery_id, ts, &req.body),
+        &altered,
     );
     for (k, v) in ours {
         r = r.insert_header((k, v));
@@ -139,32 +168,7 @@ pub(super) async fn send(
     }
     let start = Instant::now();
     let limit = settings.delivery_timeout;
-    let exchange = async {
-        let mut resp = r.send_body(req.body.clone()).await.map_err(|e| match e {
-            awc::error::SendRequestError::Timeout => timed_out(limit),
-            awc::error::SendRequestError::Connect(awc::error::ConnectError::Resolver(e))
-                if e.is::<Refused>() =>
-            {
-                e.to_string()
-            }
-            other => other.to_string(),
-        })?;
-        let status = resp.status().as_u16();
-        let retry_after = matches!(status, 429 | 503)
-            .then(|| resp.headers().get(RETRY_AFTER)?.to_str().ok())
-            .flatten()
-            .and_then(|v| parse_retry_after(v, Utc::now()));
-        let mut excerpt = Vec::new();
-        while excerpt.len() < EXCERPT_BYTES {
-            match resp.next().await {
-                Some(Ok(chunk)) => excerpt.extend_from_slice(&chunk),
-                _ => break,
-            }
-        }
-        excerpt.truncate(EXCERPT_BYTES);
-        Ok::<_, String>((status, retry_after, excerpt))
-    };
-    let outcome = tokio::time::timeout(limit, exchange).await;
+    let outcome = tokio::time::timeout(limit, exchange(r, req.body.clone(), limit)).await;
     result.latency = start.elapsed();
     match outcome {
         Ok(Ok((status, retry_after, excerpt))) => {
@@ -179,6 +183,38 @@ pub(super) async fn send(
         Err(_) => result.error = Some(timed_out(limit)),
     }
     result
+}
+
+/// Sends the request and reads the status, `Retry-After` (on a 429 or
+/// 503) and at most `EXCERPT_BYTES` of the answer.
+async fn exchange(
+    r: awc::ClientRequest,
+    body: Bytes,
+    limit: Duration,
+) -> Result<(u16, Option<Duration>, Vec<u8>), String> {
+    let mut resp = r.send_body(body).await.map_err(|e| match e {
+        awc::error::SendRequestError::Timeout => timed_out(limit),
+        awc::error::SendRequestError::Connect(awc::error::ConnectError::Resolver(e))
+            if e.is::<Refused>() =>
+        {
+            e.to_string()
+        }
+        other => other.to_string(),
+    })?;
+    let status = resp.status().as_u16();
+    let retry_after = matches!(status, 429 | 503)
+        .then(|| resp.headers().get(RETRY_AFTER)?.to_str().ok())
+        .flatten()
+        .and_then(|v| parse_retry_after(v, Utc::now()));
+    let mut excerpt = Vec::new();
+    while excerpt.len() < EXCERPT_BYTES {
+        match resp.next().await {
+            Some(Ok(chunk)) => excerpt.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    excerpt.truncate(EXCERPT_BYTES);
+    Ok((status, retry_after, excerpt))
 }
 
 /// The policy's refusal of `url`'s host when it is a literal address.
@@ -204,9 +240,11 @@ fn contract_headers(
     ts: i64,
     secret_hex: String,
     signature: String,
+    altered: &Altered<'_>,
 ) -> [(&'static str, String); 8] {
+    let content_type = altered.content_type.unwrap_or("application/json");
     [
-        (CONTENT_TYPE.as_str(), "application/json".to_owned()),
+        (CONTENT_TYPE.as_str(), content_type.to_owned()),
         (h::WEBHOOK_SECRET, secret_hex),
         (h::DELIVERY_ID, delivery_id.to_owned()),
         (h::ATTEMPT, n.to_string()),
@@ -225,19 +263,27 @@ pub fn shown_headers(
     event: WebhookEvent,
     n: u32,
     ts: i64,
-    bad_signature: bool,
+    faults: &WebhookFaults,
     caller: &Headers,
 ) -> Vec<(String, String)> {
-    let elided = if bad_signature {
+    let altered = Altered::of(faults);
+    let elided = if altered.bad_signature {
         "(elided: deliberately wrong, bad_signature)"
     } else {
         "(elided)"
     };
-    let mut out: Vec<(String, String)> =
-        contract_headers(delivery_id, event, n, ts, elided.into(), elided.into())
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
+    let mut out: Vec<(String, String)> = contract_headers(
+        delivery_id,
+        event,
+        n,
+        ts,
+        elided.into(),
+        elided.into(),
+        &altered,
+    )
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
     for (k, v) in caller.iter() {
         let name = k.to_ascii_lowercase();
         let shown = crate::journal::mask_header(&name, v);

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use super::{job_view, page, parse_cursor, parse_limit, parse_status, MAX_LIMIT};
 use crate::auth::Admin;
-use crate::engine::{AdminAction, Control};
 use crate::error::ApiError;
+use crate::jobs::job::{Action, Caller};
 use crate::journal;
 use crate::routes::body::read_body;
 use crate::scenario::FailSpec;
@@ -134,31 +134,14 @@ pub async fn jobs(
     .await
 }
 
+/// Cancel, advance, complete or fail, as the admin API asks: the job as
+/// committed after it (see `jobs::control`).
 pub(crate) async fn control(
     state: &AppState,
     id: String,
-    action: AdminAction,
+    action: Action,
 ) -> Result<HttpResponse, ApiError> {
-    let lookup = id.clone();
-    let Some(row) = state
-        .store
-        .read(move |c| store::get_job(c, &lookup))
-        .await?
-    else {
-        return Err(ApiError::NotFound(format!("no job `{id}`")));
-    };
-    let outcome = state.engine.admin(id.clone(), action).await;
-    if outcome == Control::NotActive {
-        return Err(ApiError::Conflict(format!(
-            "job `{id}` is already {}",
-            row.status
-        )));
-    }
-    let row = state
-        .store
-        .read(move |c| store::get_job(c, &id))
-        .await?
-        .ok_or_else(|| ApiError::internal("job vanished"))?;
+    let row = crate::jobs::control::control(state, Caller::Admin, id, action).await?;
     Ok(HttpResponse::Ok().json(admin_view(&row)))
 }
 
@@ -174,7 +157,7 @@ pub async fn advance(
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    control(&state, id.into_inner(), AdminAction::Advance).await
+    control(&state, id.into_inner(), Action::Advance).await
 }
 
 /// An optional JSON object body (empty = `T::default()`); it and its
@@ -216,7 +199,7 @@ pub async fn complete(
 ) -> Result<HttpResponse, ApiError> {
     let raw = read_body(&req, payload, state.settings.max_body_bytes).await?;
     let body: CompleteBody = optional_object_body(&raw, "complete", &[])?;
-    control(&state, id.into_inner(), AdminAction::Complete(body.result)).await
+    control(&state, id.into_inner(), Action::Complete(body.result)).await
 }
 
 /// Body of `/fail`, all optional: `{"code", "stage", "reason"}` or
@@ -252,7 +235,7 @@ pub async fn fail(
         stage: body.stage,
         reason: body.reason,
     };
-    control(&state, id.into_inner(), AdminAction::Fail(spec)).await
+    control(&state, id.into_inner(), Action::Fail(spec)).await
 }
 
 pub(crate) fn delivery_view(d: &store::DeliveryRow, attempts: &[store::AttemptRow]) -> Value {
@@ -346,15 +329,10 @@ pub async fn redeliver(
     else {
         return Err(ApiError::NotFound(format!("no delivery `{id}`")));
     };
-    // What a read shows next: a queued delivery keeps its place in the
-    // retry schedule; a finished one is sent once more from its end.
-    let failures = if row.state == DeliveryState::Pending {
-        row.failures
-    } else {
-        state.settings.retry_schedule.len() as i64
-    };
+    // What a read shows next: pending again, its failures kept (a
+    // finished one gets one manual attempt, see `engine::AttemptKind`).
+    let shown = WebhookState::of(DeliveryState::Pending, row.failures);
     state.engine.redeliver(row).await;
-    let shown = WebhookState::of(DeliveryState::Pending, failures);
     Ok(HttpResponse::Accepted().json(json!({"id": id, "state": shown})))
 }
 

@@ -79,67 +79,8 @@ impl Submit {
             Some(v @ Value::Object(_)) => v.clone(),
             Some(_) => return Err(invalid("`metadata` must be a JSON object")),
         };
-        let mut scenario = match metadata.get("mock") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(
-                Scenario::parse(v)
-                    .map_err(|e| invalid(format!("`metadata.mock` is not a scenario: {e}")))?,
-            ),
-        };
-        let mut scenario_source = "metadata.mock";
-        if let Some(raw) = scenario_header {
-            let v: Value = serde_json::from_str(raw)
-                .map_err(|e| invalid(format!("X-Mock-Scenario is not JSON: {e}")))?;
-            // The body's own scenario wins over the header's.
-            if scenario.is_none() {
-                scenario_source = "X-Mock-Scenario";
-                scenario = Some(
-                    Scenario::parse(&v)
-                        .map_err(|e| invalid(format!("X-Mock-Scenario is not a scenario: {e}")))?,
-                );
-            }
-        }
-        let (webhook_url, webhook_headers) = match obj.get("webhook") {
-            None | Some(Value::Null) => (None, Default::default()),
-            Some(Value::Object(w)) => {
-                let url = match w.get("url") {
-                    Some(Value::String(u)) => u.clone(),
-                    None | Some(Value::Null) => return Err(invalid("`webhook.url` is required")),
-                    Some(_) => return Err(invalid("`webhook.url` must be a string")),
-                };
-                check_url(&url)?;
-                check_destination(&url, policy)?;
-                let headers = match w.get("headers") {
-                    None | Some(Value::Null) => Default::default(),
-                    Some(Value::Object(hs)) => {
-                        for (k, v) in hs {
-                            let Value::String(v) = v else {
-                                return Err(invalid(format!(
-                                    "`webhook.headers.{k}` must be a string"
-                                )));
-                            };
-                            if k.eq_ignore_ascii_case("host") {
-                                return Err(invalid(format!(
-                                    "`webhook.headers.{k}` may not be set: a webhook's Host \
-                                     is the host of `webhook.url`"
-                                )));
-                            }
-                            if HeaderName::from_bytes(k.as_bytes()).is_err()
-                                || HeaderValue::from_str(v).is_err()
-                            {
-                                return Err(invalid(format!(
-                                    "`webhook.headers.{k}` is not a valid HTTP header"
-                                )));
-                            }
-                        }
-                        hs.clone()
-                    }
-                    Some(_) => return Err(invalid("`webhook.headers` must be a JSON object")),
-                };
-                (Some(url), headers)
-            }
-            Some(_) => return Err(invalid("`webhook` must be a JSON object")),
-        };
+        let (scenario, scenario_source) = scenario_of(&metadata, scenario_header)?;
+        let (webhook_url, webhook_headers) = webhook_of(obj.get("webhook"), policy)?;
         Ok(Self {
             app,
             input,
@@ -150,6 +91,87 @@ impl Submit {
             webhook_headers,
         })
     }
+}
+
+/// The job's scenario and where it came from: `metadata.mock`, else the
+/// `X-Mock-Scenario` header (which must be JSON even when the body's wins).
+fn scenario_of(
+    metadata: &Value,
+    scenario_header: Option<&str>,
+) -> Result<(Option<Scenario>, &'static str), ApiError> {
+    let mut scenario = match metadata.get("mock") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            Scenario::parse(v)
+                .map_err(|e| invalid(format!("`metadata.mock` is not a scenario: {e}")))?,
+        ),
+    };
+    let mut scenario_source = "metadata.mock";
+    if let Some(raw) = scenario_header {
+        let v: Value = serde_json::from_str(raw)
+            .map_err(|e| invalid(format!("X-Mock-Scenario is not JSON: {e}")))?;
+        // The body's own scenario wins over the header's.
+        if scenario.is_none() {
+            scenario_source = "X-Mock-Scenario";
+            scenario = Some(
+                Scenario::parse(&v)
+                    .map_err(|e| invalid(format!("X-Mock-Scenario is not a scenario: {e}")))?,
+            );
+        }
+    }
+    Ok((scenario, scenario_source))
+}
+
+/// `webhook.url` (checked, and let through by `policy`) and
+/// `webhook.headers` (valid, never `Host`).
+fn webhook_of(
+    webhook: Option<&Value>,
+    policy: &Policy,
+) -> Result<(Option<String>, serde_json::Map<String, Value>), ApiError> {
+    match webhook {
+        None | Some(Value::Null) => Ok((None, Default::default())),
+        Some(Value::Object(w)) => {
+            let url = match w.get("url") {
+                Some(Value::String(u)) => u.clone(),
+                None | Some(Value::Null) => return Err(invalid("`webhook.url` is required")),
+                Some(_) => return Err(invalid("`webhook.url` must be a string")),
+            };
+            check_url(&url)?;
+            check_destination(&url, policy)?;
+            let headers = match w.get("headers") {
+                None | Some(Value::Null) => Default::default(),
+                Some(Value::Object(hs)) => {
+                    check_headers(hs)?;
+                    hs.clone()
+                }
+                Some(_) => return Err(invalid("`webhook.headers` must be a JSON object")),
+            };
+            Ok((Some(url), headers))
+        }
+        Some(_) => Err(invalid("`webhook` must be a JSON object")),
+    }
+}
+
+/// Each `webhook.headers` entry is a valid HTTP header with a string
+/// value, and none is `Host`.
+fn check_headers(hs: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
+    for (k, v) in hs {
+        let Value::String(v) = v else {
+            return Err(invalid(format!("`webhook.headers.{k}` must be a string")));
+        };
+        if k.eq_ignore_ascii_case("host") {
+            return Err(invalid(format!(
+                "`webhook.headers.{k}` may not be set: a webhook's Host \
+                 is the host of `webhook.url`"
+            )));
+        }
+        if HeaderName::from_bytes(k.as_bytes()).is_err() || HeaderValue::from_str(v).is_err() {
+            return Err(invalid(format!(
+                "`webhook.headers.{k}` is not a valid HTTP header"
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub fn check_url(url: &str) -> Result<(), ApiError> {

@@ -5,21 +5,18 @@ use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::Utc;
-use rand::Rng;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use shared::headers as h;
-use shared::wire::rfc3339;
-use shared::{JobStatus, SubmitResponse};
+use shared::JobStatus;
 
 use super::body::{invalid, journal_body, read_body, Submit};
 use super::{job_view, page, parse_cursor, parse_limit, parse_status};
-use crate::engine::{ActiveJob, Control};
 use crate::error::ApiError;
-use crate::scenario;
+use crate::jobs::control;
+use crate::jobs::job::{Action, Caller};
+use crate::jobs::submit::{self, ConfigSnapshot, Decision};
 use crate::state::AppState;
-use crate::store::{self, Headers, IdemRecord, JobFilter, JobRow, SubmitOutcome};
+use crate::store::{self, JobFilter, JobRow};
 use crate::tenant::Tenant;
 use crate::wait::{self, Wait};
 
@@ -47,197 +44,59 @@ async fn submit_inner(
 ) -> Result<HttpResponse, ApiError> {
     let raw = read_body(req, payload, state.settings.max_body_bytes).await?;
     journal_body(req, &raw);
-
-    let (error_rate, stage_ms, failure_rate) = {
-        let c = state.config.lock();
-        (c.submit_error_rate, c.stage_ms, c.failure_rate)
-    };
-    if error_rate > 0.0 {
-        let (roll, pick): (f64, bool) = {
-            let mut rng = state.submit_rng.lock();
-            (rng.gen(), rng.gen())
-        };
-        if roll < error_rate {
-            state
-                .metrics
-                .submit_errors_injected
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return Err(if pick {
-                ApiError::Injected {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    retry_after_secs: 1,
-                    message: "injected: Camber is unavailable, retry later",
-                }
-            } else {
-                ApiError::Injected {
-                    status: StatusCode::TOO_MANY_REQUESTS,
-                    retry_after_secs: 1,
-                    message: "injected: too many requests, retry later",
-                }
-            });
-        }
+    let config = ConfigSnapshot::of(state);
+    if let Some(fault) = submit::draw_fault(state, config) {
+        return Err(ApiError::Injected {
+            status: fault.status(),
+            retry_after_secs: fault.retry_after_secs(),
+            message: fault.message(),
+        });
     }
-
     let body: Value = serde_json::from_slice(&raw)
         .map_err(|e| ApiError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
-    let scenario_header = req
-        .headers()
-        .get(h::MOCK_SCENARIO)
-        .map(|v| {
-            v.to_str()
-                .map_err(|_| invalid("X-Mock-Scenario is not text"))
-        })
-        .transpose()?
+    let scenario = header(req, h::MOCK_SCENARIO, "X-Mock-Scenario is not text")?
         // An empty header (as some proxies and clients send) is no scenario.
         .filter(|v| !v.trim().is_empty());
-    let submit = Submit::parse(&body, scenario_header, &state.settings.webhook_policy)?;
-    let idem_key = req
-        .headers()
-        .get(h::IDEMPOTENCY_KEY)
-        .map(|v| {
-            v.to_str()
-                .ok()
-                .filter(|s| !s.is_empty() && s.len() <= 255)
-                .map(str::to_owned)
-                .ok_or_else(|| invalid("Idempotency-Key must be 1 to 255 characters of text"))
-        })
+    let submit = Submit::parse(&body, scenario, &state.settings.webhook_policy)?;
+    let idempotency_key = header(req, h::IDEMPOTENCY_KEY, IDEM_KEY_RULE)?
+        .map(|s| Some(s.to_owned()).filter(|s| !s.is_empty() && s.len() <= 255))
+        .map(|k| k.ok_or_else(|| invalid(IDEM_KEY_RULE)))
         .transpose()?;
+    let request = submit::Request {
+        tenant: &tenant,
+        raw: &raw,
+        body: &body,
+        submit,
+        idempotency_key,
+        config,
+    };
+    let created = HttpResponse::Created;
+    Ok(match submit::submit(state, request).await? {
+        Decision::Created(body) => created().content_type("application/json").body(body),
+        Decision::Replayed(original) => created()
+            .insert_header((h::IDEMPOTENT_REPLAYED, "true"))
+            .content_type("application/json")
+            .body(original),
+        Decision::KeyReused => return Err(ApiError::IdempotencyKeyReused),
+    })
+}
 
-    let (scenario, mut origin) = match submit.scenario {
-        Some(s) => (Some(s), scenario::Origin::from(submit.scenario_source)),
-        None => match state.config.lock().take_rule(&body, &tenant.id) {
-            Some((i, rule)) => (
-                Some(rule.scenario.clone()),
-                scenario::Origin {
-                    rule_index: Some(i),
-                    rule: Some(rule),
-                    ..scenario::Origin::from("rule")
-                },
-            ),
-            None => (None, scenario::Origin::from("defaults")),
-        },
-    };
-    origin.scenario = scenario.clone();
-    origin.failure_rate = failure_rate;
-    let seq = state
-        .last_seq
-        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-        + 1;
-    let id = state.ids.job_id(seq);
-    let mut plan = scenario::plan(
-        scenario.as_ref(),
-        stage_ms,
-        failure_rate,
-        &mut state.ids.job_rng(seq),
-    );
-    plan.origin = Some(origin);
-    let webhook_url = submit
-        .webhook_url
-        .or_else(|| state.settings.webhook_url.clone());
-    let now = rfc3339(Utc::now());
-    let response = SubmitResponse {
-        id: id.clone(),
-        job_id: id.clone(),
-        status: JobStatus::Pending,
-        app: submit.app.clone(),
-        created_at: now.clone(),
-    };
-    let response_json = serde_json::to_string(&response).map_err(ApiError::internal)?;
-    let row = JobRow {
-        seq,
-        id: id.clone(),
-        tenant: tenant.id.clone(),
-        tenant_mask: tenant.mask.clone(),
-        app: submit.app,
-        status: JobStatus::Pending,
-        stage: None,
-        metadata: submit.metadata.to_string(),
-        input: submit.input.to_string(),
-        plan: serde_json::to_string(&plan).map_err(ApiError::internal)?,
-        webhook_url,
-        webhook_headers: Headers::from_map(&submit.webhook_headers),
-        created_at: now.clone(),
-        updated_at: now,
-        started_at: None,
-        finished_at: None,
-        result: None,
-        error: None,
-        log: String::new(),
-        delivery_state: None,
-        delivery_attempts: 0,
-        delivery_failures: 0,
-    };
-    let idem = idem_key.map(|key| IdemRecord {
-        key,
-        body_hash: hex::encode(Sha256::digest(&raw)),
-        response: response_json.clone(),
-    });
-    let mut active = ActiveJob::new(&row, plan, &submit.metadata);
-    let mut row = row;
-    // Stages that take no time and nothing holding the job: it runs to its
-    // end now, and its row is written already ended, with its webhook
-    // delivery, in the same transaction: one write and one commit per job.
-    let (ended, delivery) = match active.instant().then(|| active.run_at_once(&state.ids)) {
-        Some(e) => {
-            row.apply(e.progress);
-            (Some(e.status), e.delivery)
-        }
-        None => (None, None),
-    };
-    // Steady: a forward jump of the system clock does not expire keys.
-    let now_unix = crate::clock::now().timestamp();
-    let (outcome, delivery) = state
-        .store
-        .write(move |c| {
-            let outcome = store::insert_job(c, &row, idem.as_ref(), now_unix)?;
-            if let (SubmitOutcome::Created, Some(d)) = (&outcome, &delivery) {
-                store::insert_delivery(c, d)?;
-            }
-            Ok((outcome, delivery))
-        })
-        .await?;
-    match outcome {
-        SubmitOutcome::Created => {
-            state
-                .metrics
-                .submits
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            state.metrics.job_entered(JobStatus::Pending);
-            match ended {
-                Some(status) => {
-                    state.metrics.job_entered(JobStatus::Running);
-                    state.metrics.job_entered(status);
-                    if let Some(d) = delivery {
-                        state.engine.deliver(d);
-                    }
-                }
-                None => state.engine.submit(active),
-            }
-            Ok(HttpResponse::Created()
-                .content_type("application/json")
-                .body(response_json))
-        }
-        SubmitOutcome::Replayed(original) => {
-            state
-                .metrics
-                .submits_replayed
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Ok(HttpResponse::Created()
-                .insert_header((h::IDEMPOTENT_REPLAYED, "true"))
-                .content_type("application/json")
-                .body(original))
-        }
-        SubmitOutcome::KeyReused => Err(ApiError::IdempotencyKeyReused),
-    }
+const IDEM_KEY_RULE: &str = "Idempotency-Key must be 1 to 255 characters of text";
+
+/// A request header as text, if present; `not_text` when it is not.
+fn header<'a>(
+    req: &'a HttpRequest,
+    name: &str,
+    not_text: &str,
+) -> Result<Option<&'a str>, ApiError> {
+    (req.headers().get(name))
+        .map(|v| v.to_str().map_err(|_| invalid(not_text)))
+        .transpose()
 }
 
 /// The tenant's job, or 404 exactly as if it did not exist.
 async fn own_job(state: &AppState, tenant: &Tenant, id: String) -> Result<JobRow, ApiError> {
-    let not_found = ApiError::NotFound(format!("no job `{id}`"));
-    match state.store.read(move |c| store::get_job(c, &id)).await? {
-        Some(row) if row.tenant == tenant.id => Ok(row),
-        _ => Err(not_found),
-    }
+    control::find(state, &Caller::Tenant(tenant.id.clone()), id).await
 }
 
 /// `wait_for` of `GET /jobs/{id}`: the state a caller waits for.
@@ -377,16 +236,8 @@ pub async fn cancel(
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let row = own_job(&state, &tenant, id.clone()).await?;
-    let outcome = state.engine.cancel(id.clone(), tenant.id.clone()).await;
-    if outcome == Control::NotActive {
-        return Err(ApiError::Conflict(format!(
-            "job `{id}` is already {} and cannot be cancelled",
-            row.status
-        )));
-    }
-    let row = own_job(&state, &tenant, id).await?;
+    let caller = Caller::Tenant(tenant.id);
+    let row = control::control(&state, caller, id.into_inner(), Action::Cancel).await?;
     Ok(HttpResponse::Ok().json(job_view(&row)))
 }
 

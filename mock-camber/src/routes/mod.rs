@@ -10,7 +10,6 @@ pub mod runtime;
 
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::Value;
 use shared::{JobStatus, JobView, WebhookState, WebhookView};
 
 use crate::console::{self, assets};
@@ -143,22 +142,22 @@ pub fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) ->
 
 pub fn job_view(row: &JobRow) -> JobView {
     let status = row.status;
-    let parse = |s: &Option<String>| s.as_deref().and_then(|s| serde_json::from_str(s).ok());
     JobView {
         id: row.id.clone(),
         job_id: row.id.clone(),
         app: row.app.clone(),
         status,
-        stage: row.stage.clone(),
-        metadata: serde_json::from_str(&row.metadata).unwrap_or(Value::Null),
+        stage: row.stage.map(|s| s.as_str().to_owned()),
+        metadata: row.metadata.clone(),
         created_at: row.created_at.clone(),
         updated_at: row.updated_at.clone(),
         started_at: row.started_at.clone(),
         finished_at: row.finished_at.clone(),
-        result: parse(&row.result).filter(|_| status == JobStatus::Completed),
-        error: parse(&row.error)
-            .and_then(|v: Value| serde_json::from_value(v).ok())
-            .filter(|_| status != JobStatus::Completed),
+        result: row
+            .result
+            .clone()
+            .filter(|_| status == JobStatus::Completed),
+        error: row.error.clone().filter(|_| status != JobStatus::Completed),
         webhook: row.webhook_url.as_ref().map(|url| WebhookView {
             url: url.clone(),
             state: match (&row.delivery_state, status.is_terminal()) {

@@ -6,7 +6,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{expect_object, Scenario};
+use super::spec::{expect_object, Scenario};
 
 /// A scenario rule of the runtime config, as the user wrote it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

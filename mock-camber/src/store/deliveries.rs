@@ -1,9 +1,67 @@
 //! Webhook deliveries and their attempts: rows and SQL.
 
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use shared::{DeliveryState, WebhookEvent, WebhookState};
 
 use super::Headers;
+use crate::scenario::WebhookFaults;
+
+/// The `fault` column: the faults the sender applies, as a JSON list
+/// (`[]` for none; `["bad_signature"]`, `[{"content_type": "text/plain"}]`).
+impl ToSql for WebhookFaults {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        let text = serde_json::to_string(self)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(ToSqlOutput::from(text))
+    }
+}
+
+impl FromSql for WebhookFaults {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        serde_json::from_str(v.as_str()?).map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}
+
+/// What an attempt is: one of the retry schedule's, or one more asked for
+/// by hand (`/_mock/deliveries/{id}/redeliver`, the console's
+/// redeliver-dead) after the delivery ended, outside the schedule: if it
+/// fails, the delivery is dead again at once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AttemptKind {
+    #[default]
+    Scheduled,
+    Manual,
+}
+
+impl AttemptKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::Manual => "manual",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Scheduled, Self::Manual]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+impl ToSql for AttemptKind {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for AttemptKind {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        let s = v.as_str()?;
+        Self::parse(s)
+            .ok_or_else(|| FromSqlError::Other(format!("unknown attempt kind `{s}`").into()))
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct DeliveryRow {
@@ -19,7 +77,10 @@ pub struct DeliveryRow {
     pub sends_remaining: i64,
     /// Failed attempts so far: the position in the retry schedule.
     pub failures: i64,
-    pub bad_signature: bool,
+    /// What the sender does to each attempt on purpose.
+    pub faults: WebhookFaults,
+    /// What its next attempt is: scheduled, or one more by hand.
+    pub kind: AttemptKind,
     pub next_attempt_ms: i64,
     pub created_at: String,
     /// The tenant id of the job: a tenant with its own webhook secret
@@ -28,7 +89,7 @@ pub struct DeliveryRow {
 }
 
 const DELIVERY_COLUMNS: &str = "seq, id, job_id, event, url, headers, body, state, attempts, \
-     sends_remaining, bad_signature, next_attempt_ms, created_at, failures, tenant";
+     sends_remaining, fault, next_attempt_ms, created_at, failures, tenant, attempt_kind";
 
 fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
     Ok(DeliveryRow {
@@ -42,19 +103,20 @@ fn delivery_from_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRow> {
         state: r.get(7)?,
         attempts: r.get(8)?,
         sends_remaining: r.get(9)?,
-        bad_signature: r.get(10)?,
+        faults: r.get(10)?,
         next_attempt_ms: r.get(11)?,
         created_at: r.get(12)?,
         failures: r.get(13)?,
         tenant: r.get(14)?,
+        kind: r.get(15)?,
     })
 }
 
 pub fn insert_delivery(conn: &Connection, d: &DeliveryRow) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO deliveries (id, job_id, event, url, headers, body, state, attempts, \
-         sends_remaining, bad_signature, next_attempt_ms, created_at, failures, tenant) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+         sends_remaining, fault, next_attempt_ms, created_at, failures, tenant, attempt_kind) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         d.id,
@@ -66,11 +128,12 @@ pub fn insert_delivery(conn: &Connection, d: &DeliveryRow) -> rusqlite::Result<(
         d.state,
         d.attempts,
         d.sends_remaining,
-        d.bad_signature,
+        d.faults,
         d.next_attempt_ms,
         d.created_at,
         d.failures,
-        d.tenant
+        d.tenant,
+        d.kind
     ])?;
     super::note(super::Note::Delivery {
         job_id: d.job_id.clone(),
@@ -136,22 +199,20 @@ pub fn record_attempt(
     Ok(())
 }
 
-/// Puts a delivery back in the queue (redeliver) for one more send, at the
-/// end of its retry schedule (`failures`).
+/// Puts a delivery back in the queue (redeliver) for one more send of
+/// `kind` (a manual one is outside its retry schedule).
 pub fn requeue_delivery(
     conn: &Connection,
     id: &str,
     now_ms: i64,
-    failures: i64,
+    kind: AttemptKind,
 ) -> rusqlite::Result<()> {
     let changed = conn
         .prepare_cached(
             "UPDATE deliveries SET state = 'pending', sends_remaining = 1, next_attempt_ms = ?2, \
-         failures = ?3 WHERE id = ?1 RETURNING job_id, event",
+         attempt_kind = ?3 WHERE id = ?1 RETURNING job_id, event",
         )?
-        .query_row(params![id, now_ms, failures], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(params![id, now_ms, kind], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     note_delivery(changed, DeliveryState::Pending);
     Ok(())

@@ -1,54 +1,40 @@
 //! Jobs and their idempotency records: rows and SQL.
 
-use std::sync::Arc;
-
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use shared::JobStatus;
+use serde_json::Value;
+use shared::{JobStatus, WebhookError};
 
-/// A job's extra webhook headers (`webhook.headers`), parsed once from the
-/// submit body and shared, never re-encoded, on their way to the sender;
-/// stored as a JSON object in one place (this type's SQL mapping).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Headers(pub Arc<[(String, String)]>);
+use super::Headers;
+use crate::jobs::stage::Stage;
+use crate::scenario::Plan;
 
-impl Headers {
-    /// The string-valued entries of a JSON object (others are refused at
-    /// submit, so none are dropped here in practice).
-    pub fn from_map(map: &serde_json::Map<String, serde_json::Value>) -> Self {
-        Self(
-            map.iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
-                .collect(),
-        )
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &(String, String)> {
-        self.0.iter()
-    }
-}
-
-impl ToSql for Headers {
+impl ToSql for Stage {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        let map: serde_json::Map<String, serde_json::Value> = self
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-            .collect();
-        Ok(ToSqlOutput::from(
-            serde_json::Value::Object(map).to_string(),
-        ))
+        Ok(ToSqlOutput::from(self.as_str()))
     }
 }
 
-impl FromSql for Headers {
+impl FromSql for Stage {
     fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
-        let map: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(v.as_str()?).map_err(|e| FromSqlError::Other(Box::new(e)))?;
-        Ok(Self::from_map(&map))
+        let s = v.as_str()?;
+        Stage::parse(s).ok_or_else(|| FromSqlError::Other(format!("unknown stage `{s}`").into()))
     }
 }
 
-/// A job as stored.
+/// A JSON column, parsed: the one place stored JSON text is read back.
+/// Null, or text that does not parse, reads as absent.
+fn json_opt<T: serde::de::DeserializeOwned>(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<T>> {
+    let text: Option<String> = r.get(i)?;
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+}
+
+/// JSON text of a value to store.
+fn json_text<T: serde::Serialize>(v: &T) -> rusqlite::Result<String> {
+    serde_json::to_string(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+/// A job as stored, its JSON columns parsed.
 #[derive(Debug, Clone)]
 pub struct JobRow {
     pub seq: i64,
@@ -57,18 +43,20 @@ pub struct JobRow {
     pub tenant_mask: String,
     pub app: String,
     pub status: JobStatus,
-    pub stage: Option<String>,
-    pub metadata: String,
-    pub input: String,
-    pub plan: String,
+    pub stage: Option<Stage>,
+    pub metadata: Value,
+    pub input: Value,
+    /// `None` when the stored plan does not read as one (rows a first
+    /// release wrote by hand-made tools, say): such a job is not resumed.
+    pub plan: Option<Plan>,
     pub webhook_url: Option<String>,
     pub webhook_headers: Headers,
     pub created_at: String,
     pub updated_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
-    pub result: Option<String>,
-    pub error: Option<String>,
+    pub result: Option<Value>,
+    pub error: Option<WebhookError>,
     pub log: String,
     /// From the job's delivery, when there is one.
     pub delivery_state: Option<shared::DeliveryState>,
@@ -91,17 +79,17 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<JobRow> {
         app: r.get(4)?,
         status: r.get(5)?,
         stage: r.get(6)?,
-        metadata: r.get(7)?,
-        input: r.get(8)?,
-        plan: r.get(9)?,
+        metadata: json_opt(r, 7)?.unwrap_or(Value::Null),
+        input: json_opt(r, 8)?.unwrap_or(Value::Null),
+        plan: json_opt(r, 9)?,
         webhook_url: r.get(10)?,
         webhook_headers: r.get(11)?,
         created_at: r.get(12)?,
         updated_at: r.get(13)?,
         started_at: r.get(14)?,
         finished_at: r.get(15)?,
-        result: r.get(16)?,
-        error: r.get(17)?,
+        result: json_opt(r, 16)?,
+        error: json_opt(r, 17)?,
         log: r.get(18)?,
         delivery_state: r.get(19)?,
         delivery_attempts: r.get(20)?,
@@ -185,17 +173,17 @@ pub fn insert_job(
         job.app,
         job.status,
         job.stage,
-        job.metadata,
-        job.input,
-        job.plan,
+        job.metadata.to_string(),
+        job.input.to_string(),
+        json_text(&job.plan)?,
         job.webhook_url,
         job.webhook_headers,
         job.created_at,
         job.updated_at,
         job.started_at,
         job.finished_at,
-        job.result,
-        job.error,
+        job.result.as_ref().map(Value::to_string),
+        job.error.as_ref().map(json_text).transpose()?,
         job.log
     ])?;
     super::note(super::Note::Job {
@@ -207,17 +195,18 @@ pub fn insert_job(
     Ok(SubmitOutcome::Created)
 }
 
-/// A progress change of a running job.
+/// A progress change of a running job, with the events that led to it.
 #[derive(Debug, Clone)]
 pub struct Progress {
+    pub events: Vec<super::JobEvent>,
     pub id: String,
     pub status: JobStatus,
-    pub stage: Option<String>,
+    pub stage: Option<Stage>,
     pub updated_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
-    pub result: Option<String>,
-    pub error: Option<String>,
+    pub result: Option<Value>,
+    pub error: Option<WebhookError>,
     pub log: String,
 }
 
@@ -249,12 +238,13 @@ pub fn update_job(conn: &Connection, p: &Progress) -> rusqlite::Result<()> {
         p.updated_at,
         p.started_at,
         p.finished_at,
-        p.result,
-        p.error,
+        p.result.as_ref().map(Value::to_string),
+        p.error.as_ref().map(json_text).transpose()?,
         p.log
     ], |r| Ok((r.get(0)?, r.get(1)?)))
     .optional()?;
     if let Some((tenant, app)) = owner {
+        super::insert_events(conn, &p.id, &p.events)?;
         super::note(super::Note::Job {
             id: p.id.clone(),
             tenant,

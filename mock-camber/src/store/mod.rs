@@ -1,5 +1,6 @@
-//! SQLite persistence: the schema, its migrations, and the SQL itself as
-//! plain `fn(&Connection) -> Result` functions. The writer thread and the
+//! SQLite persistence: the store, its notes to waits, and the SQL itself
+//! as plain `fn(&Connection) -> Result` functions (the schema and its
+//! migrations: `schema.rs`). The writer thread and the
 //! reader pool are the shared `sqlite-writer` crate.
 
 use std::path::{Path, PathBuf};
@@ -16,137 +17,6 @@ pub enum StoreError {
     Db(#[from] sqlite_writer::Error),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
-}
-
-const MIGRATIONS: &str = r#"
-CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    tenant TEXT NOT NULL,
-    tenant_mask TEXT NOT NULL,
-    app TEXT NOT NULL,
-    status TEXT NOT NULL,
-    stage TEXT,
-    metadata TEXT NOT NULL,
-    input TEXT NOT NULL,
-    plan TEXT NOT NULL,
-    webhook_url TEXT,
-    webhook_headers TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    started_at TEXT,
-    finished_at TEXT,
-    result TEXT,
-    error TEXT,
-    log TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, seq);
--- By status, newest last: the console's status filter and counts, and the
--- jobs a restart resumes (it replaced the partial `jobs_active` index).
-CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
--- By app, newest last: `?app=` on the lists, and waits on them, would
--- otherwise walk every job when no job of that app exists.
-CREATE INDEX IF NOT EXISTS jobs_by_app ON jobs (app, seq);
-DROP INDEX IF EXISTS jobs_active;
-CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS idempotency (
-    tenant TEXT NOT NULL,
-    key TEXT NOT NULL,
-    body_hash TEXT NOT NULL,
-    response TEXT NOT NULL,
-    created_unix INTEGER NOT NULL,
-    job_id TEXT,
-    PRIMARY KEY (tenant, key)
-);
-CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (created_unix);
-CREATE TABLE IF NOT EXISTS deliveries (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    job_id TEXT NOT NULL,
-    event TEXT NOT NULL,
-    url TEXT NOT NULL,
-    headers TEXT NOT NULL,
-    body BLOB NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    sends_remaining INTEGER NOT NULL,
-    failures INTEGER NOT NULL DEFAULT 0,
-    bad_signature INTEGER NOT NULL,
-    next_attempt_ms INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    tenant TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS deliveries_by_job ON deliveries (job_id);
--- By event, newest last: `?event=job.failed` (a list, or a wait on it) when
--- few or none failed would otherwise walk every delivery.
-CREATE INDEX IF NOT EXISTS deliveries_by_event ON deliveries (event, seq);
--- Pending deliveries in outbox order (it also serves `state = 'pending'`
--- lookups, which had an index of their own before).
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_ms, seq) WHERE state = 'pending';
-DROP INDEX IF EXISTS deliveries_pending;
--- Dead deliveries, for the console's count and its `state=dead` listing.
-CREATE INDEX IF NOT EXISTS deliveries_dead ON deliveries (seq) WHERE state = 'dead';
-CREATE TABLE IF NOT EXISTS attempts (
-    delivery_id TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    at TEXT NOT NULL,
-    status INTEGER,
-    latency_ms INTEGER NOT NULL,
-    error TEXT,
-    response_excerpt TEXT,
-    PRIMARY KEY (delivery_id, n)
-);
-"#;
-
-/// Schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 6;
-
-/// Creates the schema, or brings an older database up to date:
-/// v1 → v2 added `deliveries.failures` (the position in the retry schedule),
-/// v2 → v3 `deliveries.tenant` (whose webhook secret signs it; '' = the
-/// global secrets), v3 → v4 the console's indexes (`jobs_by_status`,
-/// `deliveries_dead`; created by the batch above), v4 → v5
-/// `idempotency.job_id` (a record goes with its job, never while the job
-/// is kept; filled from the stored response for older records), v5 → v6
-/// `jobs_by_app` and `deliveries_by_event` (created by the batch above). Plans written since v4
-/// also say what chose them (`Plan::origin`); older ones simply lack it.
-fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(MIGRATIONS)?;
-    let has_failures: bool = conn.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'failures'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
-    if !has_failures {
-        // Attempts logged before v2 were all failures of undelivered events.
-        conn.execute_batch(
-            "ALTER TABLE deliveries ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
-             UPDATE deliveries SET failures = attempts WHERE state = 'pending';",
-        )?;
-    }
-    let has_tenant: bool = conn.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'tenant'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
-    if !has_tenant {
-        conn.execute_batch("ALTER TABLE deliveries ADD COLUMN tenant TEXT NOT NULL DEFAULT '';")?;
-    }
-    let has_job_id: bool = conn.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('idempotency') WHERE name = 'job_id'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
-    if !has_job_id {
-        conn.execute_batch(
-            "ALTER TABLE idempotency ADD COLUMN job_id TEXT;
-             UPDATE idempotency SET job_id = json_extract(response, '$.id')
-               WHERE json_valid(response);",
-        )?;
-    }
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    Ok(())
 }
 
 /// The database: the shared batching writer and pooled readers
@@ -317,11 +187,18 @@ pub fn take_notes() -> Vec<Note> {
 }
 
 mod deliveries;
+mod events;
+mod headers;
+mod schema;
+
+use schema::migrate;
 mod jobs;
 mod retention;
 mod tenants;
 
 pub use deliveries::*;
+pub use events::*;
+pub use headers::Headers;
 pub use jobs::*;
 pub use retention::*;
 pub use tenants::*;
@@ -330,7 +207,7 @@ pub use tenants::*;
 /// so ids are never reused.
 pub fn reset(conn: &Connection, last_seq: i64) -> rusqlite::Result<()> {
     conn.execute_batch(
-        "DELETE FROM jobs; DELETE FROM idempotency; DELETE FROM deliveries; DELETE FROM attempts;",
+        "DELETE FROM jobs; DELETE FROM job_events; DELETE FROM idempotency; DELETE FROM deliveries; DELETE FROM attempts;",
     )?;
     note(Note::Everything);
     conn.execute(

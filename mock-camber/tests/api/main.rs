@@ -26,5 +26,6 @@ mod tenancy;
 mod tls;
 mod validation;
 mod waits;
+mod webhook_faults;
 mod webhook_retries;
 mod webhooks;
