@@ -130,17 +130,18 @@ class Store:
                 await self.w.execute("ROLLBACK")
                 raise
 
+    # Reads run to the end in one hop (execute_fetchall): a statement left
+    # half-stepped between two hops would hold the reader's snapshot open
+    # while other coroutines read through it, and they would miss new rows.
     async def job(self, job_id: str) -> dict | None:
-        async with self.r.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:
-            row = await cur.fetchone()
-        return dict(row) if row else None
+        rows = await self.r.execute_fetchall("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return dict(rows[0]) if rows else None
 
     async def events(self, job_id: str) -> list[dict]:
-        async with self.r.execute(
+        rows = await self.r.execute_fetchall(
             "SELECT from_status, to_status, at, source FROM job_events WHERE job_id = ? ORDER BY id",
             (job_id,),
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         return [{"from": r[0], "to": r[1], "at": r[2], "source": r[3]} for r in rows]
 
 
@@ -180,6 +181,7 @@ class MockCamberClient:
         started = time.perf_counter()
         job = await self.store.job(job_id)  # "Load job payload"
         if job is None:
+            print(f"[MOCK CAMBER] job {job_id} not found", file=sys.stderr)
             return
         for _stage in STAGES:
             await asyncio.sleep(STAGE_MS / 1000)
