@@ -59,11 +59,9 @@ start() { # start NAME CMD... ; sets $ADDR and $PID
 }
 stop() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
-pin() { # pin CPUS CMD...: the command under `taskset -c CPUS`, or as it is when CPUS is empty
-    local cpus=$1
-    shift
-    if [[ -n $cpus ]]; then taskset -c "$cpus" "$@"; else "$@"; fi
-}
+# The prefix that pins a command to CPUS (taskset execs it: same PID), or
+# nothing when CPUS is empty; sets the array PIN.
+pin_prefix() { if [[ -n $1 ]]; then PIN=(taskset -c "$1"); else PIN=(); fi; }
 cpu_count() { # CPUs in a taskset list such as 0,2-3
     awk -F, '{ n = 0; for (i = 1; i <= NF; i++) { if (split($i, r, "-") == 2) n += r[2] - r[1] + 1; else n++ } print n }' <<<"$1"
 }
@@ -71,7 +69,7 @@ wrk_rate() { awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$1"; }
 wrk_pct() { sed -n 's/^latency ms: p50 \([0-9.]*\) .* p99 \([0-9.]*\) .*/p50 \1 ms, p99 \2 ms/p' "$1"; }
 wrk_non2xx() { sed -n 's/^wrk: [0-9]* requests, \([0-9]*\) non-2xx, \([0-9]*\) socket.*/\1 non-2xx, \2 socket errors/p' "$1"; }
 ROWS=()
-row() { ROWS+=("| $1 | $2 | $3 |"); printf '   %-40s %s\n' "$1" "$2"; }
+row() { ROWS+=("| $1 | ${2//|/\\|} | $3 |"); printf '   %-40s %s\n' "$1" "$2"; }
 
 step "build (release)"
 REL=$(release_dir -p mock-camber --bins --examples)
@@ -98,8 +96,9 @@ one_run() {
     local label=$1 cpus=$2 lcpus=$3 workers mock pid sink sink_pid t0 t1 m depth active deadline
     local submits0 submits sent before placement
     workers=${WORKERS:-$(cpu_count "$cpus")}
-    placement="mock on CPU $cpus ($workers HTTP workers); wrk and sink $([[ -n $lcpus ]] && echo "on CPU $lcpus" || echo "unpinned (no CPU left over: they share the mock's)")"
-    start "sink-$label" pin "$lcpus" "$SINK" --port 0
+    placement="mock on CPU $cpus ($workers HTTP worker(s)); wrk and sink $([[ -n $lcpus ]] && echo "on CPU $lcpus" || echo "unpinned (no CPU left over: they share the mock's)")"
+    pin_prefix "$lcpus"
+    start "sink-$label" "${PIN[@]}" "$SINK" --port 0
     sink=$ADDR
     sink_pid=$PID
     start "mock-$label" taskset -c "$cpus" "$MOCK_BIN" --port 0 --db "$TMP/mock-$label.db" --stage-ms 0 \
@@ -116,7 +115,7 @@ one_run() {
     local l0
     l0=$(load)
     t0=$(date +%s%N)
-    pin "$lcpus" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$TMP/submit.lua" "$mock/jobs" >"$TMP/wrk-$label.out"
+    "${PIN[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$TMP/submit.lua" "$mock/jobs" >"$TMP/wrk-$label.out"
     deadline=$((SECONDS + DRAIN_SECS))
     while :; do
         m=$(curl -sf "$mock/metrics")

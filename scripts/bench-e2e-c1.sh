@@ -56,7 +56,7 @@ start() { # start NAME CMD... ; sets $ADDR and $PID
 stop() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 ROWS=()
-row() { ROWS+=("| $1 | $2 | $3 |"); printf '   %-40s %s\n' "$1" "$2"; }
+row() { ROWS+=("| $1 | ${2//|/\\|} | $3 |"); printf '   %-40s %s\n' "$1" "$2"; }
 # field KEY of the driver's `summary` line in file $2
 field() { awk -v k="$1" '/^summary/ { for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' "$2"; }
 ticks_sum() { awk '{ s += $3 } END { print s + 0 }' "$1"; }

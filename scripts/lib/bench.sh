@@ -50,6 +50,8 @@ LUA
 # µs of CPU per job for each thread name between two thread_ticks files,
 # one line: "total T µs/job: name A, name B (2 threads) …", busiest first;
 # a thread born in between (tokio's blocking pool) counts from zero.
+# (The ternary is parenthesised: unwrapped, mawk reads `> 1 ? ...` as a
+# redirection and writes files named " (N threads)" into the current dir.)
 cpu_per_job() { # cpu_per_job TICKS_BEFORE TICKS_AFTER JOBS
     awk -v hz="$(getconf CLK_TCK)" -v jobs="$3" 'FNR == NR { t0[$1] = $3; next }
         { d = $3 - t0[$1]; if (d > 0) { by[$2] += d; n[$2]++; all += d } }
@@ -58,7 +60,7 @@ cpu_per_job() { # cpu_per_job TICKS_BEFORE TICKS_AFTER JOBS
             printf "total %.0f µs/job:", all * us
             while (1) { best = ""; for (k in by) if (best == "" || by[k] > by[best]) best = k
                 if (best == "") break
-                printf " %s %.0f%s;", best, by[best] * us, n[best] > 1 ? " (" n[best] " threads)" : ""
+                printf " %s %.0f%s;", best, by[best] * us, (n[best] > 1 ? " (" n[best] " threads)" : "")
                 delete by[best] }
         }' "$1" "$2"
 }
