@@ -94,14 +94,15 @@ WRK="wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s submit.lua"
 # and DRAINED (jobs/s from wrk's start to the last webhook delivered).
 one_run() {
     local label=$1 cpus=$2 lcpus=$3 workers mock pid sink sink_pid t0 t1 m depth active deadline
-    local submits0 submits sent before placement
+    local submits0 submits sent before placement tag
     workers=${WORKERS:-$(cpu_count "$cpus")}
+    tag=$(cpu_count "$cpus")core-${label// /-} # file names: unique per run
     placement="mock on CPU $cpus ($workers HTTP worker(s)); wrk and sink $([[ -n $lcpus ]] && echo "on CPU $lcpus" || echo "unpinned (no CPU left over: they share the mock's)")"
     pin_prefix "$lcpus"
-    start "sink-$label" "${PIN[@]}" "$SINK" --port 0
+    start "sink-$tag" "${PIN[@]}" "$SINK" --port 0
     sink=$ADDR
     sink_pid=$PID
-    start "mock-$label" taskset -c "$cpus" "$MOCK_BIN" --port 0 --db "$TMP/mock-$label.db" --stage-ms 0 \
+    start "mock-$tag" taskset -c "$cpus" "$MOCK_BIN" --port 0 --db "$TMP/mock-$tag.db" --stage-ms 0 \
         --workers "$workers" --webhook-url "$sink/hook" --webhook-secret "$SECRET" --api-key "$KEY"
     mock=$ADDR
     pid=$PID
@@ -111,11 +112,11 @@ one_run() {
     echo "  affinity: mock $(taskset -pc "$pid" | sed 's/.*: //'), sink $(taskset -pc "$sink_pid" | sed 's/.*: //')"
     before=$(curl -sf "$sink/count")
     submits0=$(curl -sf "$mock/metrics" | metric mock_camber_submits_total)
-    thread_ticks "$pid" >"$TMP/ticks0-$label"
+    thread_ticks "$pid" >"$TMP/ticks0-$tag"
     local l0
     l0=$(load)
     t0=$(date +%s%N)
-    "${PIN[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$TMP/submit.lua" "$mock/jobs" >"$TMP/wrk-$label.out"
+    "${PIN[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$TMP/submit.lua" "$mock/jobs" >"$TMP/wrk-$tag.out"
     deadline=$((SECONDS + DRAIN_SECS))
     while :; do
         m=$(curl -sf "$mock/metrics")
@@ -126,16 +127,16 @@ one_run() {
         sleep 0.05
     done
     t1=$(date +%s%N)
-    thread_ticks "$pid" >"$TMP/ticks1-$label"
+    thread_ticks "$pid" >"$TMP/ticks1-$tag"
     submits=$(($(metric mock_camber_submits_total <<<"$m") - submits0))
     sent=$(($(curl -sf "$sink/count") - before))
-    RATE=$(wrk_rate "$TMP/wrk-$label.out")
+    RATE=$(wrk_rate "$TMP/wrk-$tag.out")
     DRAINED=$(awk -v n="$sent" -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", n / (ns / 1e9) }')
     row "mock-camber on $(cpu_count "$cpus") core(s), $label" \
-        "**$RATE submits/s** (wrk), $DRAINED jobs/s until the last webhook was delivered; $(wrk_pct "$TMP/wrk-$label.out"); $(wrk_non2xx "$TMP/wrk-$label.out"); $submits jobs, $sent webhooks received, $((submits - sent)) undelivered (queue $depth, active $active); $placement; load $l0 -> $(load)" \
+        "**$RATE submits/s** (wrk), $DRAINED jobs/s until the last webhook was delivered; $(wrk_pct "$TMP/wrk-$tag.out"); $(wrk_non2xx "$TMP/wrk-$tag.out"); $submits jobs, $sent webhooks received, $((submits - sent)) undelivered (queue $depth, active $active); $placement; load $l0 -> $(load)" \
         "\`taskset -c $cpus mock-camber --port 0 --db FILE --stage-ms 0 --workers $workers --webhook-url SINK/hook\`; \`$([[ -n $lcpus ]] && echo "taskset -c $lcpus ")$WRK URL/jobs\`; sink: \`$([[ -n $lcpus ]] && echo "taskset -c $lcpus ")cargo run --release -p mock-camber --example sink -- --port 0\`"
     row "CPU per job by thread, $(cpu_count "$cpus") core(s), $label" \
-        "$(cpu_per_job "$TMP/ticks0-$label" "$TMP/ticks1-$label" "$submits")" \
+        "$(cpu_per_job "$TMP/ticks0-$tag" "$TMP/ticks1-$tag" "$submits")" \
         "\`utime + stime\` of /proc/PID/task/*/stat, before wrk and after the drain, over the jobs submitted"
     stop "$pid"
     stop "$sink_pid"
