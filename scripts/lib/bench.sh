@@ -77,7 +77,15 @@ release_dir() {
         return
     fi
     echo "+ cargo build --release $*" >&2
-    cargo build --release "$@" 2>&1 | tail -1 >&2
+    local log
+    log=$(mktemp)
+    if ! cargo build --release "$@" >"$log" 2>&1; then
+        tail -20 "$log" >&2
+        rm -f "$log"
+        return 1
+    fi
+    tail -1 "$log" >&2
+    rm -f "$log"
     echo "$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release"
 }
 # This disk's fdatasync latency for a 4 KiB append in directory $1: the
