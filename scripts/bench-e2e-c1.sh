@@ -8,13 +8,15 @@
 #       db, an asyncio task per job, an HMAC-signed webhook to itself).
 # At c=1 (JOBS_1 jobs, polls every 200 µs) and c=64 (JOBS_64 jobs, polls
 # backing off to 10 ms), each on new processes and new databases, after
-# WARMUP unmeasured jobs; at each concurrency ours runs first, then seeds.
+# WARMUP unmeasured jobs; at each concurrency ROUNDS rounds, ours first in
+# odd rounds and seeds first in even ones (the targets use the medians, so
+# ROUNDS=3 evens out a machine whose load drifts).
 # Prints one table: p50/p99 create -> completed (client side and from the
 # job's own timestamps), jobs/s, CPU per job, each with the command that
 # reproduces it; then issue 24's two end-to-end targets: ours/seeds at c=1
 # p50 (<= 0.75) and ours at c=64 (>= 2,500 jobs/s).
 #
-# Knobs (env): JOBS_1=1000 JOBS_64=5000 WARMUP=20 KEEP=1 (keep the temp dir)
+# Knobs (env): JOBS_1=1000 JOBS_64=5000 WARMUP=20 ROUNDS=1 KEEP=1 (keep the temp dir)
 #              TARGET=<cargo target dir> use its release binaries, build nothing
 #              (default: cargo build --release -p api -p mock-camber --bins --examples)
 # Needs: cargo (unless TARGET), curl, python3 (3.10+, with venv). Everything
@@ -25,6 +27,7 @@ set -euo pipefail
 JOBS_1=${JOBS_1:-1000}
 JOBS_64=${JOBS_64:-5000}
 WARMUP=${WARMUP:-20}
+ROUNDS=${ROUNDS:-1}
 KEY=bench-key
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -98,9 +101,10 @@ start_seeds() { # start_seeds TAG
 }
 SEEDS_CMD="\`SEEDS_DB=FILE WEBHOOK_SECRET=\"\$SECRET\" STAGE_MS=0 scripts/bench/seeds/run.sh\`"
 
-# run SYSTEM CONCURRENCY JOBS POLL_MAX_US: one measured run on a new instance.
+# run SYSTEM CONCURRENCY JOBS POLL_MAX_US ROUND: one measured run on a new
+# instance; appends its figures to P50_/S50_/RATE_<system>_c<concurrency>.
 run() {
-    local sys=$1 c=$2 jobs=$3 poll=$4 tag=$1-c$2 out cmd before after cpu=0 pid l0
+    local sys=$1 c=$2 jobs=$3 poll=$4 round=$5 tag=$1-c$2-r$5 out cmd before after cpu=0 pid l0
     "start_$sys" "$tag"
     [[ $sys == ours ]] && cmd=$OURS_CMD || cmd=$SEEDS_CMD
     "$DRIVE" --api "$SYS_API" --jobs "$WARMUP" --concurrency 1 --label warmup >/dev/null
@@ -122,37 +126,48 @@ run() {
     local cpu_txt
     cpu_txt=$(awk -v d="$cpu" -v hz="$(getconf CLK_TCK)" -v n="$jobs" 'BEGIN { printf "%.0f", d * 1e6 / hz / n }')
     [[ $sys == ours ]] && cpu_txt="$cpu_txt µs/job (api ${per[0]}, mock ${per[1]})" || cpu_txt="$cpu_txt µs/job (one python process)"
-    eval "R_${sys}_c${c}_p50=$(field client_p50_ms "$out")"
-    eval "R_${sys}_c${c}_s50=$(field server_p50_ms "$out")"
-    eval "R_${sys}_c${c}_rate=$(field jobs/s "$out")"
-    row "$sys, c=$c, $jobs jobs" \
+    eval "P50_${sys}_c${c}+=($(field client_p50_ms "$out"))"
+    eval "S50_${sys}_c${c}+=($(field server_p50_ms "$out"))"
+    eval "RATE_${sys}_c${c}+=($(field jobs/s "$out"))"
+    row "$sys, c=$c, $jobs jobs$( ((ROUNDS > 1)) && echo ", round $round")" \
         "**$(field jobs/s "$out") jobs/s**; create -> completed **p50 $(field client_p50_ms "$out") ms**, p99 $(field client_p99_ms "$out") ms (client, polling); p50 $(field server_p50_ms "$out") / p99 $(field server_p99_ms "$out") ms (job's own timestamps); $(field failed "$out") failed; CPU $cpu_txt; load $l0 -> $(load)" \
         "$cmd; \`cargo run --release -p api --example drive -- --api URL --jobs $jobs --concurrency $c --poll-max-us $poll\`"
     for pid in "${SYS_PIDS[@]}"; do stop "$pid"; done
 }
 
-step "c=1: $JOBS_1 jobs, one at a time (ours, then seeds)"
-run ours 1 "$JOBS_1" 200
-run seeds 1 "$JOBS_1" 200
-step "c=64: $JOBS_64 jobs, 64 in flight (ours, then seeds)"
-run ours 64 "$JOBS_64" 10000
-run seeds 64 "$JOBS_64" 10000
+P50_ours_c1=() P50_seeds_c1=() S50_ours_c1=() S50_seeds_c1=() RATE_ours_c64=() RATE_seeds_c64=()
+for spec in "1 $JOBS_1 200" "64 $JOBS_64 10000"; do
+    read -r c jobs poll <<<"$spec"
+    for round in $(seq "$ROUNDS"); do
+        if ((round % 2)); then order=(ours seeds); else order=(seeds ours); fi
+        step "c=$c: $jobs jobs, $c in flight; round $round of $ROUNDS (${order[0]} first)"
+        for sys in "${order[@]}"; do run "$sys" "$c" "$jobs" "$poll" "$round"; done
+    done
+done
 
 # --- issue 24's end-to-end targets ----------------------------------------------
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "le") ? v <= t : v >= t; print ok ? "met" : "missed" }'; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+R_ours_c1_p50=$(median "${P50_ours_c1[@]}")
+R_seeds_c1_p50=$(median "${P50_seeds_c1[@]}")
+R_ours_c1_s50=$(median "${S50_ours_c1[@]}")
+R_seeds_c1_s50=$(median "${S50_seeds_c1[@]}")
+R_ours_c64_rate=$(median "${RATE_ours_c64[@]}")
+R_seeds_c64_rate=$(median "${RATE_seeds_c64[@]}")
+OF=$( ((ROUNDS > 1)) && echo "medians of $ROUNDS rounds: ")
 C1=$(div "$R_ours_c1_p50" "$R_seeds_c1_p50")
 C1S=$(div "$R_ours_c1_s50" "$R_seeds_c1_s50")
 row "target: ours / seeds, c=1 p50 (≤ 0.75)" \
-    "**$C1** ($R_ours_c1_p50 / $R_seeds_c1_p50 ms, client side): **$(verdict "$C1" 0.75 le)**; by the job's own timestamps $C1S ($R_ours_c1_s50 / $R_seeds_c1_s50 ms)" \
-    "the two c=1 lines above; \`JOBS_1=$JOBS_1 scripts/bench-e2e-c1.sh\`"
+    "**$C1** (${OF}$R_ours_c1_p50 / $R_seeds_c1_p50 ms, client side): **$(verdict "$C1" 0.75 le)**; by the job's own timestamps $C1S ($R_ours_c1_s50 / $R_seeds_c1_s50 ms)" \
+    "the c=1 lines above; \`JOBS_1=$JOBS_1 ROUNDS=$ROUNDS scripts/bench-e2e-c1.sh\`"
 row "target: ours at c=64 (≥ 2,500 jobs/s)" \
-    "**$R_ours_c64_rate jobs/s**: **$(verdict "$R_ours_c64_rate" 2500 ge)**; $(div "$R_ours_c64_rate" "$R_seeds_c64_rate")× the seeds' $R_seeds_c64_rate jobs/s" \
-    "the two c=64 lines above; \`JOBS_64=$JOBS_64 scripts/bench-e2e-c1.sh\`"
+    "**$R_ours_c64_rate jobs/s** ($( ((ROUNDS > 1)) && echo "median of $ROUNDS rounds" || echo "one run")): **$(verdict "$R_ours_c64_rate" 2500 ge)**; $(div "$R_ours_c64_rate" "$R_seeds_c64_rate")× the seeds' $R_seeds_c64_rate jobs/s" \
+    "the c=64 lines above; \`JOBS_64=$JOBS_64 ROUNDS=$ROUNDS scripts/bench-e2e-c1.sh\`"
 
 step "table"
 echo "Build $COMMIT, $(date -u '+%Y-%m-%d %H:%M') UTC, $MACHINE; load average before: $LOAD0, after: $(load)."
-echo "Reproduce: \`scripts/bench-e2e-c1.sh\` (JOBS_1=$JOBS_1 JOBS_64=$JOBS_64 WARMUP=$WARMUP${TARGET:+ TARGET=$TARGET})."
+echo "Reproduce: \`scripts/bench-e2e-c1.sh\` (JOBS_1=$JOBS_1 JOBS_64=$JOBS_64 WARMUP=$WARMUP ROUNDS=$ROUNDS${TARGET:+ TARGET=$TARGET})."
 echo
 echo "| what | figure | command |"
 echo "|---|---|---|"
