@@ -62,7 +62,9 @@ ROWS=()
 row() { ROWS+=("| $1 | ${2//|/\\|} | $3 |"); printf '   %-40s %s\n' "$1" "$2"; }
 # field KEY of the driver's `summary` line in file $2
 field() { awk -v k="$1" '/^summary/ { for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' "$2"; }
-ticks_sum() { awk '{ s += $3 } END { print s + 0 }' "$1"; }
+# utime + stime of a whole process, threads that already ended included
+# (fields 14 and 15 of /proc/PID/stat, counted after the ")" that ends comm).
+proc_ticks() { local rest; rest=$(cat "/proc/$1/stat"); rest=${rest##*) }; read -ra f <<<"$rest"; echo $((f[11] + f[12])); }
 
 step "build (release)"
 REL=$(release_dir -p api -p mock-camber --bins --examples)
@@ -109,7 +111,7 @@ run() {
     [[ $sys == ours ]] && cmd=$OURS_CMD || cmd=$SEEDS_CMD
     "$DRIVE" --api "$SYS_API" --jobs "$WARMUP" --concurrency 1 --label warmup >/dev/null
     l0=$(load)
-    for pid in "${SYS_PIDS[@]}"; do thread_ticks "$pid" >"$TMP/$tag-$pid.t0"; done
+    for pid in "${SYS_PIDS[@]}"; do proc_ticks "$pid" >"$TMP/$tag-$pid.t0"; done
     out=$TMP/drive-$tag.out
     echo "+ $DRIVE --api $SYS_API --jobs $jobs --concurrency $c --poll-max-us $poll   # $sys"
     "$DRIVE" --api "$SYS_API" --jobs "$jobs" --concurrency "$c" --poll-max-us "$poll" --label "$tag" \
@@ -117,9 +119,8 @@ run() {
     sed 's/^/     /' "$out"
     local per=()
     for pid in "${SYS_PIDS[@]}"; do
-        thread_ticks "$pid" >"$TMP/$tag-$pid.t1"
-        before=$(ticks_sum "$TMP/$tag-$pid.t0")
-        after=$(ticks_sum "$TMP/$tag-$pid.t1")
+        before=$(<"$TMP/$tag-$pid.t0")
+        after=$(proc_ticks "$pid")
         per+=("$(awk -v d=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$jobs" 'BEGIN { printf "%.0f", d * 1e6 / hz / n }')")
         cpu=$((cpu + after - before))
     done
