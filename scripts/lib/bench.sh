@@ -50,6 +50,8 @@ LUA
 # µs of CPU per job for each thread name between two thread_ticks files,
 # one line: "total T µs/job: name A, name B (2 threads) …", busiest first;
 # a thread born in between (tokio's blocking pool) counts from zero.
+# (The ternary is parenthesised: unwrapped, mawk reads `> 1 ? ...` as a
+# redirection and writes files named " (N threads)" into the current dir.)
 cpu_per_job() { # cpu_per_job TICKS_BEFORE TICKS_AFTER JOBS
     awk -v hz="$(getconf CLK_TCK)" -v jobs="$3" 'FNR == NR { t0[$1] = $3; next }
         { d = $3 - t0[$1]; if (d > 0) { by[$2] += d; n[$2]++; all += d } }
@@ -58,7 +60,50 @@ cpu_per_job() { # cpu_per_job TICKS_BEFORE TICKS_AFTER JOBS
             printf "total %.0f µs/job:", all * us
             while (1) { best = ""; for (k in by) if (best == "" || by[k] > by[best]) best = k
                 if (best == "") break
-                printf " %s %.0f%s;", best, by[best] * us, n[best] > 1 ? " (" n[best] " threads)" : ""
+                printf " %s %.0f%s;", best, by[best] * us, (n[best] > 1 ? " (" n[best] " threads)" : "")
                 delete by[best] }
         }' "$1" "$2"
+}
+# The directory holding the release binaries. With TARGET set (a cargo
+# target directory built elsewhere, e.g. TARGET=/work/main/target) nothing is
+# built and $TARGET/release is used as it is; otherwise `cargo build
+# --release ARGS...` runs here first. Prints the directory on stdout, the
+# build's last line on stderr.
+release_dir() {
+    if [[ -n ${TARGET:-} ]]; then
+        [[ -d $TARGET/release ]] || { echo "TARGET=$TARGET has no release/ directory" >&2; return 1; }
+        echo "using prebuilt binaries in $TARGET/release (TARGET set; nothing built)" >&2
+        echo "$TARGET/release"
+        return
+    fi
+    echo "+ cargo build --release $*" >&2
+    local log
+    log=$(mktemp)
+    if ! cargo build --release "$@" >"$log" 2>&1; then
+        tail -20 "$log" >&2
+        rm -f "$log"
+        return 1
+    fi
+    tail -1 "$log" >&2
+    rm -f "$log"
+    echo "$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release"
+}
+# This disk's fdatasync latency for a 4 KiB append in directory $1: the
+# floor of every durable commit (python3; 300 samples).
+fsync_probe() {
+    python3 - "$1" <<'PY'
+import os, sys, time
+path = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+ts = []
+for _ in range(300):
+    os.write(fd, b"x" * 4096)
+    t = time.perf_counter()
+    os.fdatasync(fd)
+    ts.append((time.perf_counter() - t) * 1e3)
+os.close(fd)
+os.unlink(path)
+ts.sort()
+print(f"p50 {ts[150]:.2f} ms, p90 {ts[270]:.2f} ms, p99 {ts[297]:.2f} ms")
+PY
 }
