@@ -344,25 +344,7 @@ pub async fn requests(
 ) -> Result<HttpResponse, ApiError> {
     let (limit, wait) = page_and_wait(&query)?;
     let before = parse_cursor(q(&query, "cursor"))?.map(|c| c as u64);
-    let filter = Arc::new(journal::Filter {
-        method: q(&query, "method").map(str::to_owned),
-        path: q(&query, "path")
-            .map(journal::PathMatch::parse)
-            .transpose()
-            .map_err(ApiError::InvalidRequest)?,
-        status: q(&query, "status")
-            .map(|s| {
-                s.parse::<u16>()
-                    .ok()
-                    .filter(|c| (100..=599).contains(c))
-                    .ok_or_else(|| {
-                        ApiError::InvalidRequest(
-                            "`status` must be an HTTP status code (100 to 599)".into(),
-                        )
-                    })
-            })
-            .transpose()?,
-    });
+    let filter = Arc::new(journal_filter(&query)?);
     let page = || state.journal.page(&filter, before, limit);
     let (done, (items, next)) = match wait {
         None => (true, page()),
@@ -381,9 +363,39 @@ pub async fn requests(
                 .await?
         }
     };
-    // Written straight from the entries (no JSON tree of the page): the
-    // shape `{"requests": […], "next": …}`, or on a timeout the error body
-    // with `requests` after it.
+    Ok(requests_page(done.then_some(next).ok_or(wait), &items))
+}
+
+/// The journal filter of `GET /_mock/requests`: `method`, `path`, `status`.
+fn journal_filter(query: &Query) -> Result<journal::Filter, ApiError> {
+    Ok(journal::Filter {
+        method: q(query, "method").map(str::to_owned),
+        path: q(query, "path")
+            .map(journal::PathMatch::parse)
+            .transpose()
+            .map_err(ApiError::InvalidRequest)?,
+        status: q(query, "status")
+            .map(|s| {
+                s.parse::<u16>()
+                    .ok()
+                    .filter(|c| (100..=599).contains(c))
+                    .ok_or_else(|| {
+                        ApiError::InvalidRequest(
+                            "`status` must be an HTTP status code (100 to 599)".into(),
+                        )
+                    })
+            })
+            .transpose()?,
+    })
+}
+
+/// `{"requests": […], "next": …}` once done (`Ok(next)`), or on a timeout
+/// (`Err(wait)`) the error body with `requests` after it; written straight
+/// from the entries (no JSON tree of the page).
+fn requests_page(
+    done: Result<Option<u64>, Option<Wait>>,
+    items: &[journal::Entry],
+) -> HttpResponse {
     #[derive(serde::Serialize)]
     struct Page<'a> {
         requests: &'a [journal::Entry],
@@ -394,24 +406,26 @@ pub async fn requests(
         error: shared::error::ErrorDetail,
         requests: &'a [journal::Entry],
     }
-    if !done {
-        let w = wait.expect("only a wait can time out");
-        let message = format!(
-            "{} of the {} matching request(s) waited for arrived within {} ms",
-            items.len(),
-            w.min_count,
-            w.ms
-        );
-        let error = shared::ErrorBody::new(shared::error::codes::WAIT_TIMEOUT, message).error;
-        return Ok(HttpResponse::RequestTimeout().json(TimedOut {
-            error,
-            requests: &items,
-        }));
+    match done {
+        Ok(next) => HttpResponse::Ok().json(Page {
+            requests: items,
+            next: next.map(|n| n.to_string()),
+        }),
+        Err(wait) => {
+            let w = wait.expect("only a wait can time out");
+            let message = format!(
+                "{} of the {} matching request(s) waited for arrived within {} ms",
+                items.len(),
+                w.min_count,
+                w.ms
+            );
+            let error = shared::ErrorBody::new(shared::error::codes::WAIT_TIMEOUT, message).error;
+            HttpResponse::RequestTimeout().json(TimedOut {
+                error,
+                requests: items,
+            })
+        }
     }
-    Ok(HttpResponse::Ok().json(Page {
-        requests: &items,
-        next: next.map(|n| n.to_string()),
-    }))
 }
 
 pub async fn reset(_: Admin, state: web::Data<AppState>) -> HttpResponse {

@@ -156,6 +156,20 @@ pub async fn get(
         ms: wait::parse_wait_ms(q("wait_ms").unwrap_or("0"))?,
         min_count: 1,
     };
+    let (done, row) = wait_on_job(&req, &state, &tenant, id.clone(), want, wait).await?;
+    Ok(job_wait_answer(&id, q("wait_for"), want, wait, done, &row))
+}
+
+/// Parks until the tenant's job `id` reaches `want` or an end (`true`), or
+/// the wait runs out (`false`); answers the job as it is then.
+async fn wait_on_job(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    tenant: &Tenant,
+    id: String,
+    want: WaitFor,
+    wait: Wait,
+) -> Result<(bool, JobRow), ApiError> {
     // Woken only by this job reaching what is wanted or an end.
     let interest = wait::Interest::Job {
         id: id.clone(),
@@ -165,9 +179,9 @@ pub async fn get(
             .filter(|s| want.reached(*s) || s.is_terminal())
             .collect(),
     };
-    let (done, row) = state
+    state
         .changes
-        .until_or_gone(interest, wait.deadline(), wait::client_gone(&req), || {
+        .until_or_gone(interest, wait.deadline(), wait::client_gone(req), || {
             let (state, tenant, id) = (state.clone(), tenant.clone(), id.clone());
             async move {
                 let row = own_job(&state, &tenant, id).await?;
@@ -176,26 +190,38 @@ pub async fn get(
                 Ok((want.reached(status) || status.is_terminal(), row))
             }
         })
-        .await?;
-    let view = job_view(&row);
+        .await
+}
+
+/// The answer to a job wait: the view when it got there, 409 when the job
+/// ended otherwise, 408 with the view when the wait ran out.
+fn job_wait_answer(
+    id: &str,
+    wait_for: Option<&str>,
+    want: WaitFor,
+    wait: Wait,
+    done: bool,
+    row: &JobRow,
+) -> HttpResponse {
+    let view = job_view(row);
     if done && want.reached(view.status) {
-        return Ok(HttpResponse::Ok().json(view));
+        return HttpResponse::Ok().json(view);
     }
     if done {
         // Ended otherwise: the wait could never be satisfied, so say so now.
-        return Ok(wait::error_with(
+        return wait::error_with(
             StatusCode::CONFLICT,
             shared::error::codes::CONFLICT,
             format!(
                 "job `{id}` ended {} and will never be {}",
                 view.status.as_str(),
-                q("wait_for").unwrap_or_default()
+                wait_for.unwrap_or_default()
             ),
             "job",
             &view,
-        ));
+        );
     }
-    Ok(wait::timed_out(
+    wait::timed_out(
         format!(
             "job `{id}` is still {} after {} ms",
             view.status.as_str(),
@@ -203,7 +229,7 @@ pub async fn get(
         ),
         "job",
         &view,
-    ))
+    )
 }
 
 pub async fn list(
