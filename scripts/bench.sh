@@ -151,22 +151,7 @@ step "3. end to end through api: create -> completed"
 # One job at a time waits for five commits in a row (api insert, mock
 # insert, api submitted, mock end, api end), each an fsync: this disk's
 # fsync latency right now is the floor of the c=1 figures.
-FSYNC=$(python3 - "$TMP" <<'PY'
-import os, sys, time
-path = os.path.join(sys.argv[1], "fsync-probe")
-fd = os.open(path, os.O_WRONLY | os.O_CREAT)
-ts = []
-for _ in range(300):
-    os.write(fd, b"x" * 4096)
-    t = time.perf_counter()
-    os.fdatasync(fd)
-    ts.append((time.perf_counter() - t) * 1e3)
-os.close(fd)
-os.unlink(path)
-ts.sort()
-print(f"p50 {ts[150]:.2f} ms, p90 {ts[270]:.2f} ms, p99 {ts[297]:.2f} ms")
-PY
-)
+FSYNC=$(fsync_probe "$TMP")
 row "this disk: fdatasync of a 4 KiB append" "$FSYNC" "300 \`os.write\` + \`os.fdatasync\` in the bench's temp dir (python3), just before the end-to-end runs"
 # The mock's own c=1 latency: POST /jobs sent -> its webhook received, the
 # receiver in the driver's process (mock-camber/examples/latency.rs).
