@@ -284,8 +284,11 @@ def main():
         threading.Thread(target=rec.serve_forever, daemon=True).start()
         healthy = f"http://127.0.0.1:{rec.server_address[1]}/hook"
 
-        # Baseline: team B alone on this instance.
+        # Baseline: team B alone on this instance, after a 1 s warm-up (its
+        # jobs count with the others below; its rate does not).
+        idsw, _, errw = submit_load(port, healthy, 1.0)
         ids0, rate0, err0 = submit_load(port, healthy, args.secs)
+        ids0, err0 = idsw + ids0, errw + err0
 
         # The shared instance: a hung receiver with team A's jobs queued for it…
         a = Client(port, KEY_A)
