@@ -1,0 +1,44 @@
+//! What an audit sends to and signs with, and one request of a case.
+
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use shared::headers as h;
+use shared::WebhookEvent;
+
+use crate::engine::policy::Policy;
+use crate::store::Headers;
+
+/// Headers the audit sets itself: a caller's header of the same name is
+/// not sent (the sender lets the caller's win; an audit must not).
+pub const CONTRACT_HEADERS: [&str; 8] = [
+    "content-type",
+    h::WEBHOOK_SECRET,
+    h::DELIVERY_ID,
+    h::ATTEMPT,
+    h::EVENT,
+    h::STD_WEBHOOK_ID,
+    h::STD_WEBHOOK_TIMESTAMP,
+    h::STD_WEBHOOK_SIGNATURE,
+];
+
+/// What an audit sends to, and signs with. Its secrets are never shown.
+pub struct Target {
+    pub url: String,
+    pub delivery_id: String,
+    pub event: WebhookEvent,
+    /// The genuine delivery's exact bytes.
+    pub body: Vec<u8>,
+    /// The secrets that sign this job's webhooks, the current one first.
+    pub secrets: Vec<String>,
+    /// The caller's own webhook headers (`webhook.headers`).
+    pub caller: Headers,
+    pub timeout: Duration,
+    pub policy: Policy,
+}
+
+/// One request of a case: its body and its contract headers.
+pub struct Shot {
+    pub body: Bytes,
+    pub headers: Vec<(&'static str, String)>,
+}

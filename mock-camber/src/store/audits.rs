@@ -1,0 +1,89 @@
+//! `audits`: receiver audit reports (`audit/`), a row each; its cases are
+//! one JSON column written when the audit is done.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub id: String,
+    pub job_id: String,
+    /// `running` or `done`.
+    pub state: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// The cases as the report shows them (a JSON list).
+    pub cases: Value,
+}
+
+const AUDIT_COLUMNS: &str = "seq, id, job_id, state, started_at, finished_at, cases";
+
+fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
+    let cases: String = r.get(6)?;
+    Ok(AuditRow {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        job_id: r.get(2)?,
+        state: r.get(3)?,
+        started_at: r.get(4)?,
+        finished_at: r.get(5)?,
+        cases: serde_json::from_str(&cases).unwrap_or(Value::Array(vec![])),
+    })
+}
+
+/// A new audit, `running`, with no cases yet.
+pub fn insert_audit(conn: &Connection, id: &str, job_id: &str, at: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audits (id, job_id, state, started_at) VALUES (?1, ?2, 'running', ?3)",
+    )?
+    .execute(params![id, job_id, at])?;
+    Ok(())
+}
+
+/// The audit is done: its cases and end.
+pub fn finish_audit(conn: &Connection, id: &str, at: &str, cases: &Value) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE audits SET state = 'done', finished_at = ?2, cases = ?3 WHERE id = ?1",
+    )?
+    .execute(params![id, at, cases.to_string()])?;
+    Ok(())
+}
+
+pub fn get_audit(conn: &Connection, id: &str) -> rusqlite::Result<Option<AuditRow>> {
+    conn.prepare_cached(&format!("SELECT {AUDIT_COLUMNS} FROM audits WHERE id = ?1"))?
+        .query_row([id], audit_from_row)
+        .optional()
+}
+
+/// Newest first, before `before_seq` (a cursor); `limit + 1` rows so the
+/// caller can tell whether there is a next page.
+pub fn list_audits(
+    conn: &Connection,
+    job_id: Option<&str>,
+    before_seq: Option<i64>,
+    limit: usize,
+) -> rusqlite::Result<Vec<AuditRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {AUDIT_COLUMNS} FROM audits \
+         WHERE (?1 IS NULL OR job_id = ?1) AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(
+        params![job_id, before_seq.unwrap_or(i64::MAX), (limit + 1) as i64],
+        audit_from_row,
+    )?;
+    rows.collect()
+}
+
+/// Audits a stop interrupted (still `running` at start): done, with one
+/// failed case saying so, so that no one reads them as clean.
+pub fn interrupt_running_audits(
+    conn: &Connection,
+    at: &str,
+    cases: &Value,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE audits SET state = 'done', finished_at = ?1, cases = ?2 WHERE state = 'running'",
+        params![at, cases.to_string()],
+    )
+}

@@ -1,0 +1,218 @@
+//! The receiver audit (`POST /_mock/jobs/{id}/audit`): against a correct
+//! receiver every case passes; against a sloppy one the cases it deserves
+//! fail, each with its reason; what cannot be audited is refused.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use actix_web::web::{self, Bytes};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use shared::signing::{verify_hex, verify_standard};
+
+use crate::helpers::*;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// Verifies both signatures over the raw bytes before parsing, wants
+    /// JSON, knows its own job, refuses an unknown status, applies once.
+    Correct,
+    /// Accepts anything; a repeated (id, body) answers 500.
+    Sloppy,
+}
+
+/// The (webhook-id, body) pairs a sloppy receiver has seen.
+type Seen = Arc<Mutex<HashSet<(String, Vec<u8>)>>>;
+
+#[derive(Clone)]
+struct Hook {
+    kind: Kind,
+    seen: Seen,
+    applied: Arc<Mutex<usize>>,
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+async fn hook(req: HttpRequest, body: Bytes, st: web::Data<Hook>) -> HttpResponse {
+    if st.kind == Kind::Sloppy {
+        let key = (header(&req, "webhook-id").to_owned(), body.to_vec());
+        return match st.seen.lock().insert(key) {
+            true => HttpResponse::Ok().body("ok"),
+            false => HttpResponse::InternalServerError().body("UNIQUE constraint failed"),
+        };
+    }
+    if !header(&req, "content-type").starts_with("application/json") {
+        return HttpResponse::UnsupportedMediaType().body("want application/json");
+    }
+    let ts = header(&req, "webhook-timestamp").parse().unwrap_or(0);
+    let hex_ok = verify_hex(SECRET.as_bytes(), &body, header(&req, "x-webhook-secret"));
+    let std_ok = verify_standard(
+        SECRET,
+        header(&req, "webhook-id"),
+        ts,
+        &body,
+        header(&req, "webhook-signature"),
+    );
+    if !(hex_ok && std_ok) {
+        return HttpResponse::Unauthorized().body("bad signature");
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return HttpResponse::BadRequest().body("not JSON");
+    };
+    if !["success", "failed"].contains(&v["status"].as_str().unwrap_or("")) {
+        return HttpResponse::UnprocessableEntity().body("unknown status");
+    }
+    if v["job_id"] != "job-1" {
+        return HttpResponse::NotFound().body("unknown job");
+    }
+    let mut applied = st.applied.lock();
+    *applied += 1;
+    HttpResponse::Ok().json(json!({"applied": *applied == 1}))
+}
+
+/// A receiver of `kind` on port 0; its URL.
+fn receiver(kind: Kind) -> String {
+    let data = web::Data::new(Hook {
+        kind,
+        seen: Default::default(),
+        applied: Default::default(),
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(1 << 20))
+            .default_service(web::to(hook))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = server.addrs()[0].port();
+    actix_rt::spawn(server.run());
+    format!("http://127.0.0.1:{port}/hook")
+}
+
+/// A job delivered to `url`, then audited: the finished report.
+async fn audit_of_a_delivered_job(client: &Client, url: &str) -> Value {
+    let job = client.create(job_to(url)).await;
+    client.wait_delivery(&job, "delivered").await;
+    let r = client
+        .post(&format!("/_mock/jobs/{job}/audit"), json!({}))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.headers["location"], format!("/_mock/audits/{id}"));
+    let report = wait_for("the audit to be done", 30, || async {
+        let r = client.get(&format!("/_mock/audits/{id}")).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        (r.body["state"] == "done").then_some(r.body)
+    })
+    .await;
+    assert_eq!(report["job_id"], job.as_str());
+    // The audit never touched the job or its genuine delivery.
+    let d = client.wait_delivery(&job, "delivered").await;
+    assert_eq!(d["attempts"].as_array().unwrap().len(), 1, "{d}");
+    report
+}
+
+fn verdicts(report: &Value) -> Vec<(String, String)> {
+    (report["cases"].as_array().unwrap().iter())
+        .map(|c| {
+            let name = c["name"].as_str().unwrap().to_owned();
+            (name, c["verdict"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+#[actix_rt::test]
+async fn a_correct_receiver_passes_every_case() {
+    let app = spawn_app().await;
+    let url = receiver(Kind::Correct);
+    let report = audit_of_a_delivered_job(&app.client, &url).await;
+    for (name, verdict) in verdicts(&report) {
+        assert_eq!(verdict, "pass", "{name}: {report:#}");
+    }
+    assert_eq!(report["failed"], json!([]));
+    assert_eq!(report["summary"]["fail"], 0);
+    assert_eq!(report["cases"].as_array().unwrap().len(), 14);
+    let parallel = &report["cases"][8];
+    assert_eq!(parallel["name"], "parallel_copies");
+    assert_eq!(parallel["observed"].as_array().unwrap().len(), 20);
+    // Reports never show a secret.
+    assert!(!report.to_string().contains(SECRET));
+    let listed = app.client.get("/_mock/audits?limit=5").await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.body["audits"][0]["id"], report["id"]);
+}
+
+#[actix_rt::test]
+async fn a_sloppy_receiver_fails_the_cases_it_deserves_with_their_reasons() {
+    let app = spawn_app().await;
+    let url = receiver(Kind::Sloppy);
+    let report = audit_of_a_delivered_job(&app.client, &url).await;
+    let failed = [
+        "genuine",
+        "value_changed",
+        "reserialised",
+        "wrong_secret",
+        "missing_signature",
+        "garbage_signature",
+        "repeated",
+        "parallel_copies",
+        "malformed_json",
+    ];
+    assert_eq!(report["failed"], json!(failed), "{report:#}");
+    let case = |name: &str| {
+        (report["cases"].as_array().unwrap().iter())
+            .find(|c| c["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let reason = |name: &str| case(name)["reason"].as_str().unwrap().to_owned();
+    assert!(
+        reason("reserialised").contains("re-serialised JSON"),
+        "{}",
+        reason("reserialised")
+    );
+    assert!(reason("repeated").contains("500"), "{}", reason("repeated"));
+    assert!(reason("malformed_json").contains("malformed JSON"));
+    assert_eq!(case("wrong_content_type")["verdict"], "info");
+    assert_eq!(case("unknown_status")["verdict"], "pass");
+    assert_eq!(case("rotation_list")["verdict"], "pass");
+    let observed = &case("repeated")["observed"][0];
+    assert_eq!(observed["status"], 500);
+    assert_eq!(observed["excerpt"], "UNIQUE constraint failed");
+    assert_eq!(report["summary"]["fail"], failed.len());
+}
+
+#[actix_rt::test]
+async fn what_cannot_be_audited_is_refused() {
+    let app = spawn_app().await;
+    let c = &app.client;
+    let r = c.post("/_mock/jobs/cmb_nope/audit", json!({})).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    // No webhook.url.
+    let plain = c
+        .create(json!({"app": "x", "input": {}, "metadata": {"mock": {"hold": true}}}))
+        .await;
+    let r = c
+        .post(&format!("/_mock/jobs/{plain}/audit"), json!({}))
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "CONFLICT", "{}", r.text);
+    let r = c
+        .post(
+            "/_mock/jobs/cmb_nope/audit",
+            json!({"state_url": "ftp://x"}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let r = c.get("/_mock/audits/aud_nope").await;
+    assert_eq!(r.status, 404, "{}", r.text);
+}
