@@ -61,18 +61,6 @@ pub struct CaseReport {
     pub reason: String,
 }
 
-/// The cases of an audit that a stop interrupted (see
-/// `store::interrupt_running_audits`).
-pub fn interrupted() -> Value {
-    json!([CaseReport {
-        name: "interrupted".into(),
-        expected: "the battery runs to its end".into(),
-        observed: vec![],
-        verdict: Verdict::Fail,
-        reason: "the mock stopped while this audit ran; start it again".into(),
-    }])
-}
-
 /// `{id, job_id, state, started_at, finished_at, cases, summary, failed}`.
 pub fn view(row: &AuditRow) -> Value {
     let cases: Vec<CaseReport> = serde_json::from_value(row.cases.clone()).unwrap_or_default();

@@ -44,14 +44,6 @@ pub(super) fn open_store(
     )
     .map_err(store_err)?;
     log::info!("database: {}{}", db.path, db.note);
-    // An audit a stop cut short is done, and says so.
-    let (at, cases) = (
-        shared::wire::rfc3339(chrono::Utc::now()),
-        crate::audit::report::interrupted(),
-    );
-    store.write_bg("interrupted audits", move |c| {
-        store::interrupt_running_audits(c, &at, &cases).map(drop)
-    });
     let last_seq = store.read_now(store::max_job_seq).map_err(store_err)?;
     let jobs = store.read_now(store::active_jobs).map_err(store_err)?;
     let max_loaded = settings.max_loaded_deliveries as usize;

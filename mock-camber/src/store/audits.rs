@@ -75,15 +75,61 @@ pub fn list_audits(
     rows.collect()
 }
 
-/// Audits a stop interrupted (still `running` at start): done, with one
-/// failed case saying so, so that no one reads them as clean.
-pub fn interrupt_running_audits(
-    conn: &Connection,
-    at: &str,
-    cases: &Value,
-) -> rusqlite::Result<usize> {
+/// The cases of an audit a stop cut short (the shape of
+/// `audit::report::CaseReport`).
+const INTERRUPTED: &str = r#"[{"name":"interrupted","expected":"the battery runs to its end","observed":[],"verdict":"fail","reason":"the mock stopped while this audit ran; start it again"}]"#;
+
+/// Audits a stop interrupted (still `running` when the store opens):
+/// done, with one failed case saying so, so that no one reads them as
+/// clean.
+pub fn interrupt_running_audits(conn: &Connection) -> rusqlite::Result<usize> {
+    let at = shared::wire::rfc3339(chrono::Utc::now());
     conn.execute(
         "UPDATE audits SET state = 'done', finished_at = ?1, cases = ?2 WHERE state = 'running'",
-        params![at, cases.to_string()],
+        params![at, INTERRUPTED],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn an_audit_running_when_the_mock_stopped_reads_as_done_with_a_failed_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let path = path.to_str().unwrap();
+        {
+            let store = Store::open(path).unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(store.write(|c| {
+                insert_audit(c, "aud_1", "cmb_1", "2026-01-01T00:00:00Z")?;
+                finish_audit(c, "aud_1", "2026-01-01T00:00:01Z", &serde_json::json!([]))?;
+                insert_audit(c, "aud_2", "cmb_1", "2026-01-01T00:00:02Z")
+            }))
+            .unwrap();
+        }
+        let store = Store::open(path).unwrap();
+        let (done, cut) = store
+            .read_now(|c| {
+                Ok((
+                    get_audit(c, "aud_1")?.unwrap(),
+                    get_audit(c, "aud_2")?.unwrap(),
+                ))
+            })
+            .unwrap();
+        assert_eq!(done.cases, serde_json::json!([]));
+        assert_eq!(done.finished_at.as_deref(), Some("2026-01-01T00:00:01Z"));
+        assert_eq!(cut.state, "done");
+        assert_eq!(cut.cases[0]["verdict"], "fail");
+        assert_eq!(cut.cases[0]["name"], "interrupted");
+        let listed = store
+            .read_now(|c| list_audits(c, Some("cmb_1"), None, 10))
+            .unwrap();
+        let ids: Vec<_> = listed.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["aud_2", "aud_1"]);
+    }
 }

@@ -70,7 +70,11 @@ impl Store {
             on_commit,
             ..Options::default()
         };
-        let db = Db::open(&file, opts, |c| migrate(c).map_err(StoreError::from))?;
+        let db = Db::open(&file, opts, |c| {
+            migrate(c)?;
+            interrupt_running_audits(c)?;
+            Ok::<(), StoreError>(())
+        })?;
         Ok(Self { db, _temp: temp })
     }
 
