@@ -39,6 +39,7 @@ pub struct Case {
 /// The battery for `t`, in the order it is sent.
 pub fn battery(t: &Target) -> Vec<Case> {
     let mut cases = signature_cases(t);
+    cases.extend(timestamp_cases(t));
     cases.extend(duplicate_cases(t));
     cases.extend(body_cases(t));
     cases
@@ -105,6 +106,31 @@ fn signature_cases(t: &Target) -> Vec<Case> {
                 &genuine,
                 &rotation(signed(&genuine, &own("rotation"))),
             )],
+        ),
+    ]
+}
+
+/// Case 4: a valid signature over a `webhook-timestamp` 10 minutes old,
+/// then 10 minutes ahead.
+fn timestamp_cases(t: &Target) -> Vec<Case> {
+    let genuine = Bytes::from(t.body.clone());
+    let now = chrono::Utc::now().timestamp();
+    let at = |name: &str, ts: i64| {
+        let id = format!("{}_audit_{name}", t.delivery_id);
+        crate::engine::signed_headers(&t.secrets, &id, t.event, 1, ts, &genuine, None).to_vec()
+    };
+    vec![
+        case(
+            "stale_timestamp",
+            "4xx: webhook-timestamp 10 minutes old, validly signed (2xx: info)",
+            Expect::RefusedElseInfo(STALE),
+            vec![shot(&genuine, &at("stale", now - 600))],
+        ),
+        case(
+            "future_timestamp",
+            "4xx: webhook-timestamp 10 minutes ahead, validly signed (2xx: info)",
+            Expect::RefusedElseInfo(FUTURE),
+            vec![shot(&genuine, &at("future", now + 600))],
         ),
     ]
 }
@@ -195,6 +221,8 @@ const MISSING: &str =
     "accepted a webhook without any signature header: a missing signature must be refused";
 const GARBAGE: &str = "accepted a garbage or empty signature: the signature is not verified";
 const ROTATION: &str = "refused a webhook-signature list with one valid entry: during a secret rotation every entry must be tried";
+const STALE: &str = "accepted a webhook-timestamp 10 minutes old: if you verify webhook-signature, refuse timestamps outside a tolerance (5 min); if you verify only X-Webhook-Secret, a captured delivery can be replayed at any time";
+const FUTURE: &str = "accepted a webhook-timestamp 10 minutes ahead: if you verify webhook-signature, refuse timestamps outside a tolerance (5 min); if you verify only X-Webhook-Secret, replays are not bounded in time";
 const UNKNOWN_FIELD: &str = "refused a validly signed body with an unknown extra field: ignore fields you do not know (forward compatibility)";
 const MALFORMED: &str = "accepted malformed JSON: it cannot have been parsed";
 const CONTENT_TYPE: &str = "accepted a body declared text/plain: harmless when verified, but the receiver does not check Content-Type";

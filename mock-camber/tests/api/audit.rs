@@ -50,7 +50,10 @@ async fn hook(req: HttpRequest, body: Bytes, st: web::Data<Hook>) -> HttpRespons
     if !header(&req, "content-type").starts_with("application/json") {
         return HttpResponse::UnsupportedMediaType().body("want application/json");
     }
-    let ts = header(&req, "webhook-timestamp").parse().unwrap_or(0);
+    let ts: i64 = header(&req, "webhook-timestamp").parse().unwrap_or(0);
+    if (chrono::Utc::now().timestamp() - ts).abs() > 300 {
+        return HttpResponse::Unauthorized().body("timestamp outside the tolerance");
+    }
     let hex_ok = verify_hex(SECRET.as_bytes(), &body, header(&req, "x-webhook-secret"));
     let std_ok = verify_standard(
         SECRET,
@@ -140,8 +143,8 @@ async fn a_correct_receiver_passes_every_case() {
     }
     assert_eq!(report["failed"], json!([]));
     assert_eq!(report["summary"]["fail"], 0);
-    assert_eq!(report["cases"].as_array().unwrap().len(), 14);
-    let parallel = &report["cases"][8];
+    assert_eq!(report["cases"].as_array().unwrap().len(), 16);
+    let parallel = &report["cases"][10];
     assert_eq!(parallel["name"], "parallel_copies");
     assert_eq!(parallel["observed"].as_array().unwrap().len(), 20);
     // Reports never show a secret.
@@ -149,6 +152,10 @@ async fn a_correct_receiver_passes_every_case() {
     let listed = app.client.get("/_mock/audits?limit=5").await;
     assert_eq!(listed.status, 200);
     assert_eq!(listed.body["audits"][0]["id"], report["id"]);
+    // A reset forgets reports with the jobs.
+    assert_eq!(app.client.post("/_mock/reset", json!({})).await.status, 200);
+    let listed = app.client.get("/_mock/audits").await;
+    assert_eq!(listed.body["audits"], json!([]), "{}", listed.text);
 }
 
 #[actix_rt::test]
@@ -185,6 +192,10 @@ async fn a_sloppy_receiver_fails_the_cases_it_deserves_with_their_reasons() {
     assert_eq!(case("wrong_content_type")["verdict"], "info");
     assert_eq!(case("unknown_status")["verdict"], "pass");
     assert_eq!(case("rotation_list")["verdict"], "pass");
+    // Replays at any time: reported, not failed (it may verify only
+    // X-Webhook-Secret, which carries no timestamp).
+    assert_eq!(case("stale_timestamp")["verdict"], "info");
+    assert!(reason("stale_timestamp").contains("replayed"));
     let observed = &case("repeated")["observed"][0];
     assert_eq!(observed["status"], 500);
     assert_eq!(observed["excerpt"], "UNIQUE constraint failed");
