@@ -33,6 +33,9 @@ pub struct Case {
     pub shots: Vec<Shot>,
     /// Sent all at once rather than one after the other.
     pub parallel: bool,
+    /// With `state_url`: the caller's state must be the same before and
+    /// after the case; else this reason.
+    pub state_unchanged: Option<&'static str>,
     pub expect: Expect,
 }
 
@@ -41,6 +44,7 @@ pub fn battery(t: &Target) -> Vec<Case> {
     let mut cases = signature_cases(t);
     cases.extend(timestamp_cases(t));
     cases.extend(duplicate_cases(t));
+    cases.push(conflicting_case(t));
     cases.extend(body_cases(t));
     cases
 }
@@ -155,7 +159,39 @@ fn duplicate_cases(t: &Target) -> Vec<Case> {
         copies,
     );
     parallel.parallel = true;
+    parallel.state_unchanged = Some(DUPLICATE);
+    let mut repeated = repeated;
+    repeated.state_unchanged = Some(DUPLICATE);
     vec![repeated, parallel]
+}
+
+/// Case 6: the opposite outcome, validly signed, after the genuine one.
+fn conflicting_case(t: &Target) -> Case {
+    let mut v: Value = serde_json::from_slice(&t.body).unwrap_or_else(|_| json!({}));
+    let job_id = v["job_id"].clone();
+    let event = if v["status"] == "success" {
+        v["status"] = json!("failed");
+        v["result"] = json!({"status": "failed", "job_id": job_id, "error": {
+            "code": "OCR_FAILURE", "stage": "OCR",
+            "details": {"reason": "audit: a later, conflicting outcome"}}});
+        shared::WebhookEvent::Failed
+    } else {
+        v["status"] = json!("success");
+        v["result"] = json!({"status": "success", "job_id": job_id, "result": {}});
+        shared::WebhookEvent::Completed
+    };
+    let body = Bytes::from(shared::wire::compact_json(&v));
+    let id = format!("{}_audit_conflict", t.delivery_id);
+    let ts = chrono::Utc::now().timestamp();
+    let headers = crate::engine::signed_headers(&t.secrets, &id, event, 1, ts, &body, None);
+    let mut c = case(
+        "conflicting_outcome",
+        "never 5xx; with state_url, not applied",
+        Expect::NotServerError,
+        vec![shot(&body, &headers)],
+    );
+    c.state_unchanged = Some(CONFLICT);
+    c
 }
 
 /// Cases 7 and 8: forward compatibility, malformed and misdirected bodies.
@@ -223,6 +259,9 @@ const GARBAGE: &str = "accepted a garbage or empty signature: the signature is n
 const ROTATION: &str = "refused a webhook-signature list with one valid entry: during a secret rotation every entry must be tried";
 const STALE: &str = "accepted a webhook-timestamp 10 minutes old: if you verify webhook-signature, refuse timestamps outside a tolerance (5 min); if you verify only X-Webhook-Secret, a captured delivery can be replayed at any time";
 const FUTURE: &str = "accepted a webhook-timestamp 10 minutes ahead: if you verify webhook-signature, refuse timestamps outside a tolerance (5 min); if you verify only X-Webhook-Secret, replays are not bounded in time";
+const CONFLICT: &str = "applied a later, conflicting outcome: a job's first outcome must stand (compare before you write)";
+const DUPLICATE: &str =
+    "a duplicate of the applied delivery changed the state: apply each delivery once";
 const UNKNOWN_FIELD: &str = "refused a validly signed body with an unknown extra field: ignore fields you do not know (forward compatibility)";
 const MALFORMED: &str = "accepted malformed JSON: it cannot have been parsed";
 const CONTENT_TYPE: &str = "accepted a body declared text/plain: harmless when verified, but the receiver does not check Content-Type";
@@ -235,6 +274,7 @@ fn case(name: &'static str, expected: &'static str, expect: Expect, shots: Vec<S
         shots,
         parallel: false,
         expect,
+        state_unchanged: None,
     }
 }
 

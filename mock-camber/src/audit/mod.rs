@@ -6,11 +6,13 @@
 //! - `cases.rs`: the battery, its signed requests and verdicts;
 //! - `runner.rs`: sending them, bounded, and recording the report;
 //! - `target.rs`: where it sends, with which secrets, and one request;
+//! - `state.rs`: reading the caller's state of the job (`state_url`);
 //! - `report.rs`: the report's shape and JSON view.
 
 pub mod cases;
 pub mod report;
 pub mod runner;
+pub mod state;
 pub mod target;
 
 use std::collections::HashSet;
@@ -75,6 +77,7 @@ impl Audits {
         store: &Store,
         settings: &Settings,
         job_id: String,
+        state: Option<state::StateRead>,
     ) -> Result<String, ApiError> {
         let read_id = job_id.clone();
         let (job, delivery) = store
@@ -86,7 +89,8 @@ impl Audits {
             })
             .await?;
         let job = job.ok_or_else(|| ApiError::NotFound(format!("no job {job_id}")))?;
-        let target = target(settings, &job, delivery)?;
+        let mut target = target(settings, &job, delivery)?;
+        target.state = state;
         let claim = self.claim(&job_id)?;
         let id = format!("aud_{:016x}", rand::random::<u64>());
         let at = rfc3339(chrono::Utc::now());
@@ -154,5 +158,9 @@ fn target(
         caller: job.webhook_headers.clone(),
         timeout: settings.delivery_timeout,
         policy: settings.webhook_policy.clone(),
+        caller_job_id: (job.metadata.get("job_id").and_then(Value::as_str))
+            .unwrap_or("")
+            .to_owned(),
+        state: None,
     })
 }

@@ -7,7 +7,8 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use super::cases::{self, Case};
-use super::report::{excerpt, CaseReport, Observed, EXCERPT_BYTES};
+use super::report::{excerpt, CaseReport, Observed, Verdict, EXCERPT_BYTES};
+use super::state::StateRead;
 use super::target::{Shot, Target, CONTRACT_HEADERS};
 use crate::store::Store;
 
@@ -32,6 +33,11 @@ pub async fn run(store: Store, id: String, target: Target) {
 }
 
 async fn run_case(client: &awc::Client, target: &Target, case: Case) -> CaseReport {
+    let check = case.state_unchanged.zip(target.state.as_ref());
+    let before = match check {
+        Some((_, s)) => Some(read_state(client, target, s).await),
+        None => None,
+    };
     let sends = case.shots.iter().map(|shot| send(client, target, shot));
     let observed: Vec<Observed> = if case.parallel {
         futures_util::future::join_all(sends).await
@@ -42,7 +48,17 @@ async fn run_case(client: &awc::Client, target: &Target, case: Case) -> CaseRepo
         }
         out
     };
-    let (verdict, reason) = cases::judge(case.expect, &observed);
+    let (mut verdict, mut reason) = cases::judge(case.expect, &observed);
+    if let (Some((why, s)), Some(before)) = (check, before) {
+        match (before, read_state(client, target, s).await) {
+            (Ok(b), Ok(a)) if b != a => {
+                verdict = Verdict::Fail;
+                reason = format!("{why}: the state went from {b:?} to {a:?}");
+            }
+            (Ok(b), Ok(_)) => reason = format!("{reason}; the state stayed {b:?}"),
+            (Err(e), _) | (_, Err(e)) => reason = format!("{reason}; state not read: {e}"),
+        }
+    }
     CaseReport {
         name: case.name.to_owned(),
         expected: case.expected.to_owned(),
@@ -50,6 +66,10 @@ async fn run_case(client: &awc::Client, target: &Target, case: Case) -> CaseRepo
         verdict,
         reason,
     }
+}
+
+async fn read_state(client: &awc::Client, t: &Target, s: &StateRead) -> Result<String, String> {
+    s.read(client, &t.policy, t.timeout, &t.caller_job_id).await
 }
 
 /// One request: the caller's headers (never over the contract's), then

@@ -6,6 +6,7 @@ use actix_web::web::Bytes;
 use shared::headers as h;
 use shared::WebhookEvent;
 
+use super::state::StateRead;
 use crate::engine::policy::Policy;
 use crate::store::Headers;
 
@@ -35,6 +36,10 @@ pub struct Target {
     pub caller: Headers,
     pub timeout: Duration,
     pub policy: Policy,
+    /// The caller's `metadata.job_id` (for `state_url`).
+    pub caller_job_id: String,
+    /// Where to read the caller's state of the job, if given.
+    pub state: Option<StateRead>,
 }
 
 /// One request of a case: its body and its contract headers.

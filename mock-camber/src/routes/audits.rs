@@ -10,6 +10,7 @@ use serde_json::json;
 use super::admin::optional_object_body;
 use super::{page, parse_cursor, parse_limit};
 use crate::audit::report;
+use crate::audit::state::StateRead;
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::routes::body::read_body;
@@ -27,6 +28,15 @@ struct AuditBody {
 }
 
 impl AuditBody {
+    /// The state read the body asks for (`state_pointer` alone reads
+    /// nothing; `state_url` alone reads the whole answer).
+    fn state_read(&self) -> Option<StateRead> {
+        Some(StateRead {
+            url: self.state_url.clone()?,
+            pointer: self.state_pointer.clone().unwrap_or_default(),
+        })
+    }
+
     fn check(&self) -> Result<(), ApiError> {
         let bad = |m: &str| Err(ApiError::InvalidRequest(format!("bad audit body: {m}")));
         if let Some(url) = &self.state_url {
@@ -56,7 +66,12 @@ pub async fn start(
     body.check()?;
     let job_id = id.into_inner();
     let audit_id = (state.audits)
-        .start(&state.store, &state.settings, job_id.clone())
+        .start(
+            &state.store,
+            &state.settings,
+            job_id.clone(),
+            body.state_read(),
+        )
         .await?;
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/_mock/audits/{audit_id}")))

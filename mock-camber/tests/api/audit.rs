@@ -30,6 +30,8 @@ struct Hook {
     kind: Kind,
     seen: Seen,
     applied: Arc<Mutex<usize>>,
+    /// The job's status as `GET /jobs/job-1` shows it (its `state_url`).
+    status: Arc<Mutex<String>>,
 }
 
 fn header<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
@@ -40,12 +42,20 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> &'a str {
 }
 
 async fn hook(req: HttpRequest, body: Bytes, st: web::Data<Hook>) -> HttpResponse {
+    if req.method() == actix_web::http::Method::GET {
+        return HttpResponse::Ok().json(json!({"job_id": "job-1", "status": *st.status.lock()}));
+    }
+    let status = || {
+        let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+        v["status"].as_str().unwrap_or("").to_owned()
+    };
     if st.kind == Kind::Sloppy {
         let key = (header(&req, "webhook-id").to_owned(), body.to_vec());
-        return match st.seen.lock().insert(key) {
-            true => HttpResponse::Ok().body("ok"),
-            false => HttpResponse::InternalServerError().body("UNIQUE constraint failed"),
-        };
+        if !st.seen.lock().insert(key) {
+            return HttpResponse::InternalServerError().body("UNIQUE constraint failed");
+        }
+        *st.status.lock() = status();
+        return HttpResponse::Ok().body("ok");
     }
     if !header(&req, "content-type").starts_with("application/json") {
         return HttpResponse::UnsupportedMediaType().body("want application/json");
@@ -76,6 +86,9 @@ async fn hook(req: HttpRequest, body: Bytes, st: web::Data<Hook>) -> HttpRespons
     }
     let mut applied = st.applied.lock();
     *applied += 1;
+    if *applied == 1 {
+        *st.status.lock() = status();
+    }
     HttpResponse::Ok().json(json!({"applied": *applied == 1}))
 }
 
@@ -85,6 +98,7 @@ fn receiver(kind: Kind) -> String {
         kind,
         seen: Default::default(),
         applied: Default::default(),
+        status: Default::default(),
     });
     let server = HttpServer::new(move || {
         App::new()
@@ -101,13 +115,14 @@ fn receiver(kind: Kind) -> String {
     format!("http://127.0.0.1:{port}/hook")
 }
 
-/// A job delivered to `url`, then audited: the finished report.
+/// A job delivered to `url`, then audited (the caller's state read from
+/// the receiver's `GET /jobs/{job_id}`): the finished report.
 async fn audit_of_a_delivered_job(client: &Client, url: &str) -> Value {
     let job = client.create(job_to(url)).await;
     client.wait_delivery(&job, "delivered").await;
-    let r = client
-        .post(&format!("/_mock/jobs/{job}/audit"), json!({}))
-        .await;
+    let state_url = url.replace("/hook", "/jobs/{job_id}");
+    let body = json!({"state_url": state_url, "state_pointer": "/status"});
+    let r = client.post(&format!("/_mock/jobs/{job}/audit"), body).await;
     assert_eq!(r.status, 202, "{}", r.text);
     let id = r.body["id"].as_str().unwrap().to_owned();
     assert_eq!(r.headers["location"], format!("/_mock/audits/{id}"));
@@ -143,10 +158,19 @@ async fn a_correct_receiver_passes_every_case() {
     }
     assert_eq!(report["failed"], json!([]));
     assert_eq!(report["summary"]["fail"], 0);
-    assert_eq!(report["cases"].as_array().unwrap().len(), 16);
+    assert_eq!(report["cases"].as_array().unwrap().len(), 17);
     let parallel = &report["cases"][10];
     assert_eq!(parallel["name"], "parallel_copies");
     assert_eq!(parallel["observed"].as_array().unwrap().len(), 20);
+    let conflict = &report["cases"][11];
+    assert_eq!(conflict["name"], "conflicting_outcome");
+    assert!(
+        conflict["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the state stayed \"success\""),
+        "{conflict}"
+    );
     // Reports never show a secret.
     assert!(!report.to_string().contains(SECRET));
     let listed = app.client.get("/_mock/audits?limit=5").await;
@@ -172,6 +196,7 @@ async fn a_sloppy_receiver_fails_the_cases_it_deserves_with_their_reasons() {
         "garbage_signature",
         "repeated",
         "parallel_copies",
+        "conflicting_outcome",
         "malformed_json",
     ];
     assert_eq!(report["failed"], json!(failed), "{report:#}");
@@ -189,6 +214,12 @@ async fn a_sloppy_receiver_fails_the_cases_it_deserves_with_their_reasons() {
     );
     assert!(reason("repeated").contains("500"), "{}", reason("repeated"));
     assert!(reason("malformed_json").contains("malformed JSON"));
+    assert!(
+        reason("conflicting_outcome")
+            .contains("conflicting outcome: a job's first outcome must stand (compare before you write): the state went from \"success\" to \"failed\""),
+        "{}",
+        reason("conflicting_outcome")
+    );
     assert_eq!(case("wrong_content_type")["verdict"], "info");
     assert_eq!(case("unknown_status")["verdict"], "pass");
     assert_eq!(case("rotation_list")["verdict"], "pass");
