@@ -1,43 +1,16 @@
-//! The battery: each case's requests (signed as the outbox signs,
-//! `engine::signed_headers`), what it expects, and how its answers are
-//! judged (docs/receiver-audit.md).
+//! The battery: each case's requests, signed as the outbox signs
+//! (`engine::signed_headers`), and what it expects (docs/receiver-audit.md);
+//! the verdicts are in `verdict.rs`, cases 9 and 10 in `hostile.rs`.
 
 use actix_web::web::Bytes;
 use serde_json::{json, Value};
 use shared::headers as h;
 
-use super::report::{Observed, Verdict};
-use super::target::{Shot, Target};
+use super::target::{case, Case, Shot, Target};
+use super::verdict::Expect;
 
 /// Copies of the genuine delivery sent at once.
 const PARALLEL_COPIES: usize = 20;
-
-/// What a case expects of every answer.
-#[derive(Debug, Clone, Copy)]
-pub enum Expect {
-    /// 2xx; else the reason.
-    Accepted(&'static str),
-    /// 4xx; a 2xx fails with the reason.
-    Refused(&'static str),
-    /// 2xx or 409, never 5xx.
-    OkOrConflict,
-    /// 4xx, or 2xx (ignored); never 5xx.
-    NotServerError,
-    /// 4xx; a 2xx is `info` with the reason.
-    RefusedElseInfo(&'static str),
-}
-
-pub struct Case {
-    pub name: &'static str,
-    pub expected: &'static str,
-    pub shots: Vec<Shot>,
-    /// Sent all at once rather than one after the other.
-    pub parallel: bool,
-    /// With `state_url`: the caller's state must be the same before and
-    /// after the case; else this reason.
-    pub state_unchanged: Option<&'static str>,
-    pub expect: Expect,
-}
 
 /// The battery for `t`, in the order it is sent.
 pub fn battery(t: &Target) -> Vec<Case> {
@@ -46,6 +19,8 @@ pub fn battery(t: &Target) -> Vec<Case> {
     cases.extend(duplicate_cases(t));
     cases.push(conflicting_case(t));
     cases.extend(body_cases(t));
+    cases.push(super::hostile::big_unsigned(t));
+    cases.push(super::hostile::drip_case(t));
     cases
 }
 
@@ -267,17 +242,6 @@ const MALFORMED: &str = "accepted malformed JSON: it cannot have been parsed";
 const CONTENT_TYPE: &str = "accepted a body declared text/plain: harmless when verified, but the receiver does not check Content-Type";
 const UNKNOWN_JOB: &str = "accepted a webhook for a job it never submitted (ignored?): a 404 tells the sender, and you, that something is off";
 
-fn case(name: &'static str, expected: &'static str, expect: Expect, shots: Vec<Shot>) -> Case {
-    Case {
-        name,
-        expected,
-        shots,
-        parallel: false,
-        expect,
-        state_unchanged: None,
-    }
-}
-
 fn shot(body: &Bytes, headers: &[(&'static str, String)]) -> Shot {
     Shot {
         body: body.clone(),
@@ -371,31 +335,4 @@ fn edited(body: &[u8], f: &dyn Fn(&mut Value)) -> Bytes {
     let mut v: Value = serde_json::from_slice(body).unwrap_or_else(|_| json!({}));
     f(&mut v);
     Bytes::from(shared::wire::compact_json(&v))
-}
-
-/// A case's verdict on its answers, and the reason.
-pub fn judge(expect: Expect, observed: &[Observed]) -> (Verdict, String) {
-    let seen = || {
-        observed
-            .iter()
-            .map(Observed::describe)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if let Some(o) = observed.iter().find(|o| o.is_5xx() || o.status.is_none()) {
-        let what = o.describe();
-        return (Verdict::Fail, format!("answered {what}: a receiver must never fail (5xx) or hang on a webhook it can judge; answers: {}", seen()));
-    }
-    let all = |f: fn(&Observed) -> bool| observed.iter().all(f);
-    match expect {
-        Expect::Accepted(why) if !all(Observed::is_2xx) => (Verdict::Fail, format!("{why} (answers: {})", seen())),
-        Expect::Refused(why) if !all(Observed::is_4xx) => (Verdict::Fail, format!("{why} (answers: {})", seen())),
-        Expect::RefusedElseInfo(why) if !all(Observed::is_4xx) => (Verdict::Info, format!("{why} (answers: {})", seen())),
-        Expect::OkOrConflict if !all(|o| o.is_2xx() || o.status == Some(409)) => (
-            Verdict::Fail,
-            format!("answered a repeated delivery with something else than 2xx or 409: duplicates must be acknowledged (answers: {})", seen()),
-        ),
-        Expect::NotServerError if !all(|o| o.is_2xx() || o.is_4xx()) => (Verdict::Fail, format!("expected 4xx or 2xx (answers: {})", seen())),
-        _ => (Verdict::Pass, format!("as expected (answers: {})", seen())),
-    }
 }

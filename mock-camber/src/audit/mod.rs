@@ -3,17 +3,21 @@
 //! own, outside the engine's outbox, so the job and its genuine delivery
 //! are never touched; the report is one row of `audits`.
 //!
-//! - `cases.rs`: the battery, its signed requests and verdicts;
+//! - `cases.rs`: the battery and its signed requests;
+//! - `verdict.rs`: what a case expects, and its verdict and reason;
+//! - `hostile.rs`: the 5 MB body and the dripped one;
 //! - `runner.rs`: sending them, bounded, and recording the report;
-//! - `target.rs`: where it sends, with which secrets, and one request;
+//! - `target.rs`: where it sends, with which secrets, a case and one request;
 //! - `state.rs`: reading the caller's state of the job (`state_url`);
 //! - `report.rs`: the report's shape and JSON view.
 
 pub mod cases;
+pub mod hostile;
 pub mod report;
 pub mod runner;
 pub mod state;
 pub mod target;
+pub mod verdict;
 
 use std::collections::HashSet;
 use std::sync::Arc;

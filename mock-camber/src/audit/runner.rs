@@ -6,10 +6,10 @@ use actix_web::web::Bytes;
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
-use super::cases::{self, Case};
+use super::cases;
 use super::report::{excerpt, CaseReport, Observed, Verdict, EXCERPT_BYTES};
 use super::state::StateRead;
-use super::target::{Shot, Target, CONTRACT_HEADERS};
+use super::target::{Case, Shot, Target, CONTRACT_HEADERS};
 use crate::store::Store;
 
 /// Most requests of one audit in flight at once (the parallel case).
@@ -39,7 +39,13 @@ async fn run_case(client: &awc::Client, target: &Target, case: Case) -> CaseRepo
         None => None,
     };
     let sends = case.shots.iter().map(|shot| send(client, target, shot));
-    let observed: Vec<Observed> = if case.parallel {
+    let observed: Vec<Observed> = if case.drip {
+        let mut out = Vec::new();
+        for shot in &case.shots {
+            out.push(super::hostile::drip(target, shot).await);
+        }
+        out
+    } else if case.parallel {
         futures_util::future::join_all(sends).await
     } else {
         let mut out = Vec::new();
@@ -48,7 +54,7 @@ async fn run_case(client: &awc::Client, target: &Target, case: Case) -> CaseRepo
         }
         out
     };
-    let (mut verdict, mut reason) = cases::judge(case.expect, &observed);
+    let (mut verdict, mut reason) = super::verdict::judge(case.expect, &observed);
     if let (Some((why, s)), Some(before)) = (check, before) {
         match (before, read_state(client, target, s).await) {
             (Ok(b), Ok(a)) if b != a => {

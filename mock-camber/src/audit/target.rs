@@ -1,4 +1,4 @@
-//! What an audit sends to and signs with, and one request of a case.
+//! What an audit sends to and signs with, a case, and one request of it.
 
 use std::time::Duration;
 
@@ -7,6 +7,7 @@ use shared::headers as h;
 use shared::WebhookEvent;
 
 use super::state::StateRead;
+use super::verdict::Expect;
 use crate::engine::policy::Policy;
 use crate::store::Headers;
 
@@ -46,4 +47,31 @@ pub struct Target {
 pub struct Shot {
     pub body: Bytes,
     pub headers: Vec<(&'static str, String)>,
+}
+
+/// One case of the battery: its requests and what it expects.
+pub struct Case {
+    pub name: &'static str,
+    pub expected: &'static str,
+    pub shots: Vec<Shot>,
+    /// Sent all at once rather than one after the other.
+    pub parallel: bool,
+    /// With `state_url`: the caller's state must be the same before and
+    /// after the case; else this reason.
+    pub state_unchanged: Option<&'static str>,
+    /// Sent by `hostile::drip`, one body byte every 200 ms.
+    pub drip: bool,
+    pub expect: Expect,
+}
+
+pub fn case(name: &'static str, expected: &'static str, expect: Expect, shots: Vec<Shot>) -> Case {
+    Case {
+        name,
+        expected,
+        shots,
+        parallel: false,
+        expect,
+        state_unchanged: None,
+        drip: false,
+    }
 }

@@ -154,11 +154,29 @@ async fn a_correct_receiver_passes_every_case() {
     let url = receiver(Kind::Correct);
     let report = audit_of_a_delivered_job(&app.client, &url).await;
     for (name, verdict) in verdicts(&report) {
-        assert_eq!(verdict, "pass", "{name}: {report:#}");
+        // actix-web has no body read timeout: a slow sender is reported
+        // as still being read at the audit's own limit.
+        let want = if name == "slow_sender" {
+            "info"
+        } else {
+            "pass"
+        };
+        assert_eq!(verdict, want, "{name}: {report:#}");
     }
     assert_eq!(report["failed"], json!([]));
     assert_eq!(report["summary"]["fail"], 0);
-    assert_eq!(report["cases"].as_array().unwrap().len(), 17);
+    assert_eq!(report["cases"].as_array().unwrap().len(), 19);
+    let big = &report["cases"][17];
+    assert_eq!(big["name"], "big_unsigned_body");
+    assert_eq!(big["observed"][0]["status"], 413, "{big}");
+    let slow = &report["cases"][18];
+    assert!(
+        slow["reason"]
+            .as_str()
+            .unwrap()
+            .contains("still reading after 2000 ms"),
+        "{slow}"
+    );
     let parallel = &report["cases"][10];
     assert_eq!(parallel["name"], "parallel_copies");
     assert_eq!(parallel["observed"].as_array().unwrap().len(), 20);
