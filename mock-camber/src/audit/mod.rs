@@ -9,9 +9,11 @@
 //! - `runner.rs`: sending them, bounded, and recording the report;
 //! - `target.rs`: where it sends, with which secrets, a case and one request;
 //! - `state.rs`: reading the caller's state of the job (`state_url`);
-//! - `report.rs`: the report's shape and JSON view.
+//! - `report.rs`: the report's shape and JSON view;
+//! - `cli.rs`: `mock-camber audit`, the same over HTTP for a pipeline.
 
 pub mod cases;
+pub mod cli;
 pub mod hostile;
 pub mod report;
 pub mod runner;

@@ -276,3 +276,34 @@ async fn what_cannot_be_audited_is_refused() {
     let r = c.get("/_mock/audits/aud_nope").await;
     assert_eq!(r.status, 404, "{}", r.text);
 }
+
+#[actix_rt::test]
+async fn the_audit_command_exits_1_on_a_failed_case_and_2_when_it_cannot_run() {
+    use mock_camber::audit::cli::{self, AuditArgs};
+    let app = spawn_app().await;
+    let url = receiver(Kind::Sloppy);
+    let job = app.client.create(job_to(&url)).await;
+    app.client.wait_delivery(&job, "delivered").await;
+    let args = AuditArgs {
+        mock: app.client.address.clone(),
+        job: job.clone(),
+        admin_token: None,
+        state_url: None,
+        state_pointer: None,
+        wait_secs: 30,
+    };
+    assert_eq!(cli::run(&args).await, 1);
+    let listed = app.client.get(&format!("/_mock/audits?job_id={job}")).await;
+    let report = &listed.body["audits"][0];
+    let text = cli::render(report);
+    assert!(
+        text.contains("FAIL  reserialised: accepted re-serialised JSON"),
+        "{text}"
+    );
+    assert!(text.contains("PASS  rotation_list"), "{text}");
+    let unknown = AuditArgs {
+        job: "cmb_nope".into(),
+        ..args
+    };
+    assert_eq!(cli::run(&unknown).await, 2);
+}
