@@ -132,4 +132,29 @@ mod tests {
         let ids: Vec<_> = listed.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["aud_2", "aud_1"]);
     }
+
+    #[test]
+    fn reports_go_with_their_job_at_retention_and_at_reset() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&conn).unwrap();
+        for (id, finished) in [
+            ("cmb_old", "2020-01-01T00:00:00Z"),
+            ("cmb_new", "2030-01-01T00:00:00Z"),
+        ] {
+            conn.execute(
+                "INSERT INTO jobs (id, tenant, tenant_mask, app, status, metadata, input, plan, \
+                 webhook_headers, created_at, updated_at, finished_at) VALUES (?1, 't', 't', 'a', \
+                 'completed', '{}', '{}', '{}', '{}', ?2, ?2, ?2)",
+                params![id, finished],
+            )
+            .unwrap();
+            insert_audit(&conn, &format!("aud_{id}"), id, finished).unwrap();
+        }
+        let swept = crate::store::sweep_batch(&conn, "2025-01-01T00:00:00Z", 0, 10).unwrap();
+        assert_eq!(swept.jobs, 1);
+        assert!(get_audit(&conn, "aud_cmb_old").unwrap().is_none());
+        assert!(get_audit(&conn, "aud_cmb_new").unwrap().is_some());
+        crate::store::reset(&conn, 0).unwrap();
+        assert!(list_audits(&conn, None, None, 10).unwrap().is_empty());
+    }
 }
