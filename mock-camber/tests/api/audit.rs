@@ -307,3 +307,31 @@ async fn the_audit_command_exits_1_on_a_failed_case_and_2_when_it_cannot_run() {
     };
     assert_eq!(cli::run(&unknown).await, 2);
 }
+
+#[actix_rt::test]
+async fn a_held_job_is_audited_with_the_body_it_would_send_and_stays_held() {
+    let app = spawn_app().await;
+    let c = &app.client;
+    let url = receiver(Kind::Correct);
+    let mut body = job_to(&url);
+    body["metadata"]["mock"] = json!({"hold": true});
+    let job = c.create(body).await;
+    let r = c.post(&format!("/_mock/jobs/{job}/audit"), json!({})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    // One audit at a time per job.
+    let again = c.post(&format!("/_mock/jobs/{job}/audit"), json!({})).await;
+    assert_eq!(again.status, 409, "{}", again.text);
+    assert!(again.text.contains("already running"), "{}", again.text);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let report = wait_for("the audit to be done", 30, || async {
+        let r = c.get(&format!("/_mock/audits/{id}")).await;
+        (r.body["state"] == "done").then_some(r.body)
+    })
+    .await;
+    assert_eq!(report["cases"][0]["verdict"], "pass", "{report:#}");
+    assert_eq!(report["failed"], json!([]), "{report:#}");
+    // The job is still held, and has no delivery of its own.
+    assert_eq!(c.job(&job).await["status"], "running");
+    let d = c.get(&format!("/_mock/deliveries?job_id={job}")).await;
+    assert_eq!(d.body["deliveries"], json!([]), "{}", d.text);
+}
