@@ -36,12 +36,16 @@ use target::Target;
 
 /// Most audits running at once, over all jobs.
 pub const MAX_RUNNING: usize = 4;
+/// Most scenario audits waiting for their job's delivery at once.
+pub const MAX_WAITING: usize = 1024;
 
 /// The jobs whose audit is running: one at a time per job, at most
 /// [`MAX_RUNNING`] in all.
 #[derive(Default, Clone)]
 pub struct Audits {
     running: Arc<Mutex<HashSet<String>>>,
+    /// Scenario audits waiting for their delivery (`MAX_WAITING`).
+    pub waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// A job's place among the running audits, given back when dropped.

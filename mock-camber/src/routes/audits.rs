@@ -2,6 +2,7 @@
 //! list them, read one report.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -14,8 +15,11 @@ use crate::audit::state::StateRead;
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::routes::body::read_body;
+use crate::scenario::{check_audit, AuditSpec};
 use crate::state::AppState;
 use crate::store;
+use crate::wait;
+use shared::DeliveryState;
 
 /// Body of `POST /_mock/jobs/{id}/audit`, optional.
 #[derive(Debug, Default, Deserialize)]
@@ -28,29 +32,75 @@ struct AuditBody {
 }
 
 impl AuditBody {
-    /// The state read the body asks for (`state_pointer` alone reads
-    /// nothing; `state_url` alone reads the whole answer).
-    fn state_read(&self) -> Option<StateRead> {
-        Some(StateRead {
-            url: self.state_url.clone()?,
-            pointer: self.state_pointer.clone().unwrap_or_default(),
-        })
+    fn spec(&self) -> AuditSpec {
+        AuditSpec {
+            state_url: self.state_url.clone(),
+            state_pointer: self.state_pointer.clone(),
+        }
     }
+}
 
-    fn check(&self) -> Result<(), ApiError> {
-        let bad = |m: &str| Err(ApiError::InvalidRequest(format!("bad audit body: {m}")));
-        if let Some(url) = &self.state_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 {
-                return bad("`state_url` must be an http(s) URL of at most 2048 bytes");
-            }
-        }
-        if let Some(p) = &self.state_pointer {
-            if !(p.is_empty() || p.starts_with('/')) || p.len() > 256 {
-                return bad("`state_pointer` must be a JSON pointer (`/status`)");
-            }
-        }
-        Ok(())
+/// The state read a spec asks for (`state_pointer` alone reads nothing;
+/// `state_url` alone reads the whole answer).
+fn state_read(spec: &AuditSpec) -> Option<StateRead> {
+    Some(StateRead {
+        url: spec.state_url.clone()?,
+        pointer: spec.state_pointer.clone().unwrap_or_default(),
+    })
+}
+
+/// How long a scenario's audit waits for the genuine delivery.
+const AFTER_DELIVERY_WAIT: Duration = Duration::from_secs(3600);
+
+/// A scenario's `webhook.audit`: waits (as long-polls do, woken by the
+/// delivery's commits) until the job's webhook is delivered, then starts
+/// its audit. Not durable: a restart before the delivery forgets it.
+pub(crate) fn after_delivery(state: web::Data<AppState>, job_id: String, spec: AuditSpec) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let waiting = state.audits.waiting.clone();
+    if waiting.fetch_add(1, SeqCst) >= crate::audit::MAX_WAITING {
+        waiting.fetch_sub(1, SeqCst);
+        log::warn!("no audit of job {job_id}: too many scenario audits are waiting");
+        return;
     }
+    actix_web::rt::spawn(async move {
+        let interest = wait::Interest::Deliveries {
+            job_id: Some(job_id.clone()),
+            state: Some(DeliveryState::Delivered),
+            event: None,
+        };
+        let deadline = tokio::time::Instant::now() + AFTER_DELIVERY_WAIT;
+        let check = || {
+            let (state, id) = (state.clone(), job_id.clone());
+            async move {
+                let d = state
+                    .store
+                    .read(move |c| store::latest_delivery(c, &id))
+                    .await?;
+                Ok((d.is_some_and(|d| d.state == DeliveryState::Delivered), ()))
+            }
+        };
+        let started = match state.changes.until(interest, deadline, check).await {
+            Ok((true, ())) => state
+                .audits
+                .start(
+                    &state.store,
+                    &state.settings,
+                    job_id.clone(),
+                    state_read(&spec),
+                )
+                .await
+                .map(drop),
+            Ok((false, ())) => Err(ApiError::Conflict(
+                "its webhook was not delivered within an hour".into(),
+            )),
+            Err(e) => Err(e),
+        };
+        waiting.fetch_sub(1, SeqCst);
+        if let Err(e) = started {
+            log::warn!("the scenario's audit of job {job_id} did not start: {e}");
+        }
+    });
 }
 
 /// `POST /_mock/jobs/{id}/audit`: 202 with the audit's id.
@@ -63,14 +113,15 @@ pub async fn start(
 ) -> Result<HttpResponse, ApiError> {
     let raw = read_body(&req, payload, state.settings.max_body_bytes).await?;
     let body: AuditBody = optional_object_body(&raw, "audit", &[])?;
-    body.check()?;
+    let spec = body.spec();
+    check_audit(&spec).map_err(|e| ApiError::InvalidRequest(format!("bad audit body: {e}")))?;
     let job_id = id.into_inner();
     let audit_id = (state.audits)
         .start(
             &state.store,
             &state.settings,
             job_id.clone(),
-            body.state_read(),
+            state_read(&spec),
         )
         .await?;
     Ok(HttpResponse::Accepted()

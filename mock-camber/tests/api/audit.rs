@@ -335,3 +335,30 @@ async fn a_held_job_is_audited_with_the_body_it_would_send_and_stays_held() {
     let d = c.get(&format!("/_mock/deliveries?job_id={job}")).await;
     assert_eq!(d.body["deliveries"], json!([]), "{}", d.text);
 }
+
+#[actix_rt::test]
+async fn a_scenario_audit_starts_right_after_the_genuine_delivery() {
+    let app = spawn_app().await;
+    let c = &app.client;
+    let url = receiver(Kind::Correct);
+    let mut body = job_to(&url);
+    let state_url = url.replace("/hook", "/jobs/{job_id}");
+    body["metadata"]["mock"] =
+        json!({"webhook": {"audit": {"state_url": state_url, "state_pointer": "/status"}}});
+    let job = c.create(body).await;
+    let report = wait_for("the scenario's audit to be done", 30, || async {
+        let r = c.get(&format!("/_mock/audits?job_id={job}")).await;
+        let first = r.body["audits"].get(0).cloned()?;
+        (first["state"] == "done").then_some(first)
+    })
+    .await;
+    assert_eq!(report["failed"], json!([]), "{report:#}");
+    assert!(
+        report.to_string().contains("the state stayed"),
+        "{report:#}"
+    );
+    // A bad `audit` is refused at submit, like every scenario knob.
+    let mut bad = job_to(&url);
+    bad["metadata"]["mock"] = json!({"webhook": {"audit": {"state_url": "ftp://x"}}});
+    assert_eq!(c.submit(bad).await.status, 422);
+}
