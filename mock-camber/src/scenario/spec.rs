@@ -176,7 +176,10 @@ impl Scenario {
                 Some(_) => return Err(format!("`{field}` must be an object")),
             }
         }
-        Ok(())
+        match v.get("webhook").and_then(|w| w.get("audit")) {
+            None | Some(Value::Null | Value::Bool(_) | Value::Object(_)) => Ok(()),
+            Some(_) => Err("`webhook.audit` must be true, false or an object".into()),
+        }
     }
 
     /// Range checks serde cannot express.
@@ -217,16 +220,18 @@ impl Scenario {
     }
 }
 
-/// `webhook.audit`'s `state_url` (http(s), at most 2048 bytes) and
-/// `state_pointer` (a JSON pointer, at most 256 bytes).
+/// `webhook.audit`'s `state_url` (http(s), at most 2048 characters) and
+/// `state_pointer` (a JSON pointer, at most 256 characters).
 pub fn check_audit(spec: &AuditSpec) -> Result<(), String> {
     if let Some(url) = &spec.state_url {
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2048 {
-            return Err("`state_url` must be an http(s) URL of at most 2048 bytes".into());
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || url.chars().count() > 2048
+        {
+            return Err("`state_url` must be an http(s) URL of at most 2048 characters".into());
         }
     }
     if let Some(p) = &spec.state_pointer {
-        if !(p.is_empty() || p.starts_with('/')) || p.len() > 256 {
+        if !(p.is_empty() || p.starts_with('/')) || p.chars().count() > 256 {
             return Err("`state_pointer` must be a JSON pointer (`/status`)".into());
         }
     }

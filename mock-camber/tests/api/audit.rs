@@ -362,3 +362,16 @@ async fn a_scenario_audit_starts_right_after_the_genuine_delivery() {
     bad["metadata"]["mock"] = json!({"webhook": {"audit": {"state_url": "ftp://x"}}});
     assert_eq!(c.submit(bad).await.status, 422);
 }
+
+#[actix_rt::test]
+async fn a_scenario_audit_that_is_not_true_false_or_an_object_is_refused() {
+    let app = spawn_app().await;
+    for audit in [json!([]), json!("yes"), json!({"state_pointer": "status"})] {
+        let mut body = job_to("http://127.0.0.1:9/hook");
+        body["metadata"]["mock"] = json!({"webhook": {"audit": audit}});
+        let r = app.client.submit(body).await;
+        assert_eq!(r.status, 422, "{audit}: {}", r.text);
+    }
+    let rules = json!({"rules": [{"match": {}, "scenario": {"webhook": {"audit": []}}}]});
+    assert_eq!(app.client.put("/_mock/config", rules).await.status, 422);
+}
