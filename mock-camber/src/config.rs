@@ -32,6 +32,10 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:9000/readyz")]
         url: String,
     },
+    /// Audit a job's webhook receiver on a running mock
+    /// (docs/receiver-audit.md): start the audit, wait for its report,
+    /// print it; exit 1 on any failed case, 2 when it could not run.
+    Audit(crate::audit::cli::AuditArgs),
 }
 
 #[derive(Clone, Args)]

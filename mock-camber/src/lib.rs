@@ -1,6 +1,7 @@
 //! mock-camber: a standalone mock of the Camber job API with durable, signed
 //! webhooks, fault injection and an admin API.
 
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;

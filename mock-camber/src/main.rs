@@ -7,8 +7,12 @@ use mock_camber::Application;
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::Healthcheck { url }) = cli.command {
-        std::process::exit(mock_camber::healthcheck::run(&url));
+    match &cli.command {
+        Some(Command::Healthcheck { url }) => {
+            std::process::exit(mock_camber::healthcheck::run(url))
+        }
+        Some(Command::Audit(args)) => std::process::exit(mock_camber::audit::cli::run(args).await),
+        None => {}
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let app = match Application::build(cli.settings).await {

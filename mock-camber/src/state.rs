@@ -38,4 +38,6 @@ pub struct AppState {
     /// The console's last overview, with the change counter it was read at:
     /// open console tabs woken by one change share one read.
     pub stats_cache: StatsCache,
+    /// The receiver audits running (`audit/`).
+    pub audits: crate::audit::Audits,
 }

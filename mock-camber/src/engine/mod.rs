@@ -35,6 +35,7 @@ use self::attempts::AttemptWrite;
 use self::lanes::Lanes;
 use self::outbox::Outbox;
 pub use self::retry::{next_attempt, AttemptKind, Next};
+pub(crate) use self::sender::{client, literal_refused, signed_headers, signing_secrets};
 pub use self::sender::{shown_headers, AttemptResult};
 use self::stages::Stages;
 use self::timers::{Due, Timers};

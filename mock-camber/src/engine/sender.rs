@@ -2,6 +2,7 @@
 //! signatures, the caller's own headers on top, a time limit on the whole
 //! exchange, and at most `EXCERPT_BYTES` of the answer kept.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ const EXCERPT_BYTES: usize = 1024;
 /// Redirects are never followed: a 3xx is a failed attempt. With a
 /// destination policy, host names are resolved by [`Guarded`], which
 /// refuses a connection to any address the policy does not let through.
-pub(super) fn client(timeout: Duration, max_in_flight: usize, policy: &Policy) -> awc::Client {
+pub(crate) fn client(timeout: Duration, max_in_flight: usize, policy: &Policy) -> awc::Client {
     // Webhook receivers may be https: awc's rustls needs a provider.
     // Another component may have installed one already; that is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -116,10 +117,11 @@ pub(super) async fn send(
 ) -> AttemptResult {
     let at = Utc::now();
     let ts = at.timestamp();
-    // A tenant with a secret of its own signs with it alone, so tenants
-    // of a shared mock cannot sign webhooks for each other.
-    let own = settings.tenant_secrets.get(&req.tenant);
-    let secrets = own.unwrap_or(&settings.webhook_secrets);
+    let secrets = signing_secrets(
+        &settings.tenant_secrets,
+        &settings.webhook_secrets,
+        &req.tenant,
+    );
     let altered = Altered::of(&req.faults);
     let mangled: Vec<String>;
     let secrets = if altered.bad_signature {
@@ -130,7 +132,6 @@ pub(super) async fn send(
     } else {
         secrets
     };
-    let current = secrets.first().map_or("", String::as_str);
     let mut result = AttemptResult {
         n: req.n,
         at: rfc3339(at),
@@ -147,14 +148,14 @@ pub(super) async fn send(
         return result;
     }
     let mut r = client.post(&req.url);
-    let ours = contract_headers(
+    let ours = signed_headers(
+        secrets,
         &req.delivery_id,
         req.event,
         req.n,
         ts,
-        sign_hex(current.as_bytes(), &req.body),
-        sign_standard_all(secrets, &req.delivery_id, ts, &req.body),
-        &altered,
+        &req.body,
+        altered.content_type,
     );
     for (k, v) in ours {
         r = r.insert_header((k, v));
@@ -218,7 +219,7 @@ async fn exchange(
 }
 
 /// The policy's refusal of `url`'s host when it is a literal address.
-fn literal_refused(policy: &Policy, url: &str) -> Result<(), String> {
+pub(crate) fn literal_refused(policy: &Policy, url: &str) -> Result<(), String> {
     if policy.is_open() {
         return Ok(());
     }
@@ -232,6 +233,41 @@ fn literal_refused(policy: &Policy, url: &str) -> Result<(), String> {
     }
 }
 
+/// The secrets that sign `tenant`'s webhooks, the current one first: a
+/// tenant with a secret of its own signs with it alone, so tenants of a
+/// shared mock cannot sign webhooks for each other.
+pub(crate) fn signing_secrets<'a>(
+    tenant_secrets: &'a HashMap<String, Vec<String>>,
+    global: &'a [String],
+    tenant: &str,
+) -> &'a [String] {
+    tenant_secrets.get(tenant).map_or(global, Vec::as_slice)
+}
+
+/// The contract's headers of one send of `body`, signed with `secrets`
+/// (`X-Webhook-Secret` with the current one, `webhook-signature` with
+/// each): what the outbox and the receiver audit (`audit/`) both send.
+pub(crate) fn signed_headers(
+    secrets: &[String],
+    delivery_id: &str,
+    event: WebhookEvent,
+    n: u32,
+    ts: i64,
+    body: &[u8],
+    content_type: Option<&str>,
+) -> [(&'static str, String); 8] {
+    let current = secrets.first().map_or("", String::as_str);
+    contract_headers(
+        delivery_id,
+        event,
+        n,
+        ts,
+        sign_hex(current.as_bytes(), body),
+        sign_standard_all(secrets, delivery_id, ts, body),
+        content_type,
+    )
+}
+
 /// The contract's headers of one attempt, in the order they are sent.
 fn contract_headers(
     delivery_id: &str,
@@ -240,9 +276,9 @@ fn contract_headers(
     ts: i64,
     secret_hex: String,
     signature: String,
-    altered: &Altered<'_>,
+    content_type: Option<&str>,
 ) -> [(&'static str, String); 8] {
-    let content_type = altered.content_type.unwrap_or("application/json");
+    let content_type = content_type.unwrap_or("application/json");
     [
         (CONTENT_TYPE.as_str(), content_type.to_owned()),
         (h::WEBHOOK_SECRET, secret_hex),
@@ -279,7 +315,7 @@ pub fn shown_headers(
         ts,
         elided.into(),
         elided.into(),
-        &altered,
+        altered.content_type,
     )
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

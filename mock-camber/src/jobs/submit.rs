@@ -72,8 +72,9 @@ pub struct Request<'a> {
 /// What became of a submit.
 #[derive(Debug)]
 pub enum Decision {
-    /// A new job: 201 with this response body.
-    Created(String),
+    /// A new job: 201 with this response body; its id, and the receiver
+    /// audit its scenario asks for (`webhook.audit`).
+    Created(String, String, Option<scenario::AuditSpec>),
     /// The same key and body again: the original response.
     Replayed(String),
     /// The same key with another body: 409.
@@ -90,6 +91,8 @@ struct Prepared {
     response: String,
     /// The job's end when it ran to it at submit, with its delivery.
     ended: Option<(JobStatus, Option<DeliveryRow>)>,
+    /// The receiver audit its scenario asks for.
+    audit: Option<scenario::AuditSpec>,
 }
 
 /// Decides, commits and hands off one submit.
@@ -101,7 +104,9 @@ pub async fn submit(state: &AppState, req: Request<'_>) -> Result<Decision, ApiE
         job,
         response,
         ended,
+        audit,
     } = prepare(state, req)?;
+    let job_id = row.id.clone();
     let (ended, delivery) = match ended {
         Some((status, delivery)) => (Some(status), delivery),
         None => (None, None),
@@ -136,7 +141,7 @@ pub async fn submit(state: &AppState, req: Request<'_>) -> Result<Decision, ApiE
                 }
                 None => state.engine.submit(job),
             }
-            Ok(Decision::Created(response))
+            Ok(Decision::Created(response, job_id, audit))
         }
         SubmitOutcome::Replayed(original) => {
             m.submits_replayed.fetch_add(1, Relaxed);
@@ -171,6 +176,9 @@ fn choose_scenario(state: &AppState, req: &mut Request<'_>) -> (Option<Scenario>
 /// The job's plan, row, idempotency record and (for an instant job) end.
 fn prepare(state: &AppState, mut req: Request<'_>) -> Result<Prepared, ApiError> {
     let (scenario, origin) = choose_scenario(state, &mut req);
+    let audit = (scenario.as_ref())
+        .and_then(|s| s.webhook.as_ref()?.audit.as_ref())
+        .and_then(scenario::AuditScenario::wanted);
     let seq = state.last_seq.fetch_add(1, SeqCst) + 1;
     let id = state.ids.job_id(seq);
     let cfg = req.config;
@@ -240,5 +248,6 @@ fn prepare(state: &AppState, mut req: Request<'_>) -> Result<Prepared, ApiError>
         job,
         response,
         ended,
+        audit,
     })
 }

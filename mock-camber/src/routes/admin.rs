@@ -163,7 +163,7 @@ pub async fn advance(
 /// An optional JSON object body (empty = `T::default()`); it and its
 /// `nested` fields must be objects, since serde also reads structs from
 /// arrays.
-fn optional_object_body<T: serde::de::DeserializeOwned + Default>(
+pub(crate) fn optional_object_body<T: serde::de::DeserializeOwned + Default>(
     raw: &[u8],
     what: &str,
     nested: &[&str],

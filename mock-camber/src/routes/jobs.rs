@@ -40,7 +40,7 @@ async fn submit_inner(
     req: &HttpRequest,
     tenant: Tenant,
     payload: web::Payload,
-    state: &AppState,
+    state: &web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let raw = read_body(req, payload, state.settings.max_body_bytes).await?;
     journal_body(req, &raw);
@@ -72,7 +72,12 @@ async fn submit_inner(
     };
     let created = HttpResponse::Created;
     Ok(match submit::submit(state, request).await? {
-        Decision::Created(body) => created().content_type("application/json").body(body),
+        Decision::Created(body, job_id, audit) => {
+            if let Some(spec) = audit {
+                super::audits::after_delivery(state.clone(), job_id, spec);
+            }
+            created().content_type("application/json").body(body)
+        }
         Decision::Replayed(original) => created()
             .insert_header((h::IDEMPOTENT_REPLAYED, "true"))
             .content_type("application/json")

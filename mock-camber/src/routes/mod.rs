@@ -2,6 +2,7 @@
 //! document can be checked against what is actually served.
 
 pub mod admin;
+pub mod audits;
 pub mod body;
 pub mod health;
 pub mod jobs;
@@ -74,6 +75,17 @@ pub fn routes() -> shared::http::RouteTable {
             "/_mock/jobs/{id}/fail",
             Method::POST,
             web::post().to(admin::fail),
+        ),
+        (
+            "/_mock/jobs/{id}/audit",
+            Method::POST,
+            web::post().to(audits::start),
+        ),
+        ("/_mock/audits", Method::GET, web::get().to(audits::list)),
+        (
+            "/_mock/audits/{id}",
+            Method::GET,
+            web::get().to(audits::get),
         ),
         (
             "/_mock/deliveries",

@@ -59,6 +59,39 @@ pub struct WebhookScenario {
     /// `application/json` (see `WebhookFault::ContentType`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
+    /// Audit the receiver right after the genuine delivery is delivered
+    /// (`audit/`, docs/receiver-audit.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditScenario>,
+}
+
+/// `webhook.audit`: `true`, or how to read the caller's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AuditScenario {
+    On(bool),
+    With(AuditSpec),
+}
+
+/// `webhook.audit` as an object.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_pointer: Option<String>,
+}
+
+impl AuditScenario {
+    /// The audit asked for, if any: `false` asks for none.
+    pub fn wanted(&self) -> Option<AuditSpec> {
+        match self {
+            AuditScenario::On(true) => Some(AuditSpec::default()),
+            AuditScenario::On(false) => None,
+            AuditScenario::With(spec) => Some(spec.clone()),
+        }
+    }
 }
 
 impl WebhookScenario {
@@ -143,7 +176,10 @@ impl Scenario {
                 Some(_) => return Err(format!("`{field}` must be an object")),
             }
         }
-        Ok(())
+        match v.get("webhook").and_then(|w| w.get("audit")) {
+            None | Some(Value::Null | Value::Bool(_) | Value::Object(_)) => Ok(()),
+            Some(_) => Err("`webhook.audit` must be true, false or an object".into()),
+        }
     }
 
     /// Range checks serde cannot express.
@@ -174,8 +210,32 @@ impl Scenario {
         if let Some(ct) = wh.and_then(|w| w.content_type.as_deref()) {
             check_content_type(ct)?;
         }
+        if let Some(spec) = wh
+            .and_then(|w| w.audit.as_ref())
+            .and_then(AuditScenario::wanted)
+        {
+            check_audit(&spec)?;
+        }
         Ok(())
     }
+}
+
+/// `webhook.audit`'s `state_url` (http(s), at most 2048 characters) and
+/// `state_pointer` (a JSON pointer, at most 256 characters).
+pub fn check_audit(spec: &AuditSpec) -> Result<(), String> {
+    if let Some(url) = &spec.state_url {
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || url.chars().count() > 2048
+        {
+            return Err("`state_url` must be an http(s) URL of at most 2048 characters".into());
+        }
+    }
+    if let Some(p) = &spec.state_pointer {
+        if !(p.is_empty() || p.starts_with('/')) || p.chars().count() > 256 {
+            return Err("`state_pointer` must be a JSON pointer (`/status`)".into());
+        }
+    }
+    Ok(())
 }
 
 /// A stage an error may name: one of [`Stage::ALL`].

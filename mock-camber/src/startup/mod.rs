@@ -138,6 +138,7 @@ impl Application {
                 seed ^ 0x5eed ^ (last_seq_at_start as u64).rotate_left(32),
             )),
             stats_cache: Default::default(),
+            audits: Default::default(),
             settings,
             store: store.clone(),
             engine: engine.clone(),

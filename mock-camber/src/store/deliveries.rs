@@ -236,6 +236,15 @@ pub fn get_delivery(conn: &Connection, id: &str) -> rusqlite::Result<Option<Deli
     .optional()
 }
 
+/// A job's newest delivery (`deliveries_by_job`).
+pub fn latest_delivery(conn: &Connection, job_id: &str) -> rusqlite::Result<Option<DeliveryRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE job_id = ?1 ORDER BY seq DESC LIMIT 1"
+    ))?
+    .query_row([job_id], delivery_from_row)
+    .optional()
+}
+
 /// The outbox order: next attempt first, then creation.
 pub type DueKey = (i64, i64);
 

@@ -70,7 +70,11 @@ impl Store {
             on_commit,
             ..Options::default()
         };
-        let db = Db::open(&file, opts, |c| migrate(c).map_err(StoreError::from))?;
+        let db = Db::open(&file, opts, |c| {
+            migrate(c)?;
+            interrupt_running_audits(c)?;
+            Ok::<(), StoreError>(())
+        })?;
         Ok(Self { db, _temp: temp })
     }
 
@@ -186,6 +190,7 @@ pub fn take_notes() -> Vec<Note> {
     NOTES.with(|v| std::mem::take(&mut *v.borrow_mut()))
 }
 
+mod audits;
 mod deliveries;
 mod events;
 mod headers;
@@ -196,6 +201,7 @@ mod jobs;
 mod retention;
 mod tenants;
 
+pub use audits::*;
 pub use deliveries::*;
 pub use events::*;
 pub use headers::Headers;
@@ -207,7 +213,8 @@ pub use tenants::*;
 /// so ids are never reused.
 pub fn reset(conn: &Connection, last_seq: i64) -> rusqlite::Result<()> {
     conn.execute_batch(
-        "DELETE FROM jobs; DELETE FROM job_events; DELETE FROM idempotency; DELETE FROM deliveries; DELETE FROM attempts;",
+        "DELETE FROM jobs; DELETE FROM job_events; DELETE FROM idempotency; DELETE FROM deliveries; DELETE FROM attempts; \
+         DELETE FROM audits;",
     )?;
     note(Note::Everything);
     conn.execute(

@@ -1,5 +1,5 @@
 //! Retention: finished jobs whose end is older than the window go, with
-//! their deliveries, attempts and idempotency records, a small batch per
+//! their deliveries, attempts, audits and idempotency records, a small batch per
 //! write so that submits never wait behind a long sweep. Running or held
 //! jobs, and jobs with a webhook still pending, are never touched.
 
@@ -61,6 +61,8 @@ pub fn sweep_batch(
             .prepare_cached("DELETE FROM deliveries WHERE job_id IN (SELECT id FROM temp.sweep)")?
             .execute([])?;
         conn.prepare_cached("DELETE FROM job_events WHERE job_id IN (SELECT id FROM temp.sweep)")?
+            .execute([])?;
+        conn.prepare_cached("DELETE FROM audits WHERE job_id IN (SELECT id FROM temp.sweep)")?
             .execute([])?;
         conn.prepare_cached("DELETE FROM jobs WHERE id IN (SELECT id FROM temp.sweep)")?
             .execute([])?;

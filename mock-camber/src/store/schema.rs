@@ -126,6 +126,20 @@ CREATE TABLE IF NOT EXISTS job_events (
 );
 CREATE INDEX IF NOT EXISTS job_events_by_job ON job_events (job_id, seq);
 "#,
+    // 10: receiver audits (`POST /_mock/jobs/{id}/audit`): one row each,
+    // its cases a JSON list written when it is done.
+    r#"
+CREATE TABLE IF NOT EXISTS audits (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    job_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    cases TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS audits_by_job ON audits (job_id);
+"#,
 ];
 
 /// Schema version this build writes (`PRAGMA user_version`).

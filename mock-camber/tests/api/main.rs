@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_config;
+mod audit;
 mod console;
 mod console_events;
 mod console_lists;

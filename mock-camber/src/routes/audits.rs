@@ -1,0 +1,165 @@
+//! The receiver audit's admin routes (`audit/`): start one for a job,
+//! list them, read one report.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::admin::optional_object_body;
+use super::{page, parse_cursor, parse_limit};
+use crate::audit::report;
+use crate::audit::state::StateRead;
+use crate::auth::Admin;
+use crate::error::ApiError;
+use crate::routes::body::read_body;
+use crate::scenario::{check_audit, AuditSpec};
+use crate::state::AppState;
+use crate::store;
+use crate::wait;
+use shared::DeliveryState;
+
+/// Body of `POST /_mock/jobs/{id}/audit`, optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditBody {
+    /// A template such as `http://api:8000/jobs/{job_id}`.
+    state_url: Option<String>,
+    /// The JSON pointer of the status in its answer, e.g. `/status`.
+    state_pointer: Option<String>,
+}
+
+impl AuditBody {
+    fn spec(&self) -> AuditSpec {
+        AuditSpec {
+            state_url: self.state_url.clone(),
+            state_pointer: self.state_pointer.clone(),
+        }
+    }
+}
+
+/// The state read a spec asks for (`state_pointer` alone reads nothing;
+/// `state_url` alone reads the whole answer).
+fn state_read(spec: &AuditSpec) -> Option<StateRead> {
+    Some(StateRead {
+        url: spec.state_url.clone()?,
+        pointer: spec.state_pointer.clone().unwrap_or_default(),
+    })
+}
+
+/// How long a scenario's audit waits for the genuine delivery.
+const AFTER_DELIVERY_WAIT: Duration = Duration::from_secs(3600);
+
+/// A scenario's `webhook.audit`: waits (as long-polls do, woken by the
+/// delivery's commits) until the job's webhook is delivered, then starts
+/// its audit. Not durable: a restart before the delivery forgets it.
+pub(crate) fn after_delivery(state: web::Data<AppState>, job_id: String, spec: AuditSpec) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let waiting = state.audits.waiting.clone();
+    if waiting.fetch_add(1, SeqCst) >= crate::audit::MAX_WAITING {
+        waiting.fetch_sub(1, SeqCst);
+        log::warn!("no audit of job {job_id}: too many scenario audits are waiting");
+        return;
+    }
+    actix_web::rt::spawn(async move {
+        let interest = wait::Interest::Deliveries {
+            job_id: Some(job_id.clone()),
+            state: Some(DeliveryState::Delivered),
+            event: None,
+        };
+        let deadline = tokio::time::Instant::now() + AFTER_DELIVERY_WAIT;
+        let check = || {
+            let (state, id) = (state.clone(), job_id.clone());
+            async move {
+                let d = state
+                    .store
+                    .read(move |c| store::latest_delivery(c, &id))
+                    .await?;
+                Ok((d.is_some_and(|d| d.state == DeliveryState::Delivered), ()))
+            }
+        };
+        let started = match state.changes.until(interest, deadline, check).await {
+            Ok((true, ())) => state
+                .audits
+                .start(
+                    &state.store,
+                    &state.settings,
+                    job_id.clone(),
+                    state_read(&spec),
+                )
+                .await
+                .map(drop),
+            Ok((false, ())) => Err(ApiError::Conflict(
+                "its webhook was not delivered within an hour".into(),
+            )),
+            Err(e) => Err(e),
+        };
+        waiting.fetch_sub(1, SeqCst);
+        if let Err(e) = started {
+            log::warn!("the scenario's audit of job {job_id} did not start: {e}");
+        }
+    });
+}
+
+/// `POST /_mock/jobs/{id}/audit`: 202 with the audit's id.
+pub async fn start(
+    req: HttpRequest,
+    _: Admin,
+    id: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let raw = read_body(&req, payload, state.settings.max_body_bytes).await?;
+    let body: AuditBody = optional_object_body(&raw, "audit", &[])?;
+    let spec = body.spec();
+    check_audit(&spec).map_err(|e| ApiError::InvalidRequest(format!("bad audit body: {e}")))?;
+    let job_id = id.into_inner();
+    let audit_id = (state.audits)
+        .start(
+            &state.store,
+            &state.settings,
+            job_id.clone(),
+            state_read(&spec),
+        )
+        .await?;
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", format!("/_mock/audits/{audit_id}")))
+        .json(json!({"id": audit_id, "job_id": job_id, "state": "running"})))
+}
+
+/// `GET /_mock/audits`: newest first, `limit`, `cursor`, `job_id`.
+pub async fn list(
+    _: Admin,
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let q = |k: &str| query.get(k).map(String::as_str).filter(|s| !s.is_empty());
+    let limit = parse_limit(q("limit"))?;
+    let before = parse_cursor(q("cursor"))?;
+    let job_id = q("job_id").map(str::to_owned);
+    let rows = state
+        .store
+        .read(move |c| store::list_audits(c, job_id.as_deref(), before, limit))
+        .await?;
+    let (rows, next) = page(rows, limit, |r| r.seq);
+    let audits: Vec<_> = rows.iter().map(report::view).collect();
+    Ok(HttpResponse::Ok().json(json!({"audits": audits, "next": next})))
+}
+
+/// `GET /_mock/audits/{id}`: one report.
+pub async fn get(
+    _: Admin,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let read_id = id.clone();
+    let row = state
+        .store
+        .read(move |c| store::get_audit(c, &read_id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no audit {id}")))?;
+    Ok(HttpResponse::Ok().json(report::view(&row)))
+}
