@@ -85,34 +85,147 @@ pub struct JobEvent {
     pub detail: Option<String>,
 }
 
-/// Appends `events` to the job's (inside the write that made them).
+/// Appends `events` to the job's (inside the write that made them), as
+/// one row: a line per event, its fields separated by `\u{1f}` (`at`,
+/// kind, stage, status, detail; an absent one empty), `\n`, `\u{1f}` and
+/// `\\` in a detail escaped.
 pub fn insert_events(conn: &Connection, job_id: &str, events: &[JobEvent]) -> rusqlite::Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO job_events (job_id, at, kind, stage, status, detail) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
+    let mut text = String::with_capacity(events.len() * 48);
     for e in events {
-        stmt.execute(params![job_id, e.at, e.kind, e.stage, e.status, e.detail])?;
+        encode(&mut text, e);
     }
+    conn.prepare_cached("INSERT INTO job_events (job_id, events) VALUES (?1, ?2)")?
+        .execute(params![job_id, text])?;
     Ok(())
+}
+
+fn encode(out: &mut String, e: &JobEvent) {
+    const SEP: char = '\u{1f}';
+    out.push_str(&e.at);
+    out.push(SEP);
+    out.push_str(e.kind.as_str());
+    out.push(SEP);
+    out.push_str(e.stage.map(Stage::as_str).unwrap_or(""));
+    out.push(SEP);
+    out.push_str(e.status.map(JobStatus::as_str).unwrap_or(""));
+    out.push(SEP);
+    if let Some(d) = &e.detail {
+        for c in d.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                SEP => out.push_str("\\u"),
+                c => out.push(c),
+            }
+        }
+    } else {
+        out.push('\u{0}');
+    }
+    out.push('\n');
+}
+
+fn decode(line: &str) -> Result<JobEvent, String> {
+    let bad = || format!("a malformed job event `{line}`");
+    let mut f = line.split('\u{1f}');
+    let (at, kind, stage, status, detail) = (f.next(), f.next(), f.next(), f.next(), f.next());
+    let (Some(at), Some(kind), Some(stage), Some(status), Some(detail)) =
+        (at, kind, stage, status, detail)
+    else {
+        return Err(bad());
+    };
+    let kind = (EventKind::ALL.into_iter().find(|k| k.as_str() == kind)).ok_or_else(bad)?;
+    let stage = match stage {
+        "" => None,
+        s => Some(Stage::parse(s).ok_or_else(bad)?),
+    };
+    let status = match status {
+        "" => None,
+        s => Some(JobStatus::parse(s).ok_or_else(bad)?),
+    };
+    let detail = (detail != "\u{0}").then(|| {
+        let mut out = String::with_capacity(detail.len());
+        let mut chars = detail.chars();
+        while let Some(c) = chars.next() {
+            match (c, c == '\\') {
+                (_, true) => match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some('u') => out.push('\u{1f}'),
+                    Some(other) => out.push(other),
+                    None => {}
+                },
+                (c, false) => out.push(c),
+            }
+        }
+        out
+    });
+    Ok(JobEvent {
+        at: at.to_owned(),
+        kind,
+        stage,
+        status,
+        detail,
+    })
 }
 
 /// The job's events, oldest first.
 pub fn job_events(conn: &Connection, job_id: &str) -> rusqlite::Result<Vec<JobEvent>> {
-    conn.prepare_cached(
-        "SELECT at, kind, stage, status, detail FROM job_events WHERE job_id = ?1 ORDER BY seq",
-    )?
-    .query_map([job_id], |r| {
-        Ok(JobEvent {
-            at: r.get(0)?,
-            kind: r.get(1)?,
-            stage: r.get(2)?,
-            status: r.get(3)?,
-            detail: r.get(4)?,
-        })
-    })?
-    .collect()
+    let rows = conn
+        .prepare_cached("SELECT events FROM job_events WHERE job_id = ?1 ORDER BY seq")?
+        .query_map([job_id], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    let mut out = Vec::new();
+    for text in &rows {
+        for line in text.lines() {
+            out.push(decode(line).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+            })?);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_their_row_whatever_their_detail_holds() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE job_events (seq INTEGER PRIMARY KEY, job_id TEXT NOT NULL, events TEXT NOT NULL)")
+            .unwrap();
+        let ev = |kind, stage, status, detail: Option<&str>| JobEvent {
+            at: "2026-12-06T04:00:00.123456Z".into(),
+            kind,
+            stage,
+            status,
+            detail: detail.map(str::to_owned),
+        };
+        let first = vec![
+            ev(EventKind::Status, None, Some(JobStatus::Running), None),
+            ev(EventKind::StageStarted, Some(Stage::Fetch), None, None),
+        ];
+        let second = vec![
+            ev(
+                EventKind::StageFailed,
+                Some(Stage::Ocr),
+                None,
+                Some("OCR_FAILURE: a\nb \\ c \u{1f} d"),
+            ),
+            ev(EventKind::Cancel, None, None, Some("")),
+        ];
+        insert_events(&conn, "j1", &first).unwrap();
+        insert_events(&conn, "j2", &first[..1]).unwrap();
+        insert_events(&conn, "j1", &second).unwrap();
+        insert_events(&conn, "j1", &[]).unwrap();
+        let all: Vec<JobEvent> = first.into_iter().chain(second).collect();
+        assert_eq!(job_events(&conn, "j1").unwrap(), all);
+        assert_eq!(job_events(&conn, "j2").unwrap().len(), 1);
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM job_events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 3, "one row per write");
+    }
 }

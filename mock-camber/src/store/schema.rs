@@ -118,11 +118,10 @@ ALTER TABLE deliveries DROP COLUMN bad_signature;
 CREATE TABLE IF NOT EXISTS job_events (
     seq INTEGER PRIMARY KEY,
     job_id TEXT NOT NULL,
-    at TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    stage TEXT,
-    status TEXT,
-    detail TEXT
+    -- The events of one write, a line each (see store/events.rs): one row
+    -- per write, not per event, keeps a job's nine or so events from
+    -- costing the writer nine rows and nine index entries.
+    events TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS job_events_by_job ON job_events (job_id, seq);
 "#,
