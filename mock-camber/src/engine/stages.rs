@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use super::{Command, Control, Due, Engine};
 use crate::jobs::job::{Action, Caller, Ending, Job, Step};
-use crate::store::{self, DeliveryRow, Progress};
+use crate::store::{self, DeliveryRow, Progress, ProgressWrite};
 
 /// Longest wait between two tries of a job's terminal write.
 const FINAL_RETRY_MAX: Duration = Duration::from_secs(5);
@@ -35,7 +35,7 @@ pub(super) struct Running {
     /// kept until it commits: a failed write (disk full, read-only file)
     /// is retried with backoff, so the job never stays `running` in the
     /// store while the engine has forgotten it.
-    final_write: Option<(Progress, Option<DeliveryRow>)>,
+    final_write: Option<(ProgressWrite, Option<DeliveryRow>)>,
     final_failures: u32,
 }
 
@@ -157,10 +157,10 @@ impl Engine {
         }
         let now = rfc3339(Utc::now());
         let Stages { jobs, dirty, .. } = &mut self.stages;
-        let mut batch: Vec<Progress> = Vec::with_capacity(dirty.len());
+        let mut batch: Vec<ProgressWrite> = Vec::with_capacity(dirty.len());
         for id in dirty.drain() {
             match jobs.get_mut(&id) {
-                Some(j) if !j.finishing => batch.push(j.job.progress(&now)),
+                Some(j) if !j.finishing => batch.extend(write_of(j.job.progress(&now))),
                 _ => {}
             }
         }
@@ -174,6 +174,9 @@ impl Engine {
     fn persist_now(&mut self, progress: Progress, reply: oneshot::Sender<Control>) {
         self.stages.dirty.remove(&progress.id);
         let (tx, id) = (self.tx.clone(), progress.id.clone());
+        let Some(progress) = write_of(progress) else {
+            return;
+        };
         self.store.write_then(
             move |c| store::update_job(c, &progress),
             move |_| {
@@ -208,7 +211,7 @@ impl Engine {
         let Ending {
             progress, delivery, ..
         } = running.job.ending(status, error, &self.settings.ids);
-        running.final_write = Some((progress, delivery));
+        running.final_write = write_of(progress).map(|p| (p, delivery));
         // Remember the status for metrics when the commit lands.
         running.job.status = status;
         self.write_final(id);
@@ -283,4 +286,14 @@ impl Engine {
             let _ = w.send(Control::Done);
         }
     }
+}
+
+/// A progress change as the writer stores it, rendered here (on the
+/// engine's thread, not the writer's). It cannot fail in practice (plain
+/// values to JSON); if it did, the change is logged and not written.
+fn write_of(p: Progress) -> Option<ProgressWrite> {
+    let id = p.id.clone();
+    ProgressWrite::try_from(p)
+        .map_err(|e| log::error!("job {id}: its progress could not be rendered: {e}"))
+        .ok()
 }

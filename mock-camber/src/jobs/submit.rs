@@ -19,7 +19,9 @@ use crate::error::ApiError;
 use crate::routes::body::Submit;
 use crate::scenario::{self, Origin, Scenario, SubmitFault};
 use crate::state::AppState;
-use crate::store::{self, DeliveryRow, Headers, IdemRecord, JobEvent, JobRow, SubmitOutcome};
+use crate::store::{
+    self, DeliveryRow, Headers, IdemRecord, JobEvent, JobRow, NewJob, SubmitOutcome,
+};
 use crate::tenant::Tenant;
 
 /// The runtime config's knobs a submit reads, taken once.
@@ -113,12 +115,13 @@ pub async fn submit(state: &AppState, req: Request<'_>) -> Result<Decision, ApiE
     };
     // Steady: a forward jump of the system clock does not expire keys.
     let now_unix = crate::clock::now().timestamp();
+    // Rendered here, on this worker: the writer thread only binds.
+    let new = NewJob::of(row, &events).map_err(ApiError::internal)?;
     let (outcome, delivery) = state
         .store
         .write(move |c| {
-            let outcome = store::insert_job(c, &row, idem.as_ref(), now_unix)?;
+            let outcome = store::insert_job(c, &new, idem.as_ref(), now_unix)?;
             if let SubmitOutcome::Created = outcome {
-                store::insert_events(c, &row.id, &events)?;
                 if let Some(d) = &delivery {
                     store::insert_delivery(c, d)?;
                 }

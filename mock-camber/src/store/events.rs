@@ -1,10 +1,11 @@
 //! A job's events: each status change, stage change and control action
 //! (hold, advance, cancel, complete, fail) with its time. They are written
-//! in the same write as the change itself (`insert_job`, `update_job`),
+//! in the same write as the change itself, in the job's own row (its
+//! `events` column: `insert_job` writes the first, `update_job` appends),
 //! and the console's timeline is read from them.
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 use shared::JobStatus;
 
 use crate::jobs::stage::Stage;
@@ -85,21 +86,18 @@ pub struct JobEvent {
     pub detail: Option<String>,
 }
 
-/// Appends `events` to the job's (inside the write that made them), as
-/// one row: a line per event, its fields separated by `\u{1f}` (`at`,
-/// kind, stage, status, detail; an absent one empty), `\n`, `\u{1f}` and
-/// `\\` in a detail escaped.
-pub fn insert_events(conn: &Connection, job_id: &str, events: &[JobEvent]) -> rusqlite::Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
+/// The text of `events` as a job's `events` column holds them (written
+/// with the change that made them: `insert_job`, `update_job` appends):
+/// a line per event, its fields separated by `\u{1f}` (`at`, kind, stage,
+/// status, detail; an absent one empty, an absent detail `\0`), `\n`,
+/// `\u{1f}` and `\\` in a detail escaped. Rendered by the caller, not on
+/// the writer thread.
+pub fn encode_events(events: &[JobEvent]) -> String {
     let mut text = String::with_capacity(events.len() * 48);
     for e in events {
         encode(&mut text, e);
     }
-    conn.prepare_cached("INSERT INTO job_events (job_id, events) VALUES (?1, ?2)")?
-        .execute(params![job_id, text])?;
-    Ok(())
+    text
 }
 
 fn encode(out: &mut String, e: &JobEvent) {
@@ -173,7 +171,7 @@ fn decode(line: &str) -> Result<JobEvent, String> {
 /// The job's events, oldest first.
 pub fn job_events(conn: &Connection, job_id: &str) -> rusqlite::Result<Vec<JobEvent>> {
     let rows = conn
-        .prepare_cached("SELECT events FROM job_events WHERE job_id = ?1 ORDER BY seq")?
+        .prepare_cached("SELECT events FROM jobs WHERE id = ?1")?
         .query_map([job_id], |r| r.get::<_, String>(0))?
         .collect::<rusqlite::Result<Vec<String>>>()?;
     let mut out = Vec::new();
@@ -190,12 +188,30 @@ pub fn job_events(conn: &Connection, job_id: &str) -> rusqlite::Result<Vec<JobEv
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::params;
 
     #[test]
     fn events_round_trip_through_their_row_whatever_their_detail_holds() {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE job_events (seq INTEGER PRIMARY KEY, job_id TEXT NOT NULL, events TEXT NOT NULL)")
+        conn.execute_batch(
+            "CREATE TABLE jobs (id TEXT PRIMARY KEY, events TEXT NOT NULL DEFAULT '')",
+        )
+        .unwrap();
+        // As insert_job writes a job's first events and update_job appends.
+        let insert = |id: &str, events: &[JobEvent]| {
+            conn.execute(
+                "INSERT INTO jobs (id, events) VALUES (?1, ?2)",
+                params![id, encode_events(events)],
+            )
             .unwrap();
+        };
+        let append = |id: &str, events: &[JobEvent]| {
+            conn.execute(
+                "UPDATE jobs SET events = events || ?2 WHERE id = ?1",
+                params![id, encode_events(events)],
+            )
+            .unwrap();
+        };
         let ev = |kind, stage, status, detail: Option<&str>| JobEvent {
             at: "2026-12-06T04:00:00.123456Z".into(),
             kind,
@@ -216,16 +232,15 @@ mod tests {
             ),
             ev(EventKind::Cancel, None, None, Some("")),
         ];
-        insert_events(&conn, "j1", &first).unwrap();
-        insert_events(&conn, "j2", &first[..1]).unwrap();
-        insert_events(&conn, "j1", &second).unwrap();
-        insert_events(&conn, "j1", &[]).unwrap();
+        insert("j1", &first);
+        insert("j2", &first[..1]);
+        insert("j3", &[]);
+        append("j1", &second);
+        append("j1", &[]);
         let all: Vec<JobEvent> = first.into_iter().chain(second).collect();
         assert_eq!(job_events(&conn, "j1").unwrap(), all);
         assert_eq!(job_events(&conn, "j2").unwrap().len(), 1);
-        let rows: i64 = conn
-            .query_row("SELECT COUNT(*) FROM job_events", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rows, 3, "one row per write");
+        assert_eq!(job_events(&conn, "j3").unwrap(), vec![]);
+        assert_eq!(job_events(&conn, "nobody").unwrap(), vec![]);
     }
 }

@@ -26,15 +26,23 @@ impl Headers {
     }
 }
 
-impl ToSql for Headers {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+impl Headers {
+    /// The JSON object stored for them.
+    pub fn to_json(&self) -> String {
+        if self.0.is_empty() {
+            return "{}".to_owned();
+        }
         let map: serde_json::Map<String, serde_json::Value> = self
             .iter()
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
             .collect();
-        Ok(ToSqlOutput::from(
-            serde_json::Value::Object(map).to_string(),
-        ))
+        serde_json::Value::Object(map).to_string()
+    }
+}
+
+impl ToSql for Headers {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.to_json()))
     }
 }
 

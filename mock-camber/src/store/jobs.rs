@@ -97,6 +97,61 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<JobRow> {
     })
 }
 
+/// A new job as the writer stores it: its JSON columns and its first
+/// events already text, made by [`NewJob::of`] on the caller's thread, so
+/// the single writer thread only binds and steps (and drops no JSON tree).
+#[derive(Debug)]
+pub struct NewJob {
+    pub seq: i64,
+    pub id: String,
+    pub tenant: String,
+    pub tenant_mask: String,
+    pub app: String,
+    pub status: JobStatus,
+    pub stage: Option<Stage>,
+    metadata: String,
+    input: String,
+    plan: String,
+    webhook_url: Option<String>,
+    webhook_headers: String,
+    created_at: String,
+    updated_at: String,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    result: Option<String>,
+    error: Option<String>,
+    log: String,
+    events: String,
+}
+
+impl NewJob {
+    /// The row (its JSON columns rendered) with its first events.
+    pub fn of(row: JobRow, events: &[super::JobEvent]) -> rusqlite::Result<Self> {
+        Ok(Self {
+            metadata: row.metadata.to_string(),
+            input: row.input.to_string(),
+            plan: json_text(&row.plan)?,
+            webhook_headers: row.webhook_headers.to_json(),
+            result: row.result.as_ref().map(Value::to_string),
+            error: row.error.as_ref().map(json_text).transpose()?,
+            events: super::encode_events(events),
+            seq: row.seq,
+            id: row.id,
+            tenant: row.tenant,
+            tenant_mask: row.tenant_mask,
+            app: row.app,
+            status: row.status,
+            stage: row.stage,
+            webhook_url: row.webhook_url,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            log: row.log,
+        })
+    }
+}
+
 /// An idempotency record to store with a new job.
 #[derive(Debug, Clone)]
 pub struct IdemRecord {
@@ -120,7 +175,7 @@ const IDEMPOTENCY_WINDOW_SECS: i64 = 24 * 3600;
 /// Inserts a new job (and its idempotency record) unless the key was seen.
 pub fn insert_job(
     conn: &Connection,
-    job: &JobRow,
+    job: &NewJob,
     idem: Option<&IdemRecord>,
     now_unix: i64,
 ) -> rusqlite::Result<SubmitOutcome> {
@@ -162,8 +217,9 @@ pub fn insert_job(
     }
     conn.prepare_cached(
         "INSERT INTO jobs (seq, id, tenant, tenant_mask, app, status, stage, metadata, input, plan, \
-         webhook_url, webhook_headers, created_at, updated_at, started_at, finished_at, result, error, log) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+         webhook_url, webhook_headers, created_at, updated_at, started_at, finished_at, result, error, log, \
+         events) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
     )?
     .execute(params![
         job.seq,
@@ -173,18 +229,19 @@ pub fn insert_job(
         job.app,
         job.status,
         job.stage,
-        job.metadata.to_string(),
-        job.input.to_string(),
-        json_text(&job.plan)?,
+        job.metadata,
+        job.input,
+        job.plan,
         job.webhook_url,
         job.webhook_headers,
         job.created_at,
         job.updated_at,
         job.started_at,
         job.finished_at,
-        job.result.as_ref().map(Value::to_string),
-        job.error.as_ref().map(json_text).transpose()?,
-        job.log
+        job.result,
+        job.error,
+        job.log,
+        job.events
     ])?;
     super::note(super::Note::Job {
         id: job.id.clone(),
@@ -226,10 +283,47 @@ impl JobRow {
     }
 }
 
-pub fn update_job(conn: &Connection, p: &Progress) -> rusqlite::Result<()> {
+/// A [`Progress`] as the writer stores it: its result, error and events
+/// already text (rendered on the caller's thread).
+#[derive(Debug, Clone)]
+pub struct ProgressWrite {
+    pub id: String,
+    pub status: JobStatus,
+    stage: Option<Stage>,
+    updated_at: String,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    result: Option<String>,
+    error: Option<String>,
+    log: String,
+    events: String,
+}
+
+impl TryFrom<Progress> for ProgressWrite {
+    type Error = rusqlite::Error;
+
+    fn try_from(p: Progress) -> rusqlite::Result<Self> {
+        Ok(Self {
+            result: p.result.as_ref().map(Value::to_string),
+            error: p.error.as_ref().map(json_text).transpose()?,
+            events: super::encode_events(&p.events),
+            id: p.id,
+            status: p.status,
+            stage: p.stage,
+            updated_at: p.updated_at,
+            started_at: p.started_at,
+            finished_at: p.finished_at,
+            log: p.log,
+        })
+    }
+}
+
+/// Writes a progress change; its events are appended to the job's.
+pub fn update_job(conn: &Connection, p: &ProgressWrite) -> rusqlite::Result<()> {
     let owner: Option<(String, String)> = conn.prepare_cached(
         "UPDATE jobs SET status = ?2, stage = ?3, updated_at = ?4, started_at = COALESCE(?5, started_at), \
-         finished_at = ?6, result = ?7, error = ?8, log = ?9 WHERE id = ?1 RETURNING tenant, app",
+         finished_at = ?6, result = ?7, error = ?8, log = ?9, events = events || ?10 \
+         WHERE id = ?1 RETURNING tenant, app",
     )?
     .query_row(params![
         p.id,
@@ -238,13 +332,13 @@ pub fn update_job(conn: &Connection, p: &Progress) -> rusqlite::Result<()> {
         p.updated_at,
         p.started_at,
         p.finished_at,
-        p.result.as_ref().map(Value::to_string),
-        p.error.as_ref().map(json_text).transpose()?,
-        p.log
+        p.result,
+        p.error,
+        p.log,
+        p.events
     ], |r| Ok((r.get(0)?, r.get(1)?)))
     .optional()?;
     if let Some((tenant, app)) = owner {
-        super::insert_events(conn, &p.id, &p.events)?;
         super::note(super::Note::Job {
             id: p.id.clone(),
             tenant,

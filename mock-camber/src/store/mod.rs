@@ -213,7 +213,7 @@ pub use tenants::*;
 /// so ids are never reused.
 pub fn reset(conn: &Connection, last_seq: i64) -> rusqlite::Result<()> {
     conn.execute_batch(
-        "DELETE FROM jobs; DELETE FROM job_events; DELETE FROM idempotency; DELETE FROM deliveries; DELETE FROM attempts; \
+        "DELETE FROM jobs; DELETE FROM idempotency; DELETE FROM deliveries; DELETE FROM attempts; \
          DELETE FROM audits;",
     )?;
     note(Note::Everything);

@@ -60,8 +60,6 @@ pub fn sweep_batch(
         swept.deliveries = conn
             .prepare_cached("DELETE FROM deliveries WHERE job_id IN (SELECT id FROM temp.sweep)")?
             .execute([])?;
-        conn.prepare_cached("DELETE FROM job_events WHERE job_id IN (SELECT id FROM temp.sweep)")?
-            .execute([])?;
         conn.prepare_cached("DELETE FROM audits WHERE job_id IN (SELECT id FROM temp.sweep)")?
             .execute([])?;
         conn.prepare_cached("DELETE FROM jobs WHERE id IN (SELECT id FROM temp.sweep)")?
