@@ -148,18 +148,45 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(json!({"audits": audits, "next": next})))
 }
 
-/// `GET /_mock/audits/{id}`: one report.
+/// `GET /_mock/audits/{id}`: one report; with `wait_ms`, a long-poll
+/// answering once it is `done` (woken by the report's commit), else 408
+/// with the report as it is under `audit`.
 pub async fn get(
+    req: HttpRequest,
     _: Admin,
     id: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let read_id = id.clone();
-    let row = state
+    let wait_ms = query.get("wait_ms").filter(|s| !s.is_empty());
+    let Some(ms) = wait_ms.map(|ms| wait::parse_wait_ms(ms)).transpose()? else {
+        return Ok(HttpResponse::Ok().json(report::view(&read_audit(&state, &id).await?)));
+    };
+    let w = wait::Wait { ms, min_count: 1 };
+    let interest = wait::Interest::Audit { id: id.clone() };
+    let (done, row) = state
+        .changes
+        .until_or_gone(interest, w.deadline(), wait::client_gone(&req), || async {
+            let row = read_audit(&state, &id).await?;
+            Ok((row.state == "done", row))
+        })
+        .await?;
+    if done {
+        return Ok(HttpResponse::Ok().json(report::view(&row)));
+    }
+    Ok(wait::timed_out(
+        format!("audit `{id}` is still {} after {ms} ms", row.state),
+        "audit",
+        report::view(&row),
+    ))
+}
+
+async fn read_audit(state: &AppState, id: &str) -> Result<store::AuditRow, ApiError> {
+    let read_id = id.to_owned();
+    state
         .store
         .read(move |c| store::get_audit(c, &read_id))
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no audit {id}")))?;
-    Ok(HttpResponse::Ok().json(report::view(&row)))
+        .ok_or_else(|| ApiError::NotFound(format!("no audit {id}")))
 }

@@ -47,6 +47,7 @@ pub fn finish_audit(conn: &Connection, id: &str, at: &str, cases: &Value) -> rus
         "UPDATE audits SET state = 'done', finished_at = ?2, cases = ?3 WHERE id = ?1",
     )?
     .execute(params![id, at, cases.to_string()])?;
+    super::note(super::Note::Audit { id: id.to_owned() });
     Ok(())
 }
 

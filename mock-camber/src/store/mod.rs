@@ -162,6 +162,8 @@ pub enum Note {
         state: shared::DeliveryState,
         event: shared::WebhookEvent,
     },
+    /// A receiver audit's report was written (it is `done`).
+    Audit { id: String },
     /// Anything may have changed (reset, or too many notes to keep).
     Everything,
 }
