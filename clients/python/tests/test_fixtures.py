@@ -155,7 +155,9 @@ def test_without_pytest_fixtures(mock_binary: str, monkeypatch: pytest.MonkeyPat
     assert job.id.startswith("cmb_")
 
 
-def test_audit_reports_what_a_receiver_that_accepts_everything_gets_wrong(camber: Camber, webhook_receiver):
+def test_audit_reports_what_a_receiver_that_accepts_everything_gets_wrong(
+    mock_camber: MockCamber, camber: Camber, webhook_receiver
+):
     job = camber.submit(webhook=webhook_receiver, metadata={"job_id": "audited-1"})
     assert camber.wait_for_job(job.id).status == "completed"
     webhook_receiver.wait_for(1)
@@ -170,6 +172,7 @@ def test_audit_reports_what_a_receiver_that_accepts_everything_gets_wrong(camber
     assert report.summary.fail == len(report.failed)
     assert report.summary.passed + report.summary.fail + report.summary.info == len(report.cases)
     assert [a.id for a in camber.audits(job.id)] == [report.id]
+    assert mock_camber.job(job.id).audits == [report]  # the console's job story shows it
     # What the receiver got includes the badly signed copies it should have refused.
     assert any(not d.secret_ok for d in webhook_receiver.deliveries)
 

@@ -143,7 +143,7 @@ class TimelineEntry:
 
 @dataclass(**_DATACLASS_KW)
 class JobStory(AdminJob):
-    """One job's whole story (`AdminJobDetail`): plan, timeline, log, deliveries."""
+    """One job's whole story (`AdminJobDetail`): plan, timeline, log, deliveries, receiver audits."""
 
     input: Optional[Dict[str, Any]] = None
     plan: Optional[Dict[str, Any]] = None
@@ -151,6 +151,7 @@ class JobStory(AdminJob):
     timeline: List[TimelineEntry] = field(default_factory=list)
     log: List[str] = field(default_factory=list)
     deliveries: List[DeliveryRecord] = field(default_factory=list)
+    audits: List["AuditReport"] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: Dict[str, Any]) -> "JobStory":
@@ -161,6 +162,7 @@ class JobStory(AdminJob):
             error=JobError.from_json,
             timeline=lambda t: [TimelineEntry.from_json(x) for x in t],
             deliveries=lambda d: [DeliveryRecord.from_json(x) for x in d],
+            audits=lambda a: [AuditReport.from_json(x) for x in a],
         )
 
 
