@@ -113,6 +113,12 @@ pub async fn submit(state: &AppState, req: Request<'_>) -> Result<Decision, ApiE
     };
     // Steady: a forward jump of the system clock does not expire keys.
     let now_unix = crate::clock::now().timestamp();
+    // A scenario's audit is stored with its job: a restart still starts it.
+    let waiting_audit = audit.as_ref().map(|spec| store::ScenarioAuditRow {
+        job_id: job_id.clone(),
+        state_url: spec.state_url.clone(),
+        state_pointer: spec.state_pointer.clone(),
+    });
     let (outcome, delivery) = state
         .store
         .write(move |c| {
@@ -121,6 +127,9 @@ pub async fn submit(state: &AppState, req: Request<'_>) -> Result<Decision, ApiE
                 store::insert_events(c, &row.id, &events)?;
                 if let Some(d) = &delivery {
                     store::insert_delivery(c, d)?;
+                }
+                if let Some(a) = &waiting_audit {
+                    store::insert_scenario_audit(c, a)?;
                 }
             }
             Ok((outcome, delivery))

@@ -216,7 +216,7 @@ pub use tenants::*;
 pub fn reset(conn: &Connection, last_seq: i64) -> rusqlite::Result<()> {
     conn.execute_batch(
         "DELETE FROM jobs; DELETE FROM job_events; DELETE FROM idempotency; DELETE FROM deliveries; DELETE FROM attempts; \
-         DELETE FROM audits;",
+         DELETE FROM audits; DELETE FROM scenario_audits;",
     )?;
     note(Note::Everything);
     conn.execute(

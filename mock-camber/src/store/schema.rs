@@ -139,6 +139,16 @@ CREATE TABLE IF NOT EXISTS audits (
 );
 CREATE INDEX IF NOT EXISTS audits_by_job ON audits (job_id);
 "#,
+    // 11: a scenario's `webhook.audit` waiting for its job's genuine
+    // delivery, written with the job; gone once the audit starts (or is
+    // given up), so a restart still starts it.
+    r#"
+CREATE TABLE IF NOT EXISTS scenario_audits (
+    job_id TEXT PRIMARY KEY,
+    state_url TEXT,
+    state_pointer TEXT
+);
+"#,
 ];
 
 /// Schema version this build writes (`PRAGMA user_version`).
