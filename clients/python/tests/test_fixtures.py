@@ -167,6 +167,10 @@ def test_audit_reports_what_a_receiver_that_accepts_everything_gets_wrong(
     assert {"wrong_secret", "missing_signature", "reserialised"} <= set(report.failed)
     assert report.case("wrong_secret").verdict == "fail"
     assert "signature" in report.case("wrong_secret").reason
+    # Every request got its answer (this receiver closes each connection after answering, as
+    # HTTP/1.0 does, without saying `Connection: close`); the slow sender is cut off at the limit.
+    unanswered = [(c.name, o.error) for c in report.cases for o in c.observed if o.status is None]
+    assert unanswered == [("slow_sender", "still reading after 2000 ms (the audit's limit)")]
     genuine = report.case("genuine")
     assert genuine.verdict == "pass" and genuine.observed[0].status == 200
     assert report.summary.fail == len(report.failed)
