@@ -35,7 +35,7 @@ use crate::Error;
 /// ```
 #[derive(Clone)]
 pub struct Admin {
-    http: Http,
+    pub(crate) http: Http,
     uri: String,
     token: Option<String>,
 }
@@ -78,7 +78,7 @@ pub struct JournalEntry {
 }
 
 /// The longest one long-poll may wait (the mock's limit).
-const MAX_WAIT: Duration = Duration::from_secs(60);
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(60);
 
 fn query(filters: &[(&str, &str)]) -> String {
     filters
@@ -89,7 +89,7 @@ fn query(filters: &[(&str, &str)]) -> String {
 }
 
 /// Percent-encodes everything but unreserved characters.
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
@@ -105,7 +105,7 @@ impl Admin {
         Self { http, uri, token }
     }
 
-    fn request(&self, method: Method, path: &str) -> Request {
+    pub(crate) fn request(&self, method: Method, path: &str) -> Request {
         let mut req = Request::new(method, format!("{}{path}", self.uri));
         req.bearer = self.token.clone();
         req

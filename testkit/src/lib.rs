@@ -46,6 +46,7 @@
 //! CA, not by [`Tenant`] or [`Admin`].
 
 mod admin;
+mod audit;
 mod http;
 mod receiver;
 mod runner;
@@ -53,6 +54,7 @@ mod server;
 mod tenant;
 
 pub use admin::{Admin, Attempt, JournalEntry, MockDelivery};
+pub use audit::{AuditCase, AuditObserved, AuditOptions, AuditReport, AuditSummary, Verdict};
 pub use receiver::{Delivery, WebhookReceiver};
 pub use server::{Builder, MockCamber};
 pub use tenant::{Tenant, WaitFor};

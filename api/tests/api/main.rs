@@ -3,6 +3,7 @@
 //! the api reaches it only over HTTP). One test (`process.rs`, secrets at
 //! trace level) runs the mock-camber binary: `cargo build --workspace --bins`.
 
+mod audit;
 mod camber_client;
 mod concurrency;
 mod helpers;

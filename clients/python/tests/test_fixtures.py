@@ -1,5 +1,7 @@
 """The fixtures against the real binary: each call does what the mock documents."""
 
+import socket
+
 import pytest
 
 from mock_camber import Camber, JobEndedOtherwise, MockCamber, WaitTimeout
@@ -151,3 +153,39 @@ def test_without_pytest_fixtures(mock_binary: str, monkeypatch: pytest.MonkeyPat
         assert hooks.wait_for(1)[0].verified
     assert mock.process is not None and mock.process.returncode is not None  # stopped
     assert job.id.startswith("cmb_")
+
+
+def test_audit_reports_what_a_receiver_that_accepts_everything_gets_wrong(
+    mock_camber: MockCamber, camber: Camber, webhook_receiver
+):
+    job = camber.submit(webhook=webhook_receiver, metadata={"job_id": "audited-1"})
+    assert camber.wait_for_job(job.id).status == "completed"
+    webhook_receiver.wait_for(1)
+    # The fixture's receiver records and answers 200 to everything: the signature cases fail.
+    report = camber.audit(job.id)
+    assert report.state == "done" and report.job_id == job.id and report.finished_at is not None
+    assert {"wrong_secret", "missing_signature", "reserialised"} <= set(report.failed)
+    assert report.case("wrong_secret").verdict == "fail"
+    assert "signature" in report.case("wrong_secret").reason
+    # Every request got its answer (this receiver closes each connection after answering, as
+    # HTTP/1.0 does, without saying `Connection: close`); the slow sender is cut off at the limit.
+    unanswered = [(c.name, o.error) for c in report.cases for o in c.observed if o.status is None]
+    assert unanswered == [("slow_sender", "still reading after 2000 ms (the audit's limit)")]
+    genuine = report.case("genuine")
+    assert genuine.verdict == "pass" and genuine.observed[0].status == 200
+    assert report.summary.fail == len(report.failed)
+    assert report.summary.passed + report.summary.fail + report.summary.info == len(report.cases)
+    assert [a.id for a in camber.audits(job.id)] == [report.id]
+    assert mock_camber.job(job.id).audits == [report]  # the console's job story shows it
+    # What the receiver got includes the badly signed copies it should have refused.
+    assert any(not d.secret_ok for d in webhook_receiver.deliveries)
+
+
+def test_audit_times_out_with_what_was_reported_so_far(camber: Camber):
+    with socket.socket() as silent:  # accepts connections (the backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        url = "http://127.0.0.1:%d/hook" % silent.getsockname()[1]
+        job = camber.submit(webhook=url, mock={"hold": True})
+        with pytest.raises(WaitTimeout, match="not done within 0.3 s"):
+            camber.audit(job.id, timeout=0.3)

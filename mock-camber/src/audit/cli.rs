@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::{json, Value};
 
+use crate::wait::MAX_WAIT_MS;
+
 #[derive(Clone, Args)]
 pub struct AuditArgs {
     /// The mock's base URL.
@@ -83,24 +85,48 @@ async fn audit(args: &AuditArgs) -> Result<Value, String> {
         .ok_or("no audit id in the answer")?
         .to_owned();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.wait_secs);
+    // The mock's long-poll: answered the moment the report is done, a
+    // wait of at most a minute at a time.
     loop {
-        let report = call(auth(client.get(format!("{base}/_mock/audits/{id}"))), None).await?;
-        if report["state"] == "done" {
-            return Ok(report);
+        let left = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .min(Duration::from_millis(MAX_WAIT_MS));
+        let url = format!("{base}/_mock/audits/{id}?wait_ms={}", left.as_millis());
+        let get = auth(client.get(url)).timeout(left + Duration::from_secs(30));
+        let (status, report) = send(get, None).await?;
+        match status.as_u16() {
+            200 if report["state"] == "done" => return Ok(report),
+            200 | 408 if tokio::time::Instant::now() < deadline => continue,
+            200 | 408 => {
+                return Err(format!(
+                    "audit {id} was not done within {} s",
+                    args.wait_secs
+                ))
+            }
+            _ => return Err(error_text(status, &report)),
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!(
-                "audit {id} was not done within {} s",
-                args.wait_secs
-            ));
-        }
-        // A command line waiting on another process: polling is its only way.
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
 /// One request; its JSON answer when 2xx, else the error's message.
 async fn call(r: awc::ClientRequest, body: Option<Value>) -> Result<Value, String> {
+    let (status, v) = send(r, body).await?;
+    if !status.is_success() {
+        return Err(error_text(status, &v));
+    }
+    Ok(v)
+}
+
+fn error_text(status: awc::http::StatusCode, v: &Value) -> String {
+    let msg = v["error"]["message"].as_str().unwrap_or("");
+    format!("{status}: {msg}")
+}
+
+/// One request: its status and JSON answer (null when not JSON).
+async fn send(
+    r: awc::ClientRequest,
+    body: Option<Value>,
+) -> Result<(awc::http::StatusCode, Value), String> {
     let sent = match body {
         Some(b) => r.send_json(&b).await,
         None => r.send().await,
@@ -111,12 +137,10 @@ async fn call(r: awc::ClientRequest, body: Option<Value>) -> Result<Value, Strin
         .limit(16 << 20)
         .await
         .map_err(|e| e.to_string())?;
-    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    if !resp.status().is_success() {
-        let msg = v["error"]["message"].as_str().unwrap_or("");
-        return Err(format!("{}: {msg}", resp.status()));
-    }
-    Ok(v)
+    Ok((
+        resp.status(),
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
 }
 
 /// The report in words: a line per case, then the summary.

@@ -81,13 +81,16 @@ impl Audits {
     }
 
     /// Starts an audit of job `job_id` (ended, or held, with a
-    /// `webhook.url`); answers its id once its row is committed.
+    /// `webhook.url`); answers its id once its row is committed (for a
+    /// scenario's audit, `from_scenario`, in the write that forgets its
+    /// stored wait).
     pub async fn start(
         &self,
         store: &Store,
         settings: &Settings,
         job_id: String,
         state: Option<state::StateRead>,
+        from_scenario: bool,
     ) -> Result<String, ApiError> {
         let read_id = job_id.clone();
         let (job, delivery) = store
@@ -106,7 +109,12 @@ impl Audits {
         let at = rfc3339(chrono::Utc::now());
         let (row_id, row_job) = (id.clone(), job_id.clone());
         store
-            .write(move |c| store::insert_audit(c, &row_id, &row_job, &at))
+            .write(move |c| {
+                if from_scenario {
+                    store::delete_scenario_audit(c, &row_job)?;
+                }
+                store::insert_audit(c, &row_id, &row_job, &at)
+            })
             .await?;
         let (store, audit_id) = (store.clone(), id.clone());
         actix_web::rt::spawn(async move {

@@ -87,7 +87,10 @@ async fn send(client: &awc::Client, target: &Target, shot: &Shot) -> Observed {
             ..Observed::default()
         };
     }
-    let mut r = client.post(&target.url);
+    // A connection each: a receiver answering HTTP/1.0 closes it without
+    // `Connection: close`, and awc would hand the closed one to the next
+    // case, which would then read as "no answer".
+    let mut r = client.post(&target.url).force_close();
     for (k, v) in target.caller.iter() {
         let contract = CONTRACT_HEADERS.iter().any(|c| c.eq_ignore_ascii_case(k));
         if !contract && !k.eq_ignore_ascii_case("host") {

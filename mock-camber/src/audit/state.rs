@@ -32,7 +32,9 @@ impl StateRead {
         let url = self.url.replace("{job_id}", caller_job_id);
         crate::engine::literal_refused(policy, &url)?;
         let get = async {
-            let mut resp = client.get(&url).send().await.map_err(|e| e.to_string())?;
+            // Not back to the pool (see `runner::send`).
+            let get = client.get(&url).force_close();
+            let mut resp = get.send().await.map_err(|e| e.to_string())?;
             let status = resp.status();
             let mut bytes = Vec::new();
             while let Some(chunk) = resp.next().await {

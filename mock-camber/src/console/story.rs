@@ -5,6 +5,7 @@ use chrono::DateTime;
 use serde_json::{json, Value};
 
 use super::{deliveries_of, find_job};
+use crate::audit::report;
 use crate::auth::Admin;
 use crate::engine::shown_headers;
 use crate::error::ApiError;
@@ -12,6 +13,10 @@ use crate::jobs::stage::Stage;
 use crate::routes::admin::{admin_view, delivery_view};
 use crate::state::AppState;
 use crate::store::{self, EventKind, JobEvent};
+
+/// The newest receiver audits of a job its story shows (the rest are at
+/// `GET /_mock/audits?job_id=…`).
+const AUDITS_SHOWN: usize = 10;
 
 /// The job's stages as its events tell them: when each started and
 /// ended, and how (`running`, `finished`, `failed` with its detail).
@@ -42,8 +47,9 @@ fn timeline(events: &[JobEvent]) -> Vec<Value> {
 }
 
 /// `GET /_mock/jobs/{id}`: the job (as the admin list shows it) with its
-/// input, plan and what chose it, stage timeline, log lines, and every
-/// delivery with every attempt and the headers each carried.
+/// input, plan and what chose it, stage timeline, log lines, every
+/// delivery with every attempt and the headers each carried, and its
+/// newest receiver audits' reports.
 pub async fn job(
     _: Admin,
     id: web::Path<String>,
@@ -52,8 +58,11 @@ pub async fn job(
     let row = find_job(&state, id.into_inner()).await?;
     let deliveries = deliveries_of(&state, &row.id, None).await?;
     let job_id = row.id.clone();
-    let events = (state.store)
-        .read(move |c| store::job_events(c, &job_id))
+    let (events, audits) = (state.store)
+        .read(move |c| {
+            let audits = store::list_audits(c, Some(&job_id), None, AUDITS_SHOWN)?;
+            Ok((store::job_events(c, &job_id)?, audits))
+        })
         .await?;
     let mut plan: Value = serde_json::to_value(&row.plan).unwrap_or(Value::Null);
     let origin = plan
@@ -66,6 +75,10 @@ pub async fn job(
     view["chosen_by"] = origin;
     view["timeline"] = json!(timeline(&events));
     view["log"] = json!(row.log.lines().collect::<Vec<_>>());
+    // `list_audits` reads one more than asked, to tell of a next page.
+    view["audits"] = (audits.iter().take(AUDITS_SHOWN))
+        .map(report::view)
+        .collect();
     view["deliveries"] = deliveries
         .iter()
         .map(|(d, attempts)| {

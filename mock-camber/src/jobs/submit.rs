@@ -115,6 +115,12 @@ pub async fn submit(state: &AppState, req: Request<'_>) -> Result<Decision, ApiE
     };
     // Steady: a forward jump of the system clock does not expire keys.
     let now_unix = crate::clock::now().timestamp();
+    // A scenario's audit is stored with its job: a restart still starts it.
+    let waiting_audit = audit.as_ref().map(|spec| store::ScenarioAuditRow {
+        job_id: job_id.clone(),
+        state_url: spec.state_url.clone(),
+        state_pointer: spec.state_pointer.clone(),
+    });
     // Rendered here, on this worker: the writer thread only binds.
     let new = NewJob::of(row, &events).map_err(ApiError::internal)?;
     let (outcome, delivery) = state
@@ -124,6 +130,9 @@ pub async fn submit(state: &AppState, req: Request<'_>) -> Result<Decision, ApiE
             if let SubmitOutcome::Created = outcome {
                 if let Some(d) = &delivery {
                     store::insert_delivery(c, d)?;
+                }
+                if let Some(a) = &waiting_audit {
+                    store::insert_scenario_audit(c, a)?;
                 }
             }
             Ok((outcome, delivery))

@@ -54,7 +54,9 @@ const AFTER_DELIVERY_WAIT: Duration = Duration::from_secs(3600);
 
 /// A scenario's `webhook.audit`: waits (as long-polls do, woken by the
 /// delivery's commits) until the job's webhook is delivered, then starts
-/// its audit. Not durable: a restart before the delivery forgets it.
+/// its audit. The wait is stored with the job (`scenario_audits`) and
+/// forgotten only when the audit starts or is given up, so a restart
+/// waits again ([`resume_after_delivery`]).
 pub(crate) fn after_delivery(state: web::Data<AppState>, job_id: String, spec: AuditSpec) {
     use std::sync::atomic::Ordering::SeqCst;
     let waiting = state.audits.waiting.clone();
@@ -64,34 +66,19 @@ pub(crate) fn after_delivery(state: web::Data<AppState>, job_id: String, spec: A
         return;
     }
     actix_web::rt::spawn(async move {
-        let interest = wait::Interest::Deliveries {
-            job_id: Some(job_id.clone()),
-            state: Some(DeliveryState::Delivered),
-            event: None,
-        };
         let deadline = tokio::time::Instant::now() + AFTER_DELIVERY_WAIT;
-        let check = || {
-            let (state, id) = (state.clone(), job_id.clone());
-            async move {
-                let d = state
-                    .store
-                    .read(move |c| store::latest_delivery(c, &id))
-                    .await?;
-                Ok((d.is_some_and(|d| d.state == DeliveryState::Delivered), ()))
+        let started = match delivered(&state, &job_id, deadline).await {
+            Ok(true) => {
+                let (store, settings) = (&state.store, &state.settings);
+                let read = state_read(&spec);
+                (state.audits)
+                    .start(store, settings, job_id.clone(), read, true)
+                    .await
+                    .map(drop)
             }
-        };
-        let started = match state.changes.until(interest, deadline, check).await {
-            Ok((true, ())) => state
-                .audits
-                .start(
-                    &state.store,
-                    &state.settings,
-                    job_id.clone(),
-                    state_read(&spec),
-                )
-                .await
-                .map(drop),
-            Ok((false, ())) => Err(ApiError::Conflict(
+            // The server is stopping: the stored wait resumes at the next start.
+            Ok(false) if tokio::time::Instant::now() < deadline => Ok(()),
+            Ok(false) => Err(ApiError::Conflict(
                 "its webhook was not delivered within an hour".into(),
             )),
             Err(e) => Err(e),
@@ -99,8 +86,59 @@ pub(crate) fn after_delivery(state: web::Data<AppState>, job_id: String, spec: A
         waiting.fetch_sub(1, SeqCst);
         if let Err(e) = started {
             log::warn!("the scenario's audit of job {job_id} did not start: {e}");
+            let id = job_id.clone();
+            (state.store).write_bg("scenario audit given up", move |c| {
+                store::delete_scenario_audit(c, &id)
+            });
         }
     });
+}
+
+/// Parks until job `job_id`'s newest delivery is delivered (`true`), or
+/// `deadline` passes or the server stops (`false`).
+async fn delivered(
+    state: &web::Data<AppState>,
+    job_id: &str,
+    deadline: tokio::time::Instant,
+) -> Result<bool, ApiError> {
+    let interest = wait::Interest::Deliveries {
+        job_id: Some(job_id.to_owned()),
+        state: Some(DeliveryState::Delivered),
+        event: None,
+    };
+    let check = || {
+        let (state, id) = (state.clone(), job_id.to_owned());
+        async move {
+            let d = state
+                .store
+                .read(move |c| store::latest_delivery(c, &id))
+                .await?;
+            Ok((d.is_some_and(|d| d.state == DeliveryState::Delivered), ()))
+        }
+    };
+    let (done, ()) = state.changes.until(interest, deadline, check).await?;
+    Ok(done)
+}
+
+/// At start-up: the scenario audits a stop left waiting for their
+/// delivery wait again (one already delivered starts at once).
+pub(crate) fn resume_after_delivery(state: &web::Data<AppState>) -> Result<(), store::StoreError> {
+    let rows =
+        (state.store).read_now(|c| store::waiting_scenario_audits(c, crate::audit::MAX_WAITING))?;
+    if !rows.is_empty() {
+        log::info!(
+            "resuming {} scenario audit(s) waiting for their delivery",
+            rows.len()
+        );
+    }
+    for r in rows {
+        let spec = AuditSpec {
+            state_url: r.state_url,
+            state_pointer: r.state_pointer,
+        };
+        after_delivery(state.clone(), r.job_id, spec);
+    }
+    Ok(())
 }
 
 /// `POST /_mock/jobs/{id}/audit`: 202 with the audit's id.
@@ -122,6 +160,7 @@ pub async fn start(
             &state.settings,
             job_id.clone(),
             state_read(&spec),
+            false,
         )
         .await?;
     Ok(HttpResponse::Accepted()
@@ -148,18 +187,45 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(json!({"audits": audits, "next": next})))
 }
 
-/// `GET /_mock/audits/{id}`: one report.
+/// `GET /_mock/audits/{id}`: one report; with `wait_ms`, a long-poll
+/// answering once it is `done` (woken by the report's commit), else 408
+/// with the report as it is under `audit`.
 pub async fn get(
+    req: HttpRequest,
     _: Admin,
     id: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let read_id = id.clone();
-    let row = state
+    let wait_ms = query.get("wait_ms").filter(|s| !s.is_empty());
+    let Some(ms) = wait_ms.map(|ms| wait::parse_wait_ms(ms)).transpose()? else {
+        return Ok(HttpResponse::Ok().json(report::view(&read_audit(&state, &id).await?)));
+    };
+    let w = wait::Wait { ms, min_count: 1 };
+    let interest = wait::Interest::Audit { id: id.clone() };
+    let (done, row) = state
+        .changes
+        .until_or_gone(interest, w.deadline(), wait::client_gone(&req), || async {
+            let row = read_audit(&state, &id).await?;
+            Ok((row.state == "done", row))
+        })
+        .await?;
+    if done {
+        return Ok(HttpResponse::Ok().json(report::view(&row)));
+    }
+    Ok(wait::timed_out(
+        format!("audit `{id}` is still {} after {ms} ms", row.state),
+        "audit",
+        report::view(&row),
+    ))
+}
+
+async fn read_audit(state: &AppState, id: &str) -> Result<store::AuditRow, ApiError> {
+    let read_id = id.to_owned();
+    state
         .store
         .read(move |c| store::get_audit(c, &read_id))
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no audit {id}")))?;
-    Ok(HttpResponse::Ok().json(report::view(&row)))
+        .ok_or_else(|| ApiError::NotFound(format!("no audit {id}")))
 }

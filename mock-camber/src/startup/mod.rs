@@ -146,6 +146,13 @@ impl Application {
             last_seq,
             ids,
         });
+        // Scenario audits a stop left waiting for their delivery wait again.
+        crate::routes::audits::resume_after_delivery(&state).map_err(|source| {
+            StartupError::Store {
+                path: state.settings.db.clone(),
+                source,
+            }
+        })?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let server = serve(state, listener, tls, &limits)?;
         Ok(Self {

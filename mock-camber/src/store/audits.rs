@@ -47,6 +47,7 @@ pub fn finish_audit(conn: &Connection, id: &str, at: &str, cases: &Value) -> rus
         "UPDATE audits SET state = 'done', finished_at = ?2, cases = ?3 WHERE id = ?1",
     )?
     .execute(params![id, at, cases.to_string()])?;
+    super::note(super::Note::Audit { id: id.to_owned() });
     Ok(())
 }
 
@@ -72,6 +73,51 @@ pub fn list_audits(
         params![job_id, before_seq.unwrap_or(i64::MAX), (limit + 1) as i64],
         audit_from_row,
     )?;
+    rows.collect()
+}
+
+/// A scenario's audit waiting for its job's genuine delivery
+/// (`scenario_audits`): the job and how to read the caller's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioAuditRow {
+    pub job_id: String,
+    pub state_url: Option<String>,
+    pub state_pointer: Option<String>,
+}
+
+/// Records that job `row.job_id`'s scenario asks for an audit after its
+/// delivery (written with the job, so a restart still starts it).
+pub fn insert_scenario_audit(conn: &Connection, row: &ScenarioAuditRow) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO scenario_audits (job_id, state_url, state_pointer) \
+         VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![row.job_id, row.state_url, row.state_pointer])?;
+    Ok(())
+}
+
+/// The scenario audit of `job_id` started or was given up.
+pub fn delete_scenario_audit(conn: &Connection, job_id: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM scenario_audits WHERE job_id = ?1")?
+        .execute([job_id])?;
+    Ok(())
+}
+
+/// The scenario audits still waiting (at start-up), at most `limit`.
+pub fn waiting_scenario_audits(
+    conn: &Connection,
+    limit: usize,
+) -> rusqlite::Result<Vec<ScenarioAuditRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT job_id, state_url, state_pointer FROM scenario_audits ORDER BY rowid LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], |r| {
+        Ok(ScenarioAuditRow {
+            job_id: r.get(0)?,
+            state_url: r.get(1)?,
+            state_pointer: r.get(2)?,
+        })
+    })?;
     rows.collect()
 }
 
@@ -149,12 +195,23 @@ mod tests {
             )
             .unwrap();
             insert_audit(&conn, &format!("aud_{id}"), id, finished).unwrap();
+            let waiting = ScenarioAuditRow {
+                job_id: id.into(),
+                state_url: None,
+                state_pointer: Some("/status".into()),
+            };
+            insert_scenario_audit(&conn, &waiting).unwrap();
         }
         let swept = crate::store::sweep_batch(&conn, "2025-01-01T00:00:00Z", 0, 10).unwrap();
         assert_eq!(swept.jobs, 1);
         assert!(get_audit(&conn, "aud_cmb_old").unwrap().is_none());
         assert!(get_audit(&conn, "aud_cmb_new").unwrap().is_some());
+        let waiting = waiting_scenario_audits(&conn, 10).unwrap();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(waiting[0].job_id, "cmb_new");
+        assert_eq!(waiting[0].state_pointer.as_deref(), Some("/status"));
         crate::store::reset(&conn, 0).unwrap();
         assert!(list_audits(&conn, None, None, 10).unwrap().is_empty());
+        assert!(waiting_scenario_audits(&conn, 10).unwrap().is_empty());
     }
 }

@@ -162,6 +162,8 @@ pub enum Note {
         state: shared::DeliveryState,
         event: shared::WebhookEvent,
     },
+    /// A receiver audit's report was written (it is `done`).
+    Audit { id: String },
     /// Anything may have changed (reset, or too many notes to keep).
     Everything,
 }
@@ -214,7 +216,7 @@ pub use tenants::*;
 pub fn reset(conn: &Connection, last_seq: i64) -> rusqlite::Result<()> {
     conn.execute_batch(
         "DELETE FROM jobs; DELETE FROM idempotency; DELETE FROM deliveries; DELETE FROM attempts; \
-         DELETE FROM audits;",
+         DELETE FROM audits; DELETE FROM scenario_audits;",
     )?;
     note(Note::Everything);
     conn.execute(

@@ -62,6 +62,10 @@ pub fn sweep_batch(
             .execute([])?;
         conn.prepare_cached("DELETE FROM audits WHERE job_id IN (SELECT id FROM temp.sweep)")?
             .execute([])?;
+        conn.prepare_cached(
+            "DELETE FROM scenario_audits WHERE job_id IN (SELECT id FROM temp.sweep)",
+        )?
+        .execute([])?;
         conn.prepare_cached("DELETE FROM jobs WHERE id IN (SELECT id FROM temp.sweep)")?
             .execute([])?;
     }

@@ -139,7 +139,17 @@ CREATE TABLE IF NOT EXISTS audits (
 );
 CREATE INDEX IF NOT EXISTS audits_by_job ON audits (job_id);
 "#,
-    // 11: a job's events live in its own row (`jobs.events`, appended by
+    // 11: a scenario's `webhook.audit` waiting for its job's genuine
+    // delivery, written with the job; gone once the audit starts (or is
+    // given up), so a restart still starts it.
+    r#"
+CREATE TABLE IF NOT EXISTS scenario_audits (
+    job_id TEXT PRIMARY KEY,
+    state_url TEXT,
+    state_pointer TEXT
+);
+"#,
+    // 12: a job's events live in its own row (`jobs.events`, appended by
     // each write), not in a table of their own: the writer saves an insert
     // and an index entry per write (about 17,000 instructions a job, 8 %
     // of its work, measured with callgrind). v9's rows move over in order.
@@ -327,9 +337,9 @@ PRAGMA user_version = 4;
     }
 
     #[test]
-    fn a_v10_database_keeps_its_jobs_events_in_order_in_their_rows() {
+    fn a_v11_database_keeps_its_jobs_events_in_order_in_their_rows() {
         let conn = Connection::open_in_memory().unwrap();
-        migrate_to(&conn, 10).unwrap();
+        migrate_to(&conn, 11).unwrap();
         conn.execute_batch(
             "INSERT INTO jobs (seq, id, tenant, tenant_mask, app, status, metadata, input, plan, \
              webhook_headers, created_at, updated_at) VALUES \

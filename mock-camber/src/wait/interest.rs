@@ -28,6 +28,8 @@ pub enum Interest {
         state: Option<DeliveryState>,
         event: Option<WebhookEvent>,
     },
+    /// One receiver audit's report being written (`done`).
+    Audit { id: String },
     /// The request journal: an entry `filter` matches recorded.
     Requests(Arc<Filter>),
     /// Any change at all (a wait that cannot say).
@@ -41,6 +43,7 @@ pub(super) enum Key {
     Job(String),
     Jobs(Option<String>, Option<String>, Option<JobStatus>),
     Deliveries(Option<String>, Option<DeliveryState>, Option<WebhookEvent>),
+    Audit(String),
     /// Method (upper case) and exact path without its query, when given;
     /// status and a regex path are checked on the entry itself.
     Requests(Option<String>, Option<String>),
@@ -84,6 +87,7 @@ impl Interest {
                 vec![Key::Deliveries(job_id.clone(), *state, *event)],
                 Check::Always,
             ),
+            Interest::Audit { id } => (vec![Key::Audit(id.clone())], Check::Always),
             Interest::Requests(f) => {
                 let path = match &f.path {
                     Some(PathMatch::Exact(p)) if !p.contains('?') => Some(p.clone()),

@@ -82,6 +82,7 @@ impl Registry {
                     }
                 }
             }
+            Note::Audit { id } => self.wake_key(&Key::Audit(id.clone()), |_| true, wakes),
             Note::Everything => self.wake_all(wakes),
         }
         self.wake_key(&Key::Anything, |_| true, wakes);

@@ -171,6 +171,52 @@ async fn a_jobs_detail_tells_what_chose_its_plan_its_timeline_log_and_every_atte
     assert_eq!(missing.body["error"]["code"], "NOT_FOUND");
 }
 
+#[actix_web::test]
+async fn a_jobs_detail_lists_its_receiver_audits_newest_first_with_each_case() {
+    let rx = Receiver::start().await;
+    let app = spawn_app().await;
+    let c = &app.client;
+    let job = c.create(job_to(&rx.url)).await;
+    c.wait_delivery(&job, "delivered").await;
+    let r = c.get(&format!("/_mock/jobs/{job}")).await;
+    assert_eq!(r.body["audits"], json!([]), "{}", r.text);
+    let mut reports = Vec::new();
+    for _ in 0..2 {
+        let r = c.post(&format!("/_mock/jobs/{job}/audit"), json!({})).await;
+        assert_eq!(r.status, 202, "{}", r.text);
+        let id = r.body["id"].as_str().unwrap().to_owned();
+        let report = wait_for("the audit to be done", 60, || async {
+            let r = c.get(&format!("/_mock/audits/{id}?wait_ms=5000")).await;
+            (r.status == 200).then_some(r.body)
+        })
+        .await;
+        reports.insert(0, report);
+    }
+    let r = c.get(&format!("/_mock/jobs/{job}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Newest first, each the report `GET /_mock/audits/{id}` answers.
+    assert_eq!(r.body["audits"], json!(reports), "{}", r.text);
+    let a = &r.body["audits"][0];
+    assert_eq!(a["state"], "done");
+    // The receiver answers 200 to everything: the signature cases fail.
+    let failed = a["failed"].as_array().unwrap();
+    assert!(failed.contains(&json!("wrong_secret")), "{a}");
+    assert_eq!(a["summary"]["fail"], failed.len());
+    let case = (a["cases"].as_array().unwrap().iter())
+        .find(|c| c["name"] == "wrong_secret")
+        .unwrap();
+    assert_eq!(case["verdict"], "fail");
+    assert_eq!(case["observed"][0]["status"], 200);
+    assert!(
+        case["reason"].as_str().unwrap().contains("signature"),
+        "{case}"
+    );
+    // The page draws them (views.js, served as is).
+    let js = c.get("/_mock/assets/views.js").await;
+    assert_eq!(js.status, 200);
+    assert!(js.text.contains("Receiver audits") && js.text.contains("data-audit-failed"));
+}
+
 /// The first attempt of a job's detail shows the headers that were sent,
 /// with every secret elided or masked.
 fn expect_the_attempt_shown_masked(r: &Response, hook: &Received) {

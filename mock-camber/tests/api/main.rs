@@ -4,6 +4,8 @@
 mod admin;
 mod admin_config;
 mod audit;
+mod audit_http10;
+mod audit_wait;
 mod console;
 mod console_events;
 mod console_lists;

@@ -358,3 +358,46 @@ async fn a_database_from_the_first_schema_opens_and_its_pending_webhook_is_sent(
     // And the daemon takes new work on the old database.
     client.create(job_to(&receiver.url)).await;
 }
+
+/// Scenario audits still waiting for their job's delivery, as the file
+/// holds them.
+fn waiting_audits(db: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row("SELECT count(*) FROM scenario_audits", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn a_scenario_audit_waiting_for_its_delivery_at_a_kill_9_starts_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mock.db");
+    let receiver = Receiver::start().await;
+    let mut mock = start_on(&db);
+    let client = mock.client(KEY);
+    let mut body = held(&receiver.url, "audit-me");
+    body["metadata"]["mock"]["webhook"] = json!({"audit": true});
+    let id = client.create(body).await;
+    client.wait_status(&id, "running").await;
+    // Stored with the job (the 201 followed its commit).
+    assert_eq!(waiting_audits(&db), 1);
+
+    mock.kill9();
+    let mock = start_on(&db);
+    let client = mock.client(KEY);
+    let r = client.get(&format!("/_mock/audits?job_id={id}")).await;
+    assert_eq!(r.body["audits"], json!([]), "not delivered yet: {}", r.text);
+    admin(&client, &id, "complete", json!({})).await;
+    client.wait_delivery(&id, "delivered").await;
+    let report = wait_for("the scenario's audit to be done", 60, || async {
+        let r = client.get(&format!("/_mock/audits?job_id={id}")).await;
+        let first = r.body["audits"].get(0).cloned()?;
+        (first["state"] == "done").then_some(first)
+    })
+    .await;
+    assert_eq!(report["job_id"], id.as_str());
+    assert_eq!(report["cases"].as_array().unwrap().len(), 19, "{report}");
+    // Started once: its stored wait went with the audit's first write.
+    let listed = client.get(&format!("/_mock/audits?job_id={id}")).await;
+    assert_eq!(listed.body["audits"].as_array().unwrap().len(), 1);
+    assert_eq!(waiting_audits(&db), 0);
+}

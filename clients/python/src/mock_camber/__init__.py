@@ -13,6 +13,10 @@ from .receiver import Delivery, WebhookReceiver, standard_webhook
 from .views import (
     AdminJob,
     Attempt,
+    AuditCase,
+    AuditObserved,
+    AuditReport,
+    AuditSummary,
     DeliveryRecord,
     Job,
     JobError,
@@ -24,7 +28,7 @@ from .views import (
 )
 
 __all__ = [
-    "Admin", "AdminJob", "Attempt", "BinaryNotFound", "Camber", "Delivery", "DeliveryRecord",
+    "Admin", "AdminJob", "Attempt", "AuditCase", "AuditObserved", "AuditReport", "AuditSummary", "BinaryNotFound", "Camber", "Delivery", "DeliveryRecord",
     "Job", "JobEndedOtherwise", "JobError", "JobStory", "JobWebhook", "JournalEntry", "MockCamber",
     "MockCamberError", "RuntimeConfig", "TimelineEntry", "WaitTimeout", "WebhookReceiver",
     "find_binary", "new_api_key", "standard_webhook",

@@ -16,6 +16,7 @@ import httpx
 
 from .views import (
     AdminJob,
+    AuditReport,
     DeliveryRecord,
     Job,
     JobStory,
@@ -224,6 +225,20 @@ class Camber:
     def logs(self, id: str, tail: Optional[int] = None) -> str:
         return self._http.request("GET", f"/jobs/{id}/logs", self.key, params=_params(tail=tail)).text
 
+    def audit(
+        self,
+        job_id: str,
+        state_url: Optional[str] = None,
+        state_pointer: Optional[str] = None,
+        timeout: float = 120,
+    ) -> AuditReport:
+        """Audit the webhook receiver of job `job_id` and wait for the report (see `Admin.audit`)."""
+        return self._admin().audit(job_id, state_url, state_pointer, timeout=timeout)
+
+    def audits(self, job_id: str) -> List[AuditReport]:
+        """The audit reports of job `job_id`, newest first."""
+        return self._admin().audits(job_id=job_id)
+
     def __repr__(self) -> str:
         return f"Camber(url={self.url!r}, key={self.key!r})"
 
@@ -377,6 +392,51 @@ class Admin:
         params = dict(method=method, path=path, status=status, limit=limit)
         raw = self._list("/_mock/requests", "requests", params, min_count, timeout)
         return [JournalEntry.from_json(e) for e in raw]
+
+    # --- the receiver audit (docs/receiver-audit.md) -------------------------------------
+    def start_audit(self, job_id: str, state_url: Optional[str] = None, state_pointer: Optional[str] = None) -> str:
+        """Start an audit of the webhook receiver of job `job_id` (`POST /_mock/jobs/{id}/audit`); its id."""
+        body = _params(state_url=state_url, state_pointer=state_pointer)
+        return str(self._req("POST", f"/_mock/jobs/{job_id}/audit", json=body, ok=(202,)).json()["id"])
+
+    def wait_audit(self, audit_id: str, timeout: float = 120) -> AuditReport:
+        """The report of audit `audit_id` once it is done: the mock's long-poll (`wait_ms`) answers
+        the moment it is. Raises `WaitTimeout` after `timeout` seconds."""
+        for wait_ms in _waits(timeout):
+            r = self._req(
+                "GET", f"/_mock/audits/{audit_id}", params={"wait_ms": wait_ms}, wait_ms=wait_ms, ok=(200, 408)
+            )
+            if r.status_code == 200:
+                return AuditReport.from_json(r.json())
+        so_far = AuditReport.from_json(r.json()["audit"])
+        raise WaitTimeout(
+            f"audit {audit_id} not done within {timeout} s: {len(so_far.cases)} case(s) reported so far", r
+        )
+
+    def audit(
+        self,
+        job_id: str,
+        state_url: Optional[str] = None,
+        state_pointer: Optional[str] = None,
+        timeout: float = 120,
+    ) -> AuditReport:
+        """Audit the webhook receiver of job `job_id` (which has a webhook URL and has ended, or is
+        held) and wait for the report. `state_url` (a template: `{job_id}` = the caller's
+        `metadata.job_id`) and `state_pointer` (e.g. `/status`) read your service's state of the job
+        before and after the duplicates and the conflicting outcome, so that one applied fails."""
+        return self.wait_audit(self.start_audit(job_id, state_url, state_pointer), timeout)
+
+    def audits(self, *, job_id: Optional[str] = None, limit: Optional[int] = None) -> List[AuditReport]:
+        """Audit reports (of one job), newest first: every page, or the first `limit`."""
+        out: List[AuditReport] = []
+        cursor: Optional[str] = None
+        while True:
+            params = _params(job_id=job_id, limit=limit, cursor=cursor)
+            page = self._req("GET", "/_mock/audits", params=params).json()
+            out += [AuditReport.from_json(a) for a in page["audits"]]
+            cursor = page["next"]
+            if cursor is None or (limit is not None and len(out) >= limit):
+                return out[:limit] if limit is not None else out
 
     def close(self) -> None:
         self._http.close()

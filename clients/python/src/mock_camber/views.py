@@ -143,7 +143,7 @@ class TimelineEntry:
 
 @dataclass(**_DATACLASS_KW)
 class JobStory(AdminJob):
-    """One job's whole story (`AdminJobDetail`): plan, timeline, log, deliveries."""
+    """One job's whole story (`AdminJobDetail`): plan, timeline, log, deliveries, receiver audits."""
 
     input: Optional[Dict[str, Any]] = None
     plan: Optional[Dict[str, Any]] = None
@@ -151,6 +151,7 @@ class JobStory(AdminJob):
     timeline: List[TimelineEntry] = field(default_factory=list)
     log: List[str] = field(default_factory=list)
     deliveries: List[DeliveryRecord] = field(default_factory=list)
+    audits: List["AuditReport"] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: Dict[str, Any]) -> "JobStory":
@@ -161,6 +162,7 @@ class JobStory(AdminJob):
             error=JobError.from_json,
             timeline=lambda t: [TimelineEntry.from_json(x) for x in t],
             deliveries=lambda d: [DeliveryRecord.from_json(x) for x in d],
+            audits=lambda a: [AuditReport.from_json(x) for x in a],
         )
 
 
@@ -200,6 +202,80 @@ class RuntimeConfig:
         return _build(cls, data)
 
 
+@dataclass(**_DATACLASS_KW)
+class AuditObserved:
+    """One request of an audit case as the receiver answered it: `status` is None when it did not
+    (then `error` says why); `excerpt` is at most 200 bytes of the answer."""
+
+    status: Optional[int]
+    latency_ms: int
+    excerpt: Optional[str]
+    error: Optional[str]
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "AuditObserved":
+        return _build(cls, data)
+
+
+@dataclass(**_DATACLASS_KW)
+class AuditCase:
+    """One case of the receiver audit, judged: `verdict` is pass, fail or info; `reason` says what to fix."""
+
+    name: str
+    expected: str
+    observed: List[AuditObserved]
+    verdict: str
+    reason: str
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "AuditCase":
+        return _build(cls, data, observed=lambda o: [AuditObserved.from_json(x) for x in o])
+
+
+@dataclass(**_DATACLASS_KW)
+class AuditSummary:
+    """How many cases got each verdict."""
+
+    passed: int
+    fail: int
+    info: int
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "AuditSummary":
+        # `pass` is a Python keyword: the field is `passed`.
+        return cls(passed=data["pass"], fail=data["fail"], info=data["info"])
+
+
+@dataclass(**_DATACLASS_KW)
+class AuditReport:
+    """A receiver audit's report (`Audit`, docs/receiver-audit.md); in CI, `assert report.failed == []`."""
+
+    id: str
+    job_id: str
+    state: str
+    started_at: str
+    finished_at: Optional[str]
+    cases: List[AuditCase]
+    summary: AuditSummary
+    failed: List[str]
+
+    def case(self, name: str) -> AuditCase:
+        """The case named `name` (KeyError when the battery has none)."""
+        for c in self.cases:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @classmethod
+    def from_json(cls, data: Dict[str, Any]) -> "AuditReport":
+        return _build(
+            cls,
+            data,
+            cases=lambda c: [AuditCase.from_json(x) for x in c],
+            summary=AuditSummary.from_json,
+        )
+
+
 # Each dataclass and the OpenAPI schema (or schema path) it mirrors; the
 # property names of the schema (allOf merged) must be its field names.
 SCHEMAS: Dict[type, str] = {
@@ -213,4 +289,7 @@ SCHEMAS: Dict[type, str] = {
     DeliveryRecord: "Delivery",
     JournalEntry: "JournalEntry",
     RuntimeConfig: "RuntimeConfig",
+    AuditReport: "Audit",
+    AuditCase: "AuditCase",
+    AuditObserved: "AuditCase.observed[]",
 }

@@ -200,6 +200,56 @@ function attemptsTable(d) {
   );
 }
 
+// One receiver audit's report (docs/receiver-audit.md): the summary, what
+// failed, then a row per case with its verdict, the statuses the receiver
+// answered and the reason.
+function auditSection(a) {
+  const done = a.state === "done";
+  const s = a.summary;
+  const failed = !done
+    ? el("p", { class: "muted" }, "Running: the report fills in when every case was sent.")
+    : a.failed.length
+      ? el("p", { class: "err", "data-audit-failed": a.failed.join(" ") }, `${a.failed.length} failed: ${a.failed.join(", ")}`)
+      : el("p", { class: "audit-ok", "data-audit-failed": "" }, "No case failed.");
+  const rows = a.cases.map((c) =>
+    el(
+      "tr",
+      { "data-case": c.name, class: "v-" + c.verdict },
+      el("td", { class: "mono" }, c.name),
+      el("td", {}, el("span", { class: "badge s-" + c.verdict }, c.verdict)),
+      el("td", { class: "mono", title: c.expected }, c.observed.map((o) => (o.status == null ? "no answer" : String(o.status))).join(", ") || "—"),
+      el("td", {}, c.reason),
+    ),
+  );
+  return el(
+    "section",
+    { class: "audit", "data-audit": a.id, "aria-label": "Receiver audit " + a.id },
+    el(
+      "div",
+      { class: "delivery-head" },
+      el("span", { class: "mono" }, a.id),
+      " ",
+      badge(a.state),
+      " ",
+      timeEl(a.started_at, true),
+      done ? el("span", { class: "muted" }, ` ${s.pass} pass, ${s.fail} fail, ${s.info} info`) : "",
+    ),
+    failed,
+    rows.length
+      ? el(
+          "div",
+          { class: "table-wrap" },
+          el(
+            "table",
+            { class: "attempts audit-cases" },
+            el("thead", {}, el("tr", {}, ["Case", "Verdict", "Answered", "Reason"].map((h) => el("th", {}, h)))),
+            el("tbody", {}, rows),
+          ),
+        )
+      : "",
+  );
+}
+
 export function renderJobDetail(root, j, act) {
   const active = j.status === "pending" || j.status === "running";
   const dead = j.deliveries.filter((d) => d.state === "dead");
@@ -288,6 +338,7 @@ export function renderJobDetail(root, j, act) {
     outcome,
     el("h3", {}, "Deliveries"),
     deliveries,
+    (j.audits || []).length ? [el("h3", {}, "Receiver audits"), j.audits.map(auditSection)] : "",
     el("h3", {}, "Metadata and input"),
     el("details", {}, el("summary", {}, "metadata"), json(j.metadata)),
     el("details", {}, el("summary", {}, "input"), json(j.input)),
