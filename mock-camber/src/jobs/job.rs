@@ -32,6 +32,9 @@ pub struct Job {
     pub log: String,
     /// Events not yet written: the next progress write takes them.
     pub events: Vec<JobEvent>,
+    /// While a job runs to its end at once, the one time its events and
+    /// log lines all take (formatted once, not once a line).
+    instant: Option<String>,
 }
 
 pub fn caller_job_id(metadata: &Value, camber_id: &str) -> String {
@@ -112,6 +115,7 @@ impl Job {
             started_at: row.started_at.clone(),
             log: row.log.clone(),
             events: Vec::new(),
+            instant: None,
         }
     }
 
@@ -130,8 +134,9 @@ impl Job {
         status: Option<JobStatus>,
         detail: Option<String>,
     ) {
+        let at = self.now();
         self.events.push(JobEvent {
-            at: rfc3339(Utc::now()),
+            at,
             kind,
             stage,
             status,
@@ -139,8 +144,17 @@ impl Job {
         });
     }
 
+    /// The time to stamp an event or log line with.
+    fn now(&self) -> String {
+        match &self.instant {
+            Some(at) => at.clone(),
+            None => rfc3339(Utc::now()),
+        }
+    }
+
     fn log_line(&mut self, line: &str) {
-        self.log.push_str(&rfc3339(Utc::now()));
+        let at = self.now();
+        self.log.push_str(&at);
         self.log.push(' ');
         self.log.push_str(line);
         self.log.push('\n');
@@ -167,7 +181,7 @@ impl Job {
     pub fn begin(&mut self) {
         self.status = JobStatus::Running;
         self.stage = Stage::Fetch;
-        self.started_at = Some(rfc3339(Utc::now()));
+        self.started_at = Some(self.now());
         self.log_line(&format!("{} started", self.stage));
         self.event(EventKind::Status, None, Some(JobStatus::Running), None);
         self.event(EventKind::StageStarted, Some(self.stage), None, None);
@@ -244,18 +258,21 @@ impl Job {
     /// its end, which the submit commits together with the job's row: one
     /// write, one commit, and the job is never seen pending or running.
     pub fn run_at_once(&mut self, ids: &Ids) -> Ending {
+        self.instant = Some(rfc3339(Utc::now()));
         self.begin();
-        loop {
+        let ending = loop {
             if let Step::End(status, error) = self.step() {
-                return self.ending(status, error, ids);
+                break self.ending(status, error, ids);
             }
-        }
+        };
+        self.instant = None;
+        ending
     }
 
     /// The job's terminal row and webhook delivery for `status`.
     pub fn ending(&mut self, status: JobStatus, error: Option<WebhookError>, ids: &Ids) -> Ending {
         let now = Utc::now();
-        let now_s = rfc3339(now);
+        let now_s = self.instant.clone().unwrap_or_else(|| rfc3339(now));
         let ts = webhook_timestamp(now);
         let (body, event) = match (status, error) {
             (JobStatus::Completed, _) => {

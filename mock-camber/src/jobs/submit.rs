@@ -122,7 +122,7 @@ pub async fn submit(state: &AppState, req: Request<'_>) -> Result<Decision, ApiE
         state_pointer: spec.state_pointer.clone(),
     });
     // Rendered here, on this worker: the writer thread only binds.
-    let new = NewJob::of(row, &events).map_err(ApiError::internal)?;
+    let new = NewJob::of(row, &job.plan, &events).map_err(ApiError::internal)?;
     let (outcome, delivery) = state
         .store
         .write(move |c| {
@@ -231,9 +231,9 @@ fn prepare(state: &AppState, mut req: Request<'_>) -> Result<Prepared, ApiError>
         delivery_attempts: 0,
         delivery_failures: 0,
     };
-    let mut job = Job::new(&row, plan.clone());
+    // The job keeps the plan; the row is written with it (NewJob::of).
+    let mut job = Job::new(&row, plan);
     job.submitted();
-    row.plan = Some(plan);
     let mut events = Vec::new();
     let idem = req.idempotency_key.map(|key| IdemRecord {
         key,

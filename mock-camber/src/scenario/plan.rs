@@ -36,8 +36,8 @@ pub const SIMULATED_ERRORS: [(&str, &str, &str); 6] = [
 
 /// The concrete plan of one job, fixed at submit time and stored with it
 /// (as JSON in `jobs.plan`, read back by the store's row mapping only).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(from = "StoredPlan", into = "StoredPlan")]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(from = "StoredPlan")]
 pub struct Plan {
     pub outcome: Outcome,
     pub result: Option<Value>,
@@ -56,7 +56,7 @@ pub struct Plan {
 /// beside it the fields plans had before (`webhook_mode`, `delay_ms`,
 /// `sends`, `bad_signature`), still written for the console and read from
 /// plans stored without the list.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct StoredPlan {
     outcome: Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,21 +117,43 @@ fn mode_of(faults: &WebhookFaults) -> WebhookMode {
     }
 }
 
-impl From<Plan> for StoredPlan {
-    fn from(p: Plan) -> Self {
-        Self {
-            outcome: p.outcome,
-            result: p.result,
-            error: p.error,
-            stage_ms: p.stage_ms,
-            hold: p.hold,
-            webhook_mode: mode_of(&p.webhook),
-            delay_ms: p.webhook.delay_ms(),
-            sends: p.webhook.sends(),
-            bad_signature: p.webhook.has(&WebhookFault::BadSignature),
-            webhook_faults: Some(p.webhook),
-            origin: p.origin,
+/// A plan as it is written: [`StoredPlan`]'s fields, borrowed (a plan is
+/// serialised at every submit; a clone of it to serialise cost more than
+/// the serialising).
+#[derive(Serialize)]
+struct StoredPlanRef<'a> {
+    outcome: &'a Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a WebhookError>,
+    stage_ms: u64,
+    hold: bool,
+    webhook_mode: WebhookMode,
+    delay_ms: u64,
+    sends: u32,
+    bad_signature: bool,
+    webhook_faults: &'a WebhookFaults,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<&'a Origin>,
+}
+
+impl Serialize for Plan {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        StoredPlanRef {
+            outcome: &self.outcome,
+            result: self.result.as_ref(),
+            error: self.error.as_ref(),
+            stage_ms: self.stage_ms,
+            hold: self.hold,
+            webhook_mode: mode_of(&self.webhook),
+            delay_ms: self.webhook.delay_ms(),
+            sends: self.webhook.sends(),
+            bad_signature: self.webhook.has(&WebhookFault::BadSignature),
+            webhook_faults: &self.webhook,
+            origin: self.origin.as_ref(),
         }
+        .serialize(s)
     }
 }
 

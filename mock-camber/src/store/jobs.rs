@@ -125,14 +125,15 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    /// The row (its JSON columns rendered) with its first events.
-    pub fn of(row: JobRow, events: &[super::JobEvent]) -> rusqlite::Result<Self> {
+    /// The row (its JSON columns rendered) with its plan and first events
+    /// (`row.plan` is not read: the job keeps the plan, not a copy).
+    pub fn of(row: JobRow, plan: &Plan, events: &[super::JobEvent]) -> rusqlite::Result<Self> {
         Ok(Self {
-            metadata: row.metadata.to_string(),
-            input: row.input.to_string(),
-            plan: json_text(&row.plan)?,
+            metadata: json_text(&row.metadata)?,
+            input: json_text(&row.input)?,
+            plan: json_text(plan)?,
             webhook_headers: row.webhook_headers.to_json(),
-            result: row.result.as_ref().map(Value::to_string),
+            result: row.result.as_ref().map(json_text).transpose()?,
             error: row.error.as_ref().map(json_text).transpose()?,
             events: super::encode_events(events),
             seq: row.seq,
@@ -304,7 +305,7 @@ impl TryFrom<Progress> for ProgressWrite {
 
     fn try_from(p: Progress) -> rusqlite::Result<Self> {
         Ok(Self {
-            result: p.result.as_ref().map(Value::to_string),
+            result: p.result.as_ref().map(json_text).transpose()?,
             error: p.error.as_ref().map(json_text).transpose()?,
             events: super::encode_events(&p.events),
             id: p.id,
