@@ -39,6 +39,9 @@ pub enum ApiError {
     MethodNotAllowed(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// A body declared as something other than JSON: 415.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("this Idempotency-Key was used with another request body")]
     IdempotencyKeyReused,
     /// A dependency cannot answer now; try again later: 503.
@@ -97,6 +100,7 @@ impl ApiError {
             ApiError::NotFound(_) => codes::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => codes::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => codes::CONFLICT,
+            ApiError::UnsupportedMediaType(_) => codes::UNSUPPORTED_MEDIA_TYPE,
             ApiError::IdempotencyKeyReused => codes::IDEMPOTENCY_KEY_REUSED,
             ApiError::Unavailable(_) => codes::SERVICE_UNAVAILABLE,
             ApiError::Store(e) if e.is_storage_unavailable() => codes::SERVICE_UNAVAILABLE,
@@ -131,6 +135,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) | ApiError::IdempotencyKeyReused => StatusCode::CONFLICT,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(e) if e.is_storage_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) | ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -75,6 +75,25 @@ pub fn parse_body(raw: &[u8]) -> Result<WebhookBody, ApiError> {
     Ok(body)
 }
 
+/// Camber sends `application/json`; a body declared as anything else
+/// (`text/plain`, a form) is refused, 415, so that a proxy or sender that
+/// changed what the body is cannot have it applied. No `Content-Type` at
+/// all is read as JSON.
+fn json_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(value) = req.headers().get(actix_web::http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let declared = value.to_str().unwrap_or_default();
+    let essence = declared.split(';').next().unwrap_or_default().trim();
+    let essence = essence.to_ascii_lowercase();
+    if essence == "application/json" || essence.ends_with("+json") {
+        return Ok(());
+    }
+    Err(ApiError::UnsupportedMediaType(format!(
+        "the webhook's Content-Type is `{declared}`; Camber sends application/json"
+    )))
+}
+
 async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
@@ -91,6 +110,7 @@ async fn handle(
         return Err(ApiError::Signature(SignatureError::Mismatch));
     }
     state.lifecycle.metrics.signatures.accepted();
+    json_content_type(req)?;
     let body = parse_body(&raw)?;
     let outcome = Outcome::try_from(&body).map_err(ApiError::InvalidRequest)?;
     let id = JobId::parse(&body.job_id).ok_or(ApiError::NotFound(NO_SUCH_JOB))?;

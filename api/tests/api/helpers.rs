@@ -233,7 +233,7 @@ pub fn job_body(filename: &str) -> Value {
 /// Status and JSON body (Null when the body is not JSON).
 pub type Reply = (u16, Value);
 
-async fn reply<S>(res: Result<awc::ClientResponse<S>, awc::error::SendRequestError>) -> Reply
+pub async fn reply<S>(res: Result<awc::ClientResponse<S>, awc::error::SendRequestError>) -> Reply
 where
     S: futures_util::Stream<Item = Result<actix_web::web::Bytes, actix_web::error::PayloadError>>
         + Unpin,

@@ -64,6 +64,43 @@ async fn a_duplicate_webhook_is_acknowledged_as_a_duplicate_and_changes_nothing(
 }
 
 #[actix_web::test]
+async fn a_signed_webhook_declared_as_anything_but_json_is_415_and_changes_nothing() {
+    let mock = start_mock().await;
+    let app = spawn_app(mock.uri()).await;
+    let (id, camber_id) = held_job(&mock, &app).await;
+    let body = success_body(&camber_id, &id);
+    let sig = shared::signing::sign_hex(SECRET.as_bytes(), &body);
+    let post = |content_type: Option<&'static str>| {
+        let mut req = app
+            .http
+            .post(format!("{}/internal/webhooks/camber", app.address))
+            .insert_header((shared::headers::WEBHOOK_SECRET, sig.clone()));
+        if let Some(ct) = content_type {
+            req = req.insert_header(("content-type", ct));
+        }
+        let body = body.clone();
+        async move { reply(req.send_body(body).await).await }
+    };
+    for ct in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "text/json",
+    ] {
+        let (code, reply) = post(Some(ct)).await;
+        assert_eq!(code, 415, "{ct}: {reply}");
+        assert_eq!(reply["error"]["code"], "UNSUPPORTED_MEDIA_TYPE", "{reply}");
+        let (_, job) = app.get_job(&id).await;
+        assert_eq!(job["status"], "processing", "{ct} changed the job: {job}");
+    }
+    // A JSON media type with parameters, in any case, is JSON.
+    let (code, reply) = post(Some("Application/JSON; charset=utf-8")).await;
+    assert_eq!(code, 200, "{reply}");
+    assert_eq!(reply["duplicate"], false);
+    app.wait_for_status(&id, "completed", Duration::from_secs(5))
+        .await;
+}
+
+#[actix_web::test]
 async fn a_webhook_with_a_wrong_or_missing_signature_is_401_and_changes_nothing() {
     let mock = start_mock().await;
     let app = spawn_app(mock.uri()).await;
