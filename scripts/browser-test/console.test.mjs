@@ -171,6 +171,23 @@ try {
   if (wide[0] > wide[1]) throw new Error(`with a job open the list scrolls sideways: ${wide[0]}px in ${wide[1]}px`);
   await page.screenshot({ path: path.join(SHOTS, "dashboard-job.png"), animations: "disabled" });
 
+  // A receiver audit of that job (its receiver answers 200 to anything):
+  // the job's page lists the report and the cases it failed.
+  const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" };
+  const started_audit = await fetch(`${base}/_mock/jobs/${hooked}/audit`, { method: "POST", headers: admin, body: "{}" });
+  if (started_audit.status !== 202) throw new Error(`audit: ${started_audit.status} ${await started_audit.text()}`);
+  const { id: auditId } = await started_audit.json();
+  const report = await (await fetch(`${base}/_mock/audits/${auditId}?wait_ms=60000`, { headers: admin })).json();
+  if (report.state !== "done" || !report.failed.includes("wrong_secret")) {
+    throw new Error(`audit report: ${JSON.stringify(report).slice(0, 400)}`);
+  }
+  await page.keyboard.press("Escape");
+  await row(hooked).locator("a").click();
+  const audited = page.locator(`#detail [data-audit="${auditId}"]`);
+  await audited.locator('[data-audit-failed~="wrong_secret"]').waitFor(WAIT);
+  await audited.getByText("wrong_secret").first().waitFor(WAIT);
+  step(`audit ${auditId} of ${hooked}: the page lists its ${report.failed.length} failed cases`);
+
   // Config: inline errors, then failure_rate 1 fails the next job.
   await page.locator('nav a[data-nav="config"]').click();
   const form = page.locator("#config-form");
