@@ -199,6 +199,7 @@ mod headers;
 mod schema;
 
 use schema::migrate;
+mod job_writes;
 mod jobs;
 mod retention;
 mod tenants;
@@ -207,6 +208,7 @@ pub use audits::*;
 pub use deliveries::*;
 pub use events::*;
 pub use headers::Headers;
+pub use job_writes::*;
 pub use jobs::*;
 pub use retention::*;
 pub use tenants::*;
