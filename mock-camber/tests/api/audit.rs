@@ -20,6 +20,13 @@ enum Kind {
     Correct,
     /// Accepts anything; a repeated (id, body) answers 500.
     Sloppy,
+    /// Verifies `X-Webhook-Secret` over the body parsed and serialised
+    /// again (as `JSON.stringify(req.body)` does), not over the raw bytes;
+    /// otherwise correct.
+    Reserialising,
+    /// Verifies correctly, but applies every delivery it gets: a
+    /// duplicate again, a late `job.failed` over a `job.completed`.
+    LastWins,
 }
 
 /// The (webhook-id, body) pairs a sloppy receiver has seen.
@@ -57,6 +64,16 @@ async fn hook(req: HttpRequest, body: Bytes, st: web::Data<Hook>) -> HttpRespons
         *st.status.lock() = status();
         return HttpResponse::Ok().body("ok");
     }
+    if st.kind == Kind::Reserialising {
+        let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+            return HttpResponse::BadRequest().body("not JSON");
+        };
+        let again = serde_json::to_vec(&v).unwrap();
+        if !verify_hex(SECRET.as_bytes(), &again, header(&req, "x-webhook-secret")) {
+            return HttpResponse::Unauthorized().body("bad signature");
+        }
+        return apply(&st, &v);
+    }
     if !header(&req, "content-type").starts_with("application/json") {
         return HttpResponse::UnsupportedMediaType().body("want application/json");
     }
@@ -78,7 +95,14 @@ async fn hook(req: HttpRequest, body: Bytes, st: web::Data<Hook>) -> HttpRespons
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
         return HttpResponse::BadRequest().body("not JSON");
     };
-    if !["success", "failed"].contains(&v["status"].as_str().unwrap_or("")) {
+    apply(&st, &v)
+}
+
+/// A verified webhook: refused unless its status and job are known; the
+/// first applied (every one for `LastWins`).
+fn apply(st: &Hook, v: &Value) -> HttpResponse {
+    let status = v["status"].as_str().unwrap_or("");
+    if !["success", "failed"].contains(&status) {
         return HttpResponse::UnprocessableEntity().body("unknown status");
     }
     if v["job_id"] != "job-1" {
@@ -86,10 +110,10 @@ async fn hook(req: HttpRequest, body: Bytes, st: web::Data<Hook>) -> HttpRespons
     }
     let mut applied = st.applied.lock();
     *applied += 1;
-    if *applied == 1 {
-        *st.status.lock() = status();
+    if *applied == 1 || st.kind == Kind::LastWins {
+        *st.status.lock() = status.to_owned();
     }
-    HttpResponse::Ok().json(json!({"applied": *applied == 1}))
+    HttpResponse::Ok().json(json!({"applied": *applied == 1 || st.kind == Kind::LastWins}))
 }
 
 /// A receiver of `kind` on port 0; its URL.
@@ -249,6 +273,51 @@ async fn a_sloppy_receiver_fails_the_cases_it_deserves_with_their_reasons() {
     assert_eq!(observed["status"], 500);
     assert_eq!(observed["excerpt"], "UNIQUE constraint failed");
     assert_eq!(report["summary"]["fail"], failed.len());
+}
+
+#[actix_rt::test]
+async fn a_receiver_that_verifies_re_serialised_json_fails_only_the_re_serialised_case() {
+    let app = spawn_app().await;
+    let report = audit_of_a_delivered_job(&app.client, &receiver(Kind::Reserialising)).await;
+    assert_eq!(report["failed"], json!(["reserialised"]), "{report:#}");
+    let case = (report["cases"].as_array().unwrap().iter())
+        .find(|c| c["name"] == "reserialised")
+        .unwrap();
+    // Re-spaced in the same key order it accepts; reordered it refuses.
+    let answers: Vec<&Value> = (case["observed"].as_array().unwrap().iter())
+        .map(|o| &o["status"])
+        .collect();
+    assert_eq!(answers, [&json!(200), &json!(401)], "{case:#}");
+    assert!(
+        case["reason"]
+            .as_str()
+            .unwrap()
+            .contains("re-serialised JSON"),
+        "{case:#}"
+    );
+}
+
+#[actix_rt::test]
+async fn a_receiver_that_applies_every_delivery_fails_the_conflicting_outcome() {
+    let app = spawn_app().await;
+    let report = audit_of_a_delivered_job(&app.client, &receiver(Kind::LastWins)).await;
+    // Duplicates of the same outcome leave the same status: a status read
+    // cannot tell once from twice, so only the late failure shows.
+    assert_eq!(
+        report["failed"],
+        json!(["conflicting_outcome"]),
+        "{report:#}"
+    );
+    let case = (report["cases"].as_array().unwrap().iter())
+        .find(|c| c["name"] == "conflicting_outcome")
+        .unwrap();
+    assert!(
+        case["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the state went from \"success\" to \"failed\""),
+        "{case:#}"
+    );
 }
 
 #[actix_rt::test]
