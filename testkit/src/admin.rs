@@ -1,14 +1,14 @@
 //! [`Admin`]: a typed client of the mock's admin API (`/_mock/…`).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::http::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shared::{JobView, WebhookEvent, WebhookState};
 
-use crate::http::{Http, Request};
+use crate::http::{long_poll, Http, Request, Response};
 use crate::Error;
 
 /// The admin API: reset, runtime config and scenario rules, time control
@@ -76,9 +76,6 @@ pub struct JournalEntry {
     pub body: Value,
     pub status: u16,
 }
-
-/// The longest one long-poll may wait (the mock's limit).
-pub(crate) const MAX_WAIT: Duration = Duration::from_secs(60);
 
 fn query(filters: &[(&str, &str)]) -> String {
     filters
@@ -277,38 +274,17 @@ impl Admin {
         min_count: usize,
         timeout: Duration,
     ) -> Result<Vec<Value>, Error> {
-        let deadline = Instant::now() + timeout;
         let what = format!("{min_count} of {path}?{}", query(filters));
-        loop {
-            let left = deadline
-                .saturating_duration_since(Instant::now())
-                .min(MAX_WAIT);
-            let mut req = self.request(
-                Method::GET,
-                &format!(
-                    "{path}?{}&min_count={min_count}&wait_ms={}",
-                    query(filters),
-                    left.as_millis()
-                ),
-            );
-            req.timeout = left + Duration::from_secs(10);
-            let res = self.http.send(req).await?;
-            match res.status {
-                200 => {
-                    let page: Value = res.parse(&what)?;
-                    return Ok(page[key].as_array().cloned().unwrap_or_default());
-                }
-                408 if Instant::now() < deadline => continue,
-                408 => {
-                    return Err(Error::Timeout {
-                        what,
-                        after: timeout,
-                        last: Some(res.text()),
-                    })
-                }
-                _ => return Err(res.unexpected(&what)),
-            }
-        }
+        let request = |wait_ms| {
+            let q = query(filters);
+            let path = format!("{path}?{q}&min_count={min_count}&wait_ms={wait_ms}");
+            self.request(Method::GET, &path)
+        };
+        let last = |res: &Response| Some(res.text());
+        let page: Value = long_poll(&self.http, &what, timeout, request, last)
+            .await?
+            .parse(&what)?;
+        Ok(page[key].as_array().cloned().unwrap_or_default())
     }
 }
 

@@ -1,13 +1,14 @@
 //! The receiver audit ([`Admin::audit`]): start it on a job, wait for its
 //! report with the mock's long-poll, read it typed.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::http::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::admin::{encode, Admin, MAX_WAIT};
+use crate::admin::{encode, Admin};
+use crate::http::{long_poll, Response};
 use crate::Error;
 
 /// How [`Admin::audit`] reads the caller's state of the job, and how long
@@ -158,30 +159,18 @@ impl Admin {
     /// minute each); [`Error::Timeout`] with the report so far after
     /// `timeout`.
     pub async fn wait_audit(&self, id: &str, timeout: Duration) -> Result<AuditReport, Error> {
-        let deadline = Instant::now() + timeout;
         let what = format!("audit {id} to be done");
-        loop {
-            let left = deadline
-                .saturating_duration_since(Instant::now())
-                .min(MAX_WAIT);
-            let path = format!("/_mock/audits/{id}?wait_ms={}", left.as_millis());
-            let mut req = self.request(Method::GET, &path);
-            req.timeout = left + Duration::from_secs(10);
-            let res = self.http.send(req).await?;
-            match res.status {
-                200 => return res.parse(&what),
-                408 if Instant::now() < deadline => continue,
-                408 => {
-                    let last = res.parse::<WaitError>(&what).ok().and_then(|e| e.audit);
-                    return Err(Error::Timeout {
-                        what,
-                        after: timeout,
-                        last: last.map(|r| format!("{r:?}")),
-                    });
-                }
-                _ => return Err(res.unexpected(&what)),
-            }
-        }
+        let request = |wait_ms| {
+            let path = format!("/_mock/audits/{id}?wait_ms={wait_ms}");
+            self.request(Method::GET, &path)
+        };
+        let last = |res: &Response| {
+            let report = res.parse::<WaitError>(&what).ok().and_then(|e| e.audit);
+            report.map(|r| format!("{r:?}"))
+        };
+        long_poll(&self.http, &what, timeout, request, last)
+            .await?
+            .parse(&what)
     }
 
     /// The audit reports of job `job_id` (all pages), newest first.

@@ -2,7 +2,7 @@
 //! typed clients work under any async runtime (`#[tokio::test]`,
 //! `#[actix_web::test]`): the caller only awaits a oneshot channel.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_rt::ArbiterHandle;
 use actix_web::http::Method;
@@ -145,4 +145,41 @@ async fn send_here(req: Request) -> Result<Response, String> {
         status: res.status().as_u16(),
         body,
     })
+}
+
+/// The longest one long-poll asks the mock to hold (the mock's own cap).
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// A long-poll held until `timeout`: `request(wait_ms)` is sent again on
+/// each 408 (each asking for at most [`MAX_WAIT`]), and its 200 is
+/// returned. After `timeout`, [`Error::Timeout`] carries what `last` makes
+/// of the final 408; any other status is an error.
+pub(crate) async fn long_poll(
+    http: &Http,
+    what: &str,
+    timeout: Duration,
+    request: impl Fn(u128) -> Request,
+    last: impl FnOnce(&Response) -> Option<String>,
+) -> Result<Response, Error> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .min(MAX_WAIT);
+        let mut req = request(left.as_millis());
+        req.timeout = left + Duration::from_secs(10);
+        let res = http.send(req).await?;
+        match res.status {
+            200 => return Ok(res),
+            408 if Instant::now() < deadline => continue,
+            408 => {
+                return Err(Error::Timeout {
+                    what: what.to_owned(),
+                    after: timeout,
+                    last: last(&res),
+                })
+            }
+            _ => return Err(res.unexpected(what)),
+        }
+    }
 }

@@ -1,12 +1,12 @@
 //! [`Tenant`]: a typed client of the Camber job API under one API key.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::http::Method;
 use serde::{Deserialize, Serialize};
 use shared::{JobStatus, JobView, SubmitResponse};
 
-use crate::http::{Http, Request};
+use crate::http::{long_poll, Http, Request, Response};
 use crate::Error;
 
 /// A client of the job API (`/jobs`) with one API key, on the `shared`
@@ -55,9 +55,6 @@ impl WaitFor {
         }
     }
 }
-
-/// The most one long-poll may wait (the mock's limit).
-const MAX_WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Deserialize)]
 struct Page {
@@ -134,36 +131,18 @@ impl Tenant {
         state: WaitFor,
         timeout: Duration,
     ) -> Result<JobView, Error> {
-        let deadline = Instant::now() + timeout;
         let what = format!("job {id} to be {}", state.as_str());
-        loop {
-            let left = deadline
-                .saturating_duration_since(Instant::now())
-                .min(MAX_WAIT);
-            let mut req = self.request(
-                Method::GET,
-                &format!(
-                    "/jobs/{id}?wait_for={}&wait_ms={}",
-                    state.as_str(),
-                    left.as_millis()
-                ),
-            );
-            req.timeout = left + Duration::from_secs(10);
-            let res = self.http.send(req).await?;
-            match res.status {
-                200 => return res.parse(&what),
-                408 if Instant::now() < deadline => continue,
-                408 => {
-                    let last = res.parse::<WaitError>(&what).ok().and_then(|e| e.job);
-                    return Err(Error::Timeout {
-                        what,
-                        after: timeout,
-                        last: last.map(|j| format!("{j:?}")),
-                    });
-                }
-                _ => return Err(res.unexpected(&what)),
-            }
-        }
+        let request = |wait_ms| {
+            let path = format!("/jobs/{id}?wait_for={}&wait_ms={wait_ms}", state.as_str());
+            self.request(Method::GET, &path)
+        };
+        let last = |res: &Response| {
+            let job = res.parse::<WaitError>(&what).ok().and_then(|e| e.job);
+            job.map(|j| format!("{j:?}"))
+        };
+        long_poll(&self.http, &what, timeout, request, last)
+            .await?
+            .parse(&what)
     }
 
     /// Every job of this tenant (all pages), newest first; only those in
