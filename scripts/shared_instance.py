@@ -26,7 +26,7 @@ reader's pages all answer 200, the mock's peak RSS stays under 256 MiB, and
 the hung host never holds more than 16 attempts at once (the default
 --webhook-max-per-destination).
 Exit 0 on pass, 1 otherwise. Usage: scripts/shared_instance.py
-[--bin-dir target/debug] [--secs 3]. stdlib only; loopback only.
+[--bin-dir target/debug] [--secs 6]. stdlib only; loopback only.
 """
 
 import argparse
@@ -245,7 +245,8 @@ def pct(xs, p):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin-dir", default="target/debug")
-    ap.add_argument("--secs", type=float, default=3.0)
+    # 6 s a phase: 3-s rates of the debug build swung 0.73-0.94 on one machine.
+    ap.add_argument("--secs", type=float, default=6.0)
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="shared-instance-")
