@@ -1,19 +1,24 @@
 //! The SQLite machinery both services share, and nothing of either schema:
 //!
 //! - **one writer thread** that takes whatever writes are queued (up to
-//!   `max_batch`) and runs them in ONE transaction, each under its own
-//!   savepoint, so a write that fails or panics rolls back only itself and
-//!   the others commit; every awaiting caller is answered only after COMMIT
-//!   (durable before acknowledged, with `synchronous=FULL`);
+//!   `max_batch`) and runs them in ONE transaction, so that a write that
+//!   fails or panics rolls back only itself and the others commit; every
+//!   awaiting caller is answered only after COMMIT (durable before
+//!   acknowledged, with `synchronous=FULL`). Writes run in groups under one
+//!   savepoint and may run twice: when one of a group fails, the group is
+//!   rolled back and each write runs again under its own savepoint;
 //! - **fire-and-forget writes** for progress a restart can redo (errors
-//!   logged);
+//!   logged), and **deferred writes** that nobody awaits, which may wait
+//!   a moment (`Options::defer`) to share the next awaited write's commit;
 //! - **reader connections** in a small pool, used through tokio's blocking
 //!   pool, so no rusqlite call ever runs on an async executor thread;
 //! - an optional hook called on the writer thread after each commit,
 //!   before the batch's callers are answered.
 //!
 //! Statements inside the closures should use `prepare_cached`: each
-//! connection keeps its prepared statements.
+//! connection keeps its prepared statements. A write closure must have no
+//! effect outside its connection that a second run would not repeat
+//! harmlessly.
 
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
@@ -28,7 +33,7 @@ mod readers;
 mod writer;
 
 use readers::Readers;
-use writer::{writer_loop, Done, Op, Queued, Stats};
+use writer::{Loop, Mode, Queued, Stats, Write};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -99,6 +104,10 @@ pub struct Options {
     pub busy_timeout: Duration,
     pub thread_name: String,
     pub on_commit: Option<OnCommit>,
+    /// How long a batch of deferred writes ([`Db::write_later`]) alone
+    /// waits for a write somebody awaits, so that both share one commit
+    /// (one fsync) instead of taking one each. Zero: never waits.
+    pub defer: Duration,
 }
 
 impl Default for Options {
@@ -110,6 +119,7 @@ impl Default for Options {
             busy_timeout: Duration::from_secs(10),
             thread_name: "sqlite-writer".into(),
             on_commit: None,
+            defer: Duration::ZERO,
         }
     }
 }
@@ -156,12 +166,16 @@ impl Db {
             .map_err(Error::from)?;
         setup(&mut conn)?;
         let (tx, rx) = mpsc::channel::<Queued>();
-        let (max_batch, on_commit) = (opts.max_batch.max(1), opts.on_commit);
+        let writer = Loop {
+            max_batch: opts.max_batch.max(1),
+            defer: opts.defer,
+            on_commit: opts.on_commit,
+        };
         let stats = Arc::new(Stats::default());
         let counts = stats.clone();
         std::thread::Builder::new()
             .name(opts.thread_name)
-            .spawn(move || writer_loop(conn, rx, max_batch, on_commit, &counts))
+            .spawn(move || writer.run(conn, rx, &counts))
             .map_err(|e| Error::Setup(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             stats,
@@ -199,14 +213,15 @@ impl Db {
         )
     }
 
-    /// Runs `f` inside the writer's next transaction under its own
-    /// savepoint, and resolves once that transaction committed. An `Err`
-    /// from `f` (or a panic) rolls back only `f`'s own writes.
+    /// Runs `f` inside the writer's next transaction and resolves once
+    /// that transaction committed. An `Err` from `f` (or a panic) rolls
+    /// back only `f`'s own writes. `f` may run twice (see the crate's
+    /// docs); its last run's result is the answer.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<Error> + Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T, E> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         self.write_then(f, move |r| {
@@ -221,51 +236,41 @@ impl Db {
     where
         T: Send + 'static,
         E: From<Error> + Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T, E> + Send + 'static,
         Then: FnOnce(Result<T, E>) + Send + 'static,
     {
-        let op: Op = Box::new(move |conn| match conn {
-            Ok(conn) => {
-                let out = f(conn);
-                let ok = out.is_ok();
-                let done: Done = Box::new(move |committed| {
-                    then(match out {
-                        Ok(_) if !committed => Err(Error::NotCommitted.into()),
-                        other => other,
-                    })
-                });
-                (ok, done)
-            }
-            Err(e) => {
-                then(Err(e.into()));
-                (false, Box::new(|_| {}))
-            }
-        });
-        self.queue(op, true);
+        self.queue(Box::new(Reply { f, out: None, then }), Mode::Redo, false);
+    }
+
+    /// [`Self::write_then`] for a write nobody waits on promptly (a record
+    /// of what already happened): it may wait up to [`Options::defer`] for
+    /// a write somebody awaits, and share its commit.
+    pub fn write_later<T, E, F, Then>(&self, f: F, then: Then)
+    where
+        T: Send + 'static,
+        E: From<Error> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T, E> + Send + 'static,
+        Then: FnOnce(Result<T, E>) + Send + 'static,
+    {
+        self.queue(Box::new(Reply { f, out: None, then }), Mode::Redo, true);
     }
 
     /// Queues a write whose failure is only logged: progress a restart can
     /// redo. `f` must be a single statement (atomic by itself): it runs
-    /// without a savepoint, the cheapest write there is.
+    /// once, without a savepoint, the cheapest write there is.
     pub fn write_bg<F>(&self, what: &'static str, f: F)
     where
         F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
     {
-        let op: Op = Box::new(move |conn| {
-            let failed = match conn {
-                Ok(conn) => f(conn).err().map(Error::from),
-                Err(e) => Some(e),
-            };
-            if let Some(e) = failed {
-                log::error!("database: {what} failed: {e}");
-            }
-            (true, Box::new(|_| {}))
-        });
-        self.queue(op, false);
+        self.queue(
+            Box::new(Background { what, f: Some(f) }),
+            Mode::Alone,
+            false,
+        );
     }
 
-    fn queue(&self, op: Op, isolated: bool) {
-        if self.writer.send(Queued { op, isolated }).is_err() {
+    fn queue(&self, op: Box<dyn Write>, mode: Mode, later: bool) {
+        if self.writer.send(Queued { op, mode, later }).is_err() {
             // The op (and its reply) is dropped: awaiting callers see
             // `Abandoned`.
             log::error!("database writer has stopped; a write was dropped");
@@ -296,6 +301,78 @@ impl Db {
         E: From<Error>,
     {
         self.readers.with(f)
+    }
+}
+
+/// A write with a reply: `f`'s last run is kept until the batch ended.
+struct Reply<F, T, E, Then> {
+    f: F,
+    out: Option<Result<T, E>>,
+    then: Then,
+}
+
+impl<F, T, E, Then> Write for Reply<F, T, E, Then>
+where
+    T: Send,
+    E: From<Error> + Send,
+    F: FnMut(&Connection) -> Result<T, E> + Send,
+    Then: FnOnce(Result<T, E>) + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        self.out = None;
+        let out = (self.f)(conn);
+        let ok = out.is_ok();
+        self.out = Some(out);
+        ok
+    }
+
+    fn reset(&mut self) {
+        self.out = None;
+    }
+
+    fn finish(self: Box<Self>, ended: Result<bool, Error>) {
+        let Reply { f, out, then } = *self;
+        // Gone before `then` runs: whatever `f` shared with the caller
+        // (an `Arc`) is the caller's alone again.
+        drop(f);
+        match (ended, out) {
+            (Err(e), _) => then(Err(e.into())),
+            // It panicked (or never ran): `then` is dropped, and an
+            // awaiting caller sees `Abandoned`.
+            (Ok(_), None) => {}
+            (Ok(false), Some(Ok(_))) => then(Err(Error::NotCommitted.into())),
+            (Ok(_), Some(out)) => then(out),
+        }
+    }
+}
+
+/// A fire-and-forget single statement.
+struct Background<F> {
+    what: &'static str,
+    f: Option<F>,
+}
+
+impl<F> Write for Background<F>
+where
+    F: FnOnce(&Connection) -> rusqlite::Result<()> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        if let Some(f) = self.f.take() {
+            if let Err(e) = f(conn) {
+                log::error!("database: {} failed: {e}", self.what);
+            }
+        }
+        // Atomic by itself: a failure changed nothing, so it never makes
+        // the batch's other writes run again.
+        true
+    }
+
+    fn reset(&mut self) {}
+
+    fn finish(self: Box<Self>, ended: Result<bool, Error>) {
+        if let Err(e) = ended {
+            log::error!("database: {} failed: {e}", self.what);
+        }
     }
 }
 

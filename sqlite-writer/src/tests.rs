@@ -17,7 +17,10 @@ fn open(dir: &tempfile::TempDir, on_commit: Option<OnCommit>) -> Db {
     .unwrap()
 }
 
-fn insert(k: &'static str, v: i64) -> impl FnOnce(&Connection) -> Result<(), Error> {
+fn insert(
+    k: &'static str,
+    v: i64,
+) -> impl FnMut(&Connection) -> Result<(), Error> + Send + 'static {
     move |c| {
         c.prepare_cached("INSERT INTO t (k, v) VALUES (?1, ?2)")?
             .execute(rusqlite::params![k, v])?;
@@ -228,4 +231,161 @@ async fn reads_never_open_more_connections_than_the_bound_and_a_panic_frees_its_
         "{} open",
         pool.open
     );
+}
+
+/// Holds the writer thread in a write of its own until the returned sender
+/// is dropped or sent to; returns once the writer is inside it, so that
+/// everything queued next lands in the following batch, together.
+fn hold_writer(db: &Db) -> std::sync::mpsc::Sender<()> {
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let (inside, entered) = std::sync::mpsc::channel::<()>();
+    db.write_bg("hold", move |_| {
+        let _ = inside.send(());
+        let _ = gate.recv();
+        Ok(())
+    });
+    entered
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the writer took the hold");
+    release
+}
+
+/// A write that counts its runs, inserting `k`.
+fn counted(
+    k: &'static str,
+    runs: &Arc<AtomicUsize>,
+) -> impl FnMut(&Connection) -> Result<(), Error> + Send + 'static {
+    let runs = runs.clone();
+    let mut insert = insert(k, 1);
+    move |c| {
+        runs.fetch_add(1, Ordering::SeqCst);
+        insert(c)
+    }
+}
+
+type Answer<T> = oneshot::Receiver<Result<T, Error>>;
+
+/// A `then` that sends the outcome, and where it arrives.
+fn answer<T: Send + 'static>() -> (impl FnOnce(Result<T, Error>) + Send, Answer<T>) {
+    let (tx, rx) = oneshot::channel();
+    (
+        move |r| {
+            let _ = tx.send(r);
+        },
+        rx,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_write_rolls_its_group_back_and_the_group_runs_again_one_savepoint_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir, None);
+    let release = hold_writer(&db);
+    let [runs_a, runs_bad, runs_b]: [Arc<AtomicUsize>; 3] = Default::default();
+    let (then_a, a) = answer();
+    db.write_then(counted("a", &runs_a), then_a);
+    let (then_bad, bad) = answer();
+    let mut half = counted("half", &runs_bad);
+    db.write_then(
+        move |c| {
+            half(c)?;
+            // A duplicate key: fails after `half` was written.
+            insert("a", 3)(c)
+        },
+        then_bad,
+    );
+    let (then_b, b) = answer();
+    db.write_then(counted("b", &runs_b), then_b);
+    let commits = db.stats().1;
+    release.send(()).unwrap();
+
+    assert!(a.await.unwrap().is_ok());
+    assert!(matches!(bad.await.unwrap(), Err(Error::Sqlite(_))));
+    assert!(b.await.unwrap().is_ok());
+    assert_eq!(keys(&db).await, ["a", "b"], "half was rolled back");
+    // The group ran a and the failing write, was rolled back, and then each
+    // of the three ran under its own savepoint: b never ran in the group.
+    assert_eq!(runs_a.load(Ordering::SeqCst), 2);
+    assert_eq!(runs_bad.load(Ordering::SeqCst), 2);
+    assert_eq!(runs_b.load(Ordering::SeqCst), 1);
+    // The hold's own batch, then one transaction for the three.
+    assert_eq!(db.stats().1, commits + 2, "one transaction for the batch");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_that_succeed_run_once_in_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir, None);
+    let release = hold_writer(&db);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let mut answers = Vec::new();
+    for k in ["a", "b", "c", "d"] {
+        let (then, rx) = answer();
+        db.write_then(counted(k, &runs), then);
+        answers.push(rx);
+    }
+    let commits = db.stats().1;
+    release.send(()).unwrap();
+    for rx in answers {
+        assert!(rx.await.unwrap().is_ok());
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 4, "no write ran twice");
+    assert_eq!(keys(&db).await, ["a", "b", "c", "d"]);
+    // The hold's own batch, then one transaction for the four.
+    assert_eq!(db.stats().1, commits + 2);
+}
+
+fn open_deferring(dir: &tempfile::TempDir, defer: Duration) -> Db {
+    Db::open(
+        &dir.path().join("t.db"),
+        Options {
+            defer,
+            ..Options::default()
+        },
+        |c| {
+            c.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+                .map_err(Error::from)
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_write_waits_for_an_awaited_one_and_shares_its_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_deferring(&dir, Duration::from_secs(600));
+    let commits = db.stats().1;
+    let (ran, has_run) = std::sync::mpsc::channel::<()>();
+    let mut x = insert("x", 1);
+    let (then_x, x_done) = answer();
+    db.write_later(
+        move |c| {
+            let _ = ran.send(());
+            x(c)
+        },
+        then_x,
+    );
+    // Alone, it waits (here up to its 600 s window) for company.
+    assert_eq!(
+        has_run.recv_timeout(Duration::from_millis(300)),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout),
+        "a deferred write ran before any write was awaited"
+    );
+    db.write(insert("y", 2)).await.unwrap();
+    assert!(x_done.await.unwrap().is_ok());
+    assert_eq!(keys(&db).await, ["x", "y"]);
+    assert_eq!(db.stats().1, commits + 1, "both in one commit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_write_alone_commits_once_its_window_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_deferring(&dir, Duration::from_millis(20));
+    let (then, done) = answer();
+    db.write_later(insert("x", 1), then);
+    let r = tokio::time::timeout(Duration::from_secs(10), done)
+        .await
+        .expect("committed within its window and then some");
+    assert!(r.unwrap().is_ok());
+    assert_eq!(keys(&db).await, ["x"]);
 }

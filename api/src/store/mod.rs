@@ -182,6 +182,7 @@ impl Store {
             busy_timeout: BUSY_TIMEOUT,
             thread_name: "api-store-writer".into(),
             on_commit: None,
+            defer: Duration::ZERO,
         };
         let db = Db::open(path, opts, |conn| {
             conn.execute_batch("PRAGMA foreign_keys = ON;")?;
@@ -192,10 +193,12 @@ impl Store {
 
     /// Runs `f` in the writer thread inside a batch transaction; resolves
     /// after the commit. An `Err` from `f` rolls back only `f`'s own writes.
+    /// `f` may run twice (a failure elsewhere in its batch rolls its group
+    /// back): it must touch only the connection.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.db.write(f).await
     }

@@ -30,7 +30,11 @@ pub(crate) struct AttemptWrite {
 impl Engine {
     pub(super) fn write_attempt(&mut self, w: AttemptWrite) {
         let (tx, again) = (self.tx.clone(), w.clone());
-        self.store.write_then(
+        // The webhook already went: its record may wait a moment for the
+        // next submit's commit rather than take an fsync of its own. A
+        // crash before it commits sends the webhook again, as a crash
+        // between the receiver's answer and the commit always could.
+        self.store.write_later(
             move |c| store::record_attempt(c, &w.row, w.state, w.remaining, w.failures, w.next_ms),
             move |res| {
                 if let Err(e) = res {

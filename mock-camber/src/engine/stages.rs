@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -225,18 +226,25 @@ impl Engine {
             return;
         };
         let (tx, id) = (self.tx.clone(), id.to_owned());
+        // Shared with the write, which may run twice and is dropped before
+        // `then` runs.
+        let delivery = delivery.map(Arc::new);
+        let written = delivery.clone();
         self.store.write_then(
             move |c| {
                 store::update_job(c, &progress)?;
-                if let Some(d) = &delivery {
+                if let Some(d) = &written {
                     store::insert_delivery(c, d)?;
                 }
-                Ok(delivery)
+                Ok(())
             },
             move |res| {
+                let finished = res
+                    .map(|()| delivery.map(Arc::unwrap_or_clone))
+                    .map_err(|e| e.to_string());
                 let _ = tx.send(Command::Committed {
                     id,
-                    finished: Some(res.map_err(|e| e.to_string())),
+                    finished: Some(finished),
                     reply: None,
                 });
             },

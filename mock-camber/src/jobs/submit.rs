@@ -6,6 +6,7 @@
 //! the [`Decision`].
 
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::Arc;
 
 use chrono::Utc;
 use rand::Rng;
@@ -123,21 +124,26 @@ pub async fn submit(state: &AppState, req: Request<'_>) -> Result<Decision, ApiE
     });
     // Rendered here, on this worker: the writer thread only binds.
     let new = NewJob::of(row, &job.plan, &events).map_err(ApiError::internal)?;
-    let (outcome, delivery) = state
+    // Shared with the write (which may run twice), not copied: the write
+    // is dropped before it answers, so the row is ours alone again then.
+    let delivery = delivery.map(Arc::new);
+    let written = delivery.clone();
+    let outcome = state
         .store
         .write(move |c| {
             let outcome = store::insert_job(c, &new, idem.as_ref(), now_unix)?;
             if let SubmitOutcome::Created = outcome {
-                if let Some(d) = &delivery {
+                if let Some(d) = &written {
                     store::insert_delivery(c, d)?;
                 }
                 if let Some(a) = &waiting_audit {
                     store::insert_scenario_audit(c, a)?;
                 }
             }
-            Ok((outcome, delivery))
+            Ok(outcome)
         })
         .await?;
+    let delivery = delivery.map(Arc::unwrap_or_clone);
     let m = &state.metrics;
     match outcome {
         SubmitOutcome::Created => {

@@ -68,6 +68,7 @@ impl Store {
             busy_timeout: std::time::Duration::from_secs(5),
             thread_name: "sqlite-writer".into(),
             on_commit,
+            defer: DEFER,
             ..Options::default()
         };
         let db = Db::open(&file, opts, |c| {
@@ -92,26 +93,41 @@ impl Store {
         self.db.metrics_text("mock_camber")
     }
 
-    /// Runs `f` inside the writer's next transaction (under its own
-    /// savepoint) and resolves once that transaction committed.
-    pub async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
+    /// Runs `f` inside the writer's next transaction and resolves once
+    /// that transaction committed. `f` may run twice (a failure elsewhere
+    /// in its batch rolls its group back): it must touch only the
+    /// connection, and [`note`]s.
+    pub async fn write<R, F>(&self, mut f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+        F: FnMut(&Connection) -> rusqlite::Result<R> + Send + 'static,
     {
         self.db.write(move |c| f(c).map_err(StoreError::from)).await
     }
 
     /// Queues a write without waiting for it; `then` is called with the
     /// outcome after the transaction ended (on the writer thread).
-    pub fn write_then<R, F, T>(&self, f: F, then: T)
+    pub fn write_then<R, F, T>(&self, mut f: F, then: T)
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+        F: FnMut(&Connection) -> rusqlite::Result<R> + Send + 'static,
         T: FnOnce(Result<R, StoreError>) + Send + 'static,
     {
         self.db
             .write_then(move |c| f(c).map_err(StoreError::from), then)
+    }
+
+    /// [`Self::write_then`] for the record of something already done (a
+    /// webhook attempt): it may wait a moment (`DEFER`) for the next write
+    /// somebody awaits and share its commit.
+    pub fn write_later<R, F, T>(&self, mut f: F, then: T)
+    where
+        R: Send + 'static,
+        F: FnMut(&Connection) -> rusqlite::Result<R> + Send + 'static,
+        T: FnOnce(Result<R, StoreError>) + Send + 'static,
+    {
+        self.db
+            .write_later(move |c| f(c).map_err(StoreError::from), then)
     }
 
     /// Queues a single-statement (hence atomic) write whose failure is only
@@ -141,6 +157,12 @@ impl Store {
         self.db.read_now(|c| f(c).map_err(StoreError::from))
     }
 }
+
+/// How long a webhook attempt's record waits for a write somebody awaits
+/// (a submit), so that one commit, one fsync, carries both: at one job at
+/// a time, the next submit no longer queues behind the last attempt's own
+/// commit.
+pub const DEFER: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// What a write changed, as far as long-poll waits care: the store's write
 /// functions note it on the writer thread, and the commit hook takes the
