@@ -31,7 +31,7 @@ SINK=$(address_of $T/sink.out)
 # A thread's role, from what its profile runs.
 role() {
     local top; top=$(callgrind_annotate --inclusive=yes "$1" 2>/dev/null)
-    if grep -q 'writer_loop' <<<"$top"; then echo sqlite-writer
+    if grep -q -E 'writer_loop|sqlite_writer::writer::Loop' <<<"$top"; then echo sqlite-writer
     elif grep -q 'actix_http::h1::dispatcher' <<<"$top"; then echo http-worker
     elif grep -q 'mock_camber::engine' <<<"$top"; then echo engine
     else echo other; fi

@@ -4,6 +4,10 @@ use clap::Parser;
 use mock_camber::config::{Cli, Command};
 use mock_camber::Application;
 
+/// mimalloc, not glibc's malloc: see the workspace's Cargo.toml.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let cli = Cli::parse();
