@@ -9,8 +9,14 @@
 # bench.sh's. Prints the writer thread's 12 costliest functions too
 # (inclusive), so a regression can be named.
 #
-# Usage: scripts/bench-instructions.sh BIN... (DURATION=20s; KEEP=1 keeps the
-# callgrind files). Needs valgrind, wrk, and
+# With TOOL=dhat, the same load runs under valgrind's heap profiler
+# instead, and each binary's heap allocations (blocks and bytes) are
+# divided by the jobs: the counting allocator for "fewer allocations".
+# valgrind counts glibc's malloc only, so give it binaries built without
+# mimalloc: `cargo build --release -p mock-camber --no-default-features`.
+#
+# Usage: scripts/bench-instructions.sh BIN... (DURATION=20s; TOOL=dhat;
+# KEEP=1 keeps the callgrind files). Needs valgrind, wrk, and
 # `cargo build --release -p mock-camber --examples` for the sink.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,7 +45,12 @@ role() {
 n=0
 for bin in "$@"; do
     n=$((n + 1)); out=$T/run$n; mkdir -p $out; rm -f $T/db*
-    valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file=$out/cg.%p \
+    if [[ ${TOOL:-callgrind} == dhat ]]; then
+        tool=(--tool=dhat --dhat-out-file=$out/dhat.out)
+    else
+        tool=(--tool=callgrind --separate-threads=yes --callgrind-out-file=$out/cg.%p)
+    fi
+    valgrind "${tool[@]}" \
         "$bin" --port 0 --db $T/db --stage-ms 0 --workers 2 --webhook-url $SINK/hook \
         --api-key bench-key --webhook-secret s > $T/m.out 2>$out/valgrind.err & P=$!
     A=$(address_of $T/m.out)
@@ -49,6 +60,13 @@ for bin in "$@"; do
     until [[ $(curl -sf $A/metrics | metric mock_camber_webhook_queue_depth) == 0 ]]; do sleep 0.2; done
     jobs_done=$(curl -sf $A/metrics | metric mock_camber_submits_total)
     kill -TERM $P; wait $P || true
+    if [[ ${TOOL:-callgrind} == dhat ]]; then
+        # "Total:     1,234 bytes in 56 blocks"
+        awk -v n=$jobs_done -v bin="$bin" '/Total:/ {b=$3; k=$6; gsub(",","",b); gsub(",","",k);
+            printf "%s (%d jobs): %.1f heap allocations and %.0f bytes allocated per job%s\n", bin, n, k/n, b/n,
+                (k/n < 10 ? " (too few: built with mimalloc? see above)" : "")}' $out/valgrind.err
+        continue
+    fi
     printf '%s (%s jobs): instructions per job by thread:' "$bin" "$jobs_done"
     total=0; writer=""
     for f in $out/cg.*-*; do

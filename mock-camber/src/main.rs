@@ -5,6 +5,7 @@ use mock_camber::config::{Cli, Command};
 use mock_camber::Application;
 
 /// mimalloc, not glibc's malloc: see the workspace's Cargo.toml.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
