@@ -299,8 +299,6 @@ impl Job {
         progress.status = status;
         progress.stage = None;
         progress.finished_at = Some(now_s.clone());
-        progress.result = body.result.result.clone();
-        progress.error = body.result.error.clone();
         let faults = &self.plan.webhook;
         let delivery = (self.webhook_url.clone())
             .filter(|_| !faults.dropped())
@@ -322,6 +320,9 @@ impl Job {
                 created_at: now_s,
                 tenant: self.tenant.clone(),
             });
+        // The body is in its bytes now: the row takes its parts, uncopied.
+        progress.result = body.result.result;
+        progress.error = body.result.error;
         Ending {
             status,
             progress,

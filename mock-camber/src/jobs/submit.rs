@@ -65,8 +65,9 @@ pub struct Request<'a> {
     pub tenant: &'a Tenant,
     /// The body as received (its hash keys the idempotency record).
     pub raw: &'a [u8],
-    /// The body as JSON (what scenario rules match).
-    pub body: &'a Value,
+    /// The body as JSON (what scenario rules match); its `input` and
+    /// `metadata` become the job's.
+    pub body: Value,
     pub submit: Submit,
     pub idempotency_key: Option<String>,
     pub config: ConfigSnapshot,
@@ -174,7 +175,7 @@ pub async fn submit(state: &AppState, req: Request<'_>) -> Result<Decision, ApiE
 fn choose_scenario(state: &AppState, req: &mut Request<'_>) -> (Option<Scenario>, Origin) {
     let (scenario, mut origin) = match req.submit.scenario.take() {
         Some(s) => (Some(s), Origin::from(req.submit.scenario_source)),
-        None => match state.config.lock().take_rule(req.body, &req.tenant.id) {
+        None => match state.config.lock().take_rule(&req.body, &req.tenant.id) {
             Some((i, rule)) => (
                 Some(rule.scenario.clone()),
                 Origin {
@@ -204,6 +205,7 @@ fn prepare(state: &AppState, mut req: Request<'_>) -> Result<Prepared, ApiError>
     let mut plan = scenario::plan(scenario.as_ref(), cfg.stage_ms, cfg.failure_rate, &mut rng);
     plan.origin = Some(origin);
     let submit = req.submit;
+    let (input, metadata) = Submit::take_input_and_metadata(req.body);
     let now = rfc3339(Utc::now());
     let response = serde_json::to_string(&SubmitResponse {
         id: id.clone(),
@@ -223,8 +225,8 @@ fn prepare(state: &AppState, mut req: Request<'_>) -> Result<Prepared, ApiError>
         stage: None,
         webhook_url: (submit.webhook_url).or_else(|| state.settings.webhook_url.clone()),
         webhook_headers: Headers::from_map(&submit.webhook_headers),
-        metadata: submit.metadata,
-        input: submit.input,
+        metadata,
+        input,
         plan: None,
         created_at: now.clone(),
         updated_at: now,

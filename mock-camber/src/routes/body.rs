@@ -40,8 +40,6 @@ pub async fn read_body(
 /// A submit body that passed validation.
 pub struct Submit {
     pub app: String,
-    pub input: Value,
-    pub metadata: Value,
     pub scenario: Option<Scenario>,
     /// Where `scenario` came from: `metadata.mock` or `X-Mock-Scenario`.
     pub scenario_source: &'static str,
@@ -69,27 +67,44 @@ impl Submit {
             Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
             Some(_) => return Err(invalid("`app` must be a non-empty string")),
         };
-        let input = match obj.get("input") {
+        // `input` and `metadata` are checked here and left in the body:
+        // [`Submit::take_input_and_metadata`] moves them into the job.
+        match obj.get("input") {
             None | Some(Value::Null) => return Err(invalid("`input` is required")),
-            Some(v @ Value::Object(_)) => v.clone(),
+            Some(Value::Object(_)) => {}
             Some(_) => return Err(invalid("`input` must be a JSON object")),
         };
+        let no_metadata = json!({});
         let metadata = match obj.get("metadata") {
-            None | Some(Value::Null) => json!({}),
-            Some(v @ Value::Object(_)) => v.clone(),
+            None | Some(Value::Null) => &no_metadata,
+            Some(v @ Value::Object(_)) => v,
             Some(_) => return Err(invalid("`metadata` must be a JSON object")),
         };
-        let (scenario, scenario_source) = scenario_of(&metadata, scenario_header)?;
+        let (scenario, scenario_source) = scenario_of(metadata, scenario_header)?;
         let (webhook_url, webhook_headers) = webhook_of(obj.get("webhook"), policy)?;
         Ok(Self {
             app,
-            input,
-            metadata,
             scenario,
             scenario_source,
             webhook_url,
             webhook_headers,
         })
+    }
+}
+
+impl Submit {
+    /// `input` and `metadata` (`{}` when absent or null), moved out of a
+    /// body [`Submit::parse`] accepted: the job takes them uncopied.
+    pub fn take_input_and_metadata(body: Value) -> (Value, Value) {
+        let Value::Object(mut obj) = body else {
+            return (json!({}), json!({}));
+        };
+        let input = obj.remove("input").unwrap_or_else(|| json!({}));
+        let metadata = match obj.remove("metadata") {
+            Some(v @ Value::Object(_)) => v,
+            _ => json!({}),
+        };
+        (input, metadata)
     }
 }
 

@@ -65,7 +65,7 @@ async fn submit_inner(
     let request = submit::Request {
         tenant: &tenant,
         raw: &raw,
-        body: &body,
+        body,
         submit,
         idempotency_key,
         config,

@@ -74,8 +74,10 @@ impl WebhookBody {
     }
 
     /// The exact bytes sent: compact, non-ASCII escaped (see [`compact_json`]).
+    /// Serialised straight from the struct (the fields in their order), not
+    /// through a `Value` tree: the same bytes, without a tree to build.
     pub fn to_bytes(&self) -> Vec<u8> {
-        compact_json(&serde_json::to_value(self).expect("webhook body serialises"))
+        ascii_escaped(serde_json::to_string(self).expect("webhook body serialises"))
     }
 }
 
@@ -83,7 +85,10 @@ impl WebhookBody {
 /// (surrogate pairs above U+FFFF): the bytes Python's
 /// `json.dumps(v, separators=(",", ":"))` produces for the same value.
 pub fn compact_json(value: &Value) -> Vec<u8> {
-    let text = serde_json::to_string(value).expect("JSON values serialise");
+    ascii_escaped(serde_json::to_string(value).expect("JSON values serialise"))
+}
+
+fn ascii_escaped(text: String) -> Vec<u8> {
     if text.is_ascii() {
         return text.into_bytes();
     }
@@ -180,6 +185,37 @@ mod tests {
             String::from_utf8(body.to_bytes()).unwrap(),
             r#"{"camber_job_id":"cmb_1","job_id":"job-1","status":"failed","timestamp":"2026-01-26T10:30:45.123456","result":{"status":"FAILED","job_id":"job-1","error":{"code":"OCR_FAILURE","stage":"OCR","details":{"reason":"No text detected in image"}}}}"#
         );
+    }
+
+    #[test]
+    fn a_body_serialises_to_the_bytes_its_value_tree_would() {
+        let details = json!({"reason": "página ilegible 😀", "pages": [1, 2.5, null]});
+        let bodies = [
+            WebhookBody::success(
+                "cmb_1",
+                "mine-é",
+                "2026-01-26T10:30:45.123456".into(),
+                json!({"z": 1, "a": {"ß": "é", "n": -0.5}, "list": [true, "x"]}),
+            ),
+            WebhookBody::failure(
+                "cmb_2",
+                "mine",
+                "2026-01-26T10:30:45.123456".into(),
+                WebhookError {
+                    code: "OCR_FAILURE".into(),
+                    stage: "OCR".into(),
+                    details,
+                },
+            ),
+        ];
+        for body in bodies {
+            let via_tree = compact_json(&serde_json::to_value(&body).unwrap());
+            assert_eq!(
+                String::from_utf8(body.to_bytes()).unwrap(),
+                String::from_utf8(via_tree).unwrap()
+            );
+            assert!(body.to_bytes().is_ascii());
+        }
     }
 
     #[test]
