@@ -19,6 +19,7 @@ SINK=$(address_of $T/sink.out)
 for round in 1 2; do
 for bin in "$@"; do
   rm -f $T/db*
+  rm -f $T/m.out  # else address_of may read the last run's address before the shell truncates it
   $bin --port 0 --db $T/db --stage-ms 0 --workers 2 --webhook-url $SINK/hook --api-key bench-key --webhook-secret s > $T/m.out 2>/dev/null & P=$!
   A=$(address_of $T/m.out); wait_ready $A
   thread_ticks $P > $T/t0

@@ -44,7 +44,7 @@ role() {
 }
 n=0
 for bin in "$@"; do
-    n=$((n + 1)); out=$T/run$n; mkdir -p $out; rm -f $T/db*
+    n=$((n + 1)); out=$T/run$n; mkdir -p $out; rm -f $T/db* $T/m.out  # m.out: else the last run's address
     if [[ ${TOOL:-callgrind} == dhat ]]; then
         tool=(--tool=dhat --dhat-out-file=$out/dhat.out)
     else
