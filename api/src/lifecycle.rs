@@ -3,6 +3,7 @@
 //! - `submit`: one submit attempt to Camber and its bookkeeping;
 //! - `finish`: Camber's final word (webhook or poll) packaged and applied.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,40 @@ pub struct Lifecycle {
     /// How long one submit may take before another round may retry it.
     pub submit_lease: Duration,
     pub reconcile_after: Duration,
+    /// Camber's answers to our own submits, until they are committed.
+    pub answers: Arc<Answers>,
+}
+
+/// The Camber id each of our submits was answered with, held from the
+/// answer until `mark_submitted` has committed it. Camber may send a job's
+/// webhook before that commit (at once, for a job that ends at submit): a
+/// webhook naming the very id Camber answered our own submit with (under
+/// our key, with our job id as `Idempotency-Key`) needs no second word
+/// from Camber (`GET /jobs/{id}`) before it applies. Bounded by the submits
+/// in flight.
+#[derive(Default)]
+pub struct Answers(parking_lot::Mutex<HashMap<JobId, String>>);
+
+impl Answers {
+    /// Holds `camber_job_id` as the answer for `id` until the guard drops.
+    pub fn hold(&self, id: &JobId, camber_job_id: &str) -> Held<'_> {
+        self.0.lock().insert(id.clone(), camber_job_id.to_owned());
+        Held(self, id.clone())
+    }
+
+    /// Whether Camber answered our submit of `id` with `camber_job_id`.
+    pub fn says(&self, id: &JobId, camber_job_id: &str) -> bool {
+        self.0.lock().get(id).is_some_and(|c| c == camber_job_id)
+    }
+}
+
+/// An answer held; dropping it lets the answer go.
+pub struct Held<'a>(&'a Answers, JobId);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0 .0.lock().remove(&self.1);
+    }
 }
 
 pub const CAMBER_UNAVAILABLE: &str = "CAMBER_UNAVAILABLE";
@@ -74,6 +109,7 @@ impl Lifecycle {
             Ok(camber_id) => {
                 inc(&self.metrics.submits_ok);
                 let after = self.reconcile_after.as_millis() as i64;
+                let _held = self.answers.hold(&id, &camber_id);
                 let status = self
                     .store
                     .write(move |c| store::mark_submitted(c, &id, &camber_id, after))
@@ -175,21 +211,23 @@ impl Lifecycle {
     /// Reads the job a webhook names and, when Camber's word applies to it
     /// as it stands (not terminal, its Camber id recorded and the same),
     /// packages the artifacts in the same blocking call: one hop off the
-    /// executor instead of two. A job without a Camber id yet gets none:
-    /// the id must be confirmed with Camber first.
+    /// executor instead of two. A job without a Camber id yet gets none,
+    /// unless our own submit was just answered with that id (`Answers`):
+    /// otherwise the id must be confirmed with Camber first.
     pub async fn read_for_finish(
         &self,
         id: &JobId,
         camber_job_id: &str,
         outcome: &Outcome,
     ) -> Result<(Option<JobRecord>, Option<Vec<ArtifactMeta>>), StoreError> {
-        let artifacts = self.artifacts.clone();
+        let (artifacts, answers) = (self.artifacts.clone(), self.answers.clone());
         let (id, cid, outcome) = (id.clone(), camber_job_id.to_owned(), outcome.clone());
         self.store
             .read(move |c| {
                 let job = store::get_job(c, &id)?;
                 let ready = job.as_ref().is_some_and(|j| {
-                    j.camber_job_id.is_some() && store::refuse_finish(Some(j), &cid).is_none()
+                    (j.camber_job_id.is_some() || answers.says(&id, &cid))
+                        && store::refuse_finish(Some(j), &cid).is_none()
                 });
                 if !ready {
                     return Ok((job, None));
@@ -211,4 +249,23 @@ fn package(
     artifacts
         .package(id, camber_job_id, outcome)
         .map_err(|e| StoreError::artifacts("writing artifacts", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_is_held_until_its_guard_drops_and_only_for_its_own_id() {
+        let answers = Answers::default();
+        let (a, b) = (JobId::new(), JobId::new());
+        {
+            let _held = answers.hold(&a, "cmb_1");
+            assert!(answers.says(&a, "cmb_1"));
+            assert!(!answers.says(&a, "cmb_2"), "another Camber id");
+            assert!(!answers.says(&b, "cmb_1"), "another job");
+        }
+        assert!(!answers.says(&a, "cmb_1"), "dropped once committed");
+        assert!(answers.0.lock().is_empty());
+    }
 }

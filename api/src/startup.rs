@@ -78,6 +78,7 @@ impl Application {
             retry_schedule: settings.submit_retry_schedule.clone(),
             submit_lease: settings.camber_timeout * 2 + Duration::from_secs(5),
             reconcile_after: settings.reconcile_after,
+            answers: Arc::default(),
         };
         let tls =
             shared::tls::client_config(settings.camber_ca_cert.as_deref(), "--camber-ca-cert")

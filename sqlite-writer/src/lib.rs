@@ -10,8 +10,8 @@
 //! - **fire-and-forget writes** for progress a restart can redo (errors
 //!   logged), and **deferred writes** that nobody awaits, which may wait
 //!   a moment (`Options::defer`) to share the next awaited write's commit;
-//! - **reader connections** in a small pool, used through tokio's blocking
-//!   pool, so no rusqlite call ever runs on an async executor thread;
+//! - **reader connections** in a small pool, used on the pool's own reader
+//!   threads, so no rusqlite call ever runs on an async executor thread;
 //! - an optional hook called on the writer thread after each commit,
 //!   before the batch's callers are answered.
 //!
@@ -282,17 +282,22 @@ impl Db {
         self.write(|_| Ok::<_, Error>(())).await
     }
 
-    /// Runs `f` on a pooled reader connection on tokio's blocking pool.
+    /// Runs `f` on a pooled reader connection, on one of the pool's reader
+    /// threads. A read that panics answers `Error::Blocking`.
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<Error> + Send + 'static,
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     {
+        let (tx, rx) = oneshot::channel();
         let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || readers.with(f))
-            .await
-            .unwrap_or_else(|e| Err(Error::Blocking(e.to_string()).into()))
+        self.readers.submit(Box::new(move || {
+            let _ = tx.send(readers.with(f));
+        }));
+        rx.await.unwrap_or_else(|_| {
+            Err(Error::Blocking("the read panicked or found no reader thread".into()).into())
+        })
     }
 
     /// A read on the calling thread: for start-up only.

@@ -104,58 +104,87 @@ fn created_view(state: &AppState, id: &JobId, status: Status) -> Value {
     })
 }
 
-/// A job as `GET /jobs/{id}` shows it.
-pub fn job_view(
-    job: &JobRecord,
-    events: &[Event],
+/// A job as `GET /jobs/{id}` shows it (one entry of `GET /jobs` too),
+/// serialised straight from the row: no `Value` tree is built per poll.
+#[derive(serde::Serialize)]
+pub struct JobView<'a> {
+    job_id: &'a JobId,
+    status: &'static str,
+    portal_schema_name: &'a str,
+    filename: &'a str,
+    mime_type: &'a str,
+    file_size_bytes: u64,
+    camber_job_id: Option<&'a str>,
+    created_at: &'a str,
+    updated_at: &'a str,
+    result: Option<&'a Value>,
+    error: Option<&'a shared::JobFailure>,
+    artifacts: Vec<ArtifactEntry<'a>>,
+    events: &'a [Event],
+}
+
+#[derive(serde::Serialize)]
+struct ArtifactEntry<'a> {
+    name: &'a str,
+    size: u64,
+    url: String,
+}
+
+pub fn job_view<'a>(
+    job: &'a JobRecord,
+    events: &'a [Event],
     input_size: Option<u64>,
     public_url: &str,
-) -> Value {
-    let mut artifacts = Vec::new();
+) -> JobView<'a> {
+    let entry = |name: &'a str, size| ArtifactEntry {
+        name,
+        size,
+        url: format!("{public_url}/jobs/{}/artifacts/{name}", job.id),
+    };
+    let mut artifacts = Vec::with_capacity(job.artifacts.len() + 1);
     if let Some(size) = input_size {
-        artifacts.push(artifact_entry(public_url, &job.id, artifacts::INPUT, size));
+        artifacts.push(entry(artifacts::INPUT, size));
     }
     for a in &job.artifacts {
-        artifacts.push(artifact_entry(public_url, &job.id, &a.name, a.size));
+        artifacts.push(entry(&a.name, a.size));
     }
-    json!({
-        "job_id": job.id,
-        "status": job.status.as_str(),
-        "portal_schema_name": job.portal_schema_name,
-        "filename": job.filename,
-        "mime_type": job.mime_type,
-        "file_size_bytes": job.file_size_bytes,
-        "camber_job_id": job.camber_job_id,
-        "created_at": job.created_at,
-        "updated_at": job.updated_at,
-        "result": job.result,
-        "error": job.error,
-        "artifacts": artifacts,
-        "events": events,
-    })
+    JobView {
+        job_id: &job.id,
+        status: job.status.as_str(),
+        portal_schema_name: &job.portal_schema_name,
+        filename: &job.filename,
+        mime_type: &job.mime_type,
+        file_size_bytes: job.file_size_bytes,
+        camber_job_id: job.camber_job_id.as_deref(),
+        created_at: &job.created_at,
+        updated_at: &job.updated_at,
+        result: job.result.as_ref(),
+        error: job.error.as_ref(),
+        artifacts,
+        events,
+    }
 }
 
-fn artifact_entry(public_url: &str, job_id: &str, name: &str, size: u64) -> Value {
-    json!({"name": name, "size": size, "url": format!("{public_url}/jobs/{job_id}/artifacts/{name}")})
-}
-
-/// Reads a job with its events and the view's artifact list (blocking).
+/// Reads a job with its events and renders its view's JSON (blocking).
 fn load_view(
     conn: &rusqlite::Connection,
     id: &JobId,
     artifacts: &ArtifactStore,
     public_url: &str,
-) -> Result<Option<Value>, StoreError> {
+) -> Result<Option<Vec<u8>>, StoreError> {
     let Some(job) = store::get_job(conn, id)? else {
         return Ok(None);
     };
     let events = store::events(conn, id)?;
-    Ok(Some(job_view(
-        &job,
-        &events,
-        artifacts.input_size(id),
-        public_url,
-    )))
+    let view = job_view(&job, &events, artifacts.input_size(id), public_url);
+    Ok(Some(serde_json::to_vec(&view)?))
+}
+
+/// A JSON body already rendered.
+fn json_body(status: actix_web::http::StatusCode, bytes: Vec<u8>) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(bytes)
 }
 
 /// `GET /jobs/{id}`.
@@ -172,7 +201,7 @@ pub async fn get_job(
         .read(move |c| load_view(c, &id, &artifacts, &public_url))
         .await?
         .ok_or(ApiError::NotFound(NO_SUCH_JOB))?;
-    Ok(HttpResponse::Ok().json(view))
+    Ok(json_body(actix_web::http::StatusCode::OK, view))
 }
 
 #[derive(serde::Deserialize)]
@@ -220,7 +249,7 @@ pub async fn list_jobs(
 
     let artifacts = state.lifecycle.artifacts.clone();
     let public_url = state.public_url.clone();
-    let (views, next) = state
+    let page = state
         .lifecycle
         .store
         .read(move |c| {
@@ -230,22 +259,30 @@ pub async fn list_jobs(
             } else {
                 None
             };
-            let views = jobs
+            let found = jobs
                 .iter()
-                .map(|j| {
-                    let events = store::events(c, &j.id)?;
-                    Ok(job_view(
-                        j,
-                        &events,
-                        artifacts.input_size(&j.id),
-                        &public_url,
-                    ))
-                })
+                .map(|j| Ok((store::events(c, &j.id)?, artifacts.input_size(&j.id))))
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            Ok((views, next))
+            let views: Vec<JobView> = jobs
+                .iter()
+                .zip(&found)
+                .map(|(j, (events, input))| job_view(j, events, *input, &public_url))
+                .collect();
+            let bytes = serde_json::to_vec(&json_page(&views, next))?;
+            Ok(bytes)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({"jobs": views, "next": next})))
+    Ok(json_body(actix_web::http::StatusCode::OK, page))
+}
+
+/// `GET /jobs`'s body: `{"jobs": [...], "next": ...}`.
+fn json_page<'a>(jobs: &'a [JobView<'a>], next: Option<String>) -> impl serde::Serialize + 'a {
+    #[derive(serde::Serialize)]
+    struct Page<'a> {
+        jobs: &'a [JobView<'a>],
+        next: Option<String>,
+    }
+    Page { jobs, next }
 }
 
 /// `GET /jobs/{id}/artifacts/{name}`: `input`, `result.json`, `manifest.json`.

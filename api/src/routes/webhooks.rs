@@ -14,7 +14,7 @@ use crate::camber::{CamberClient, CamberError};
 use crate::domain::{JobId, Outcome, Source};
 use crate::error::{ApiError, SignatureError};
 use crate::metrics::inc;
-use crate::store::Finish;
+use crate::store::{Finish, JobRecord};
 
 /// Largest webhook body. Camber's webhooks are small (an id, a status and a
 /// result of a few KB); the body is read before its signature can be
@@ -118,7 +118,13 @@ async fn handle(
         .lifecycle
         .read_for_finish(&id, &body.camber_job_id, &outcome)
         .await?;
-    if let Some(job) = known.as_ref().filter(|j| j.camber_job_id.is_none()) {
+    // No Camber id recorded yet: confirmed by our own submit's answer when
+    // it is still being committed, else by asking Camber.
+    let answered = |j: &JobRecord| (state.lifecycle.answers).says(&j.id, &body.camber_job_id);
+    if let Some(job) = known
+        .as_ref()
+        .filter(|j| j.camber_job_id.is_none() && !answered(j))
+    {
         confirm_camber_job(camber, &job.id, &body.camber_job_id).await?;
     }
     let to = outcome.status();

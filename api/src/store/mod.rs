@@ -203,7 +203,7 @@ impl Store {
         self.db.write(f).await
     }
 
-    /// Runs `f` on a pooled reader connection on the blocking thread pool.
+    /// Runs `f` on a pooled reader connection on one of the reader threads.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
