@@ -6,6 +6,11 @@ use api::config::{Cli, Command};
 use api::Application;
 use clap::Parser;
 
+/// mimalloc, not glibc's malloc: see the workspace's Cargo.toml.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Healthcheck { url }) = &cli.command {
