@@ -1,11 +1,14 @@
 //! The reader connections: a bounded pool, each read one transaction (one
 //! snapshot), run by `Db::read` on the pool's own reader threads, fed by
 //! one queue, not on tokio's blocking pool. A thread starts when a read
-//! finds none idle, up to one per core (at least 2) and never more than
-//! the connection bound: reads are CPU work on pages the OS caches, so
-//! more threads than cores only add wake-ups and context switches (api at
-//! c=64 on 2 cores: 2 reader threads cost less CPU per job than 32, or
-//! than tokio's blocking pool). A thread serves until the `Db` is dropped.
+//! finds none idle, up to one per core (at least `MIN_THREADS`) and never
+//! more than the connection bound: reads are CPU work on pages the OS
+//! caches, so many more threads than cores only add wake-ups and context
+//! switches (api at c=64 on 2 cores: 2 reader threads cost less CPU per job
+//! than 32, or than tokio's blocking pool). A few more than cores keep a
+//! short read (a poll) from queueing behind slow ones (a console search
+//! over every job takes ~90 ms, the stats strip ~25 ms) on a small
+//! machine. A thread serves until the `Db` is dropped.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -32,6 +35,10 @@ pub(crate) struct Readers {
     /// cores.
     pub(crate) max_threads: usize,
 }
+
+/// Reader threads allowed whatever the cores (within the connection
+/// bound): a few slow reads must not hold every short one up.
+const MIN_THREADS: usize = 4;
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
@@ -159,7 +166,7 @@ impl Readers {
             max_open: max_open.max(1),
             busy_timeout,
             queue: Arc::default(),
-            max_threads: max_open.clamp(1, cores().max(2)),
+            max_threads: max_open.clamp(1, cores().max(MIN_THREADS)),
         }
     }
 
@@ -248,6 +255,43 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_short_read_does_not_wait_for_slow_ones_on_a_small_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir, 16);
+        // Slow reads (a console search over every job), one fewer than the
+        // threads allowed on any machine: each holds its thread until
+        // released.
+        let (mut releases, mut slow) = (Vec::new(), Vec::new());
+        let (inside, entered) = std::sync::mpsc::channel::<()>();
+        for _ in 0..MIN_THREADS - 1 {
+            let (release, gate) = std::sync::mpsc::channel::<()>();
+            releases.push(release);
+            let (db, inside) = (db.clone(), inside.clone());
+            slow.push(tokio::spawn(async move {
+                db.read(move |_| {
+                    let _ = inside.send(());
+                    let _ = gate.recv();
+                    Ok::<_, Error>(())
+                })
+                .await
+            }));
+        }
+        for _ in 0..MIN_THREADS - 1 {
+            entered
+                .recv_timeout(Duration::from_secs(10))
+                .expect("every slow read holds a thread");
+        }
+        let short = tokio::time::timeout(Duration::from_secs(10), db.read(|_| thread_name()))
+            .await
+            .expect("a short read was held up by slow ones");
+        assert_eq!(short.unwrap().as_deref(), Some(THREAD_NAME));
+        drop(releases);
+        for r in slow {
+            r.await.unwrap().unwrap();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reads_run_on_at_most_max_readers_reader_threads() {
         let dir = tempfile::tempdir().unwrap();
         let db = open(&dir, 3);
@@ -281,7 +325,7 @@ mod tests {
         assert!(pool.open <= 3 && pool.open == pool.idle.len());
         let threads = db.readers.queue.state.lock().threads;
         let most_threads = db.readers.max_threads;
-        assert_eq!(most_threads, 3.min(cores().max(2)));
+        assert_eq!(most_threads, 3.min(cores().max(MIN_THREADS)));
         assert!(
             (1..=most_threads).contains(&threads),
             "{threads} reader threads"
