@@ -140,7 +140,7 @@ impl Store {
         self.db.write_bg(what, f)
     }
 
-    /// Runs a read on a pooled connection on tokio's blocking pool.
+    /// Runs a read on a pooled connection, on one of the pool's reader threads.
     pub async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
