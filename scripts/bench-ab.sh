@@ -8,12 +8,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/scripts/lib/bench.sh"
 T=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
-cat > $T/submit.lua <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"app":"rythmiq-worker","input":{"filename":"bench.pdf"},"metadata":{"job_id":"bench-1"}}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer bench-key"
-LUA
+submit_lua > $T/submit.lua
 "$ROOT/target/release/examples/sink" --port 0 > $T/sink.out 2>/dev/null & SINKPID=$!
 SINK=$(address_of $T/sink.out)
 for round in 1 2; do

@@ -81,12 +81,7 @@ MACHINE="$NCPU cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuin
 LOAD0=$(load)
 echo "build $COMMIT; binaries $REL; machine: $MACHINE; load average $LOAD0"
 
-cat >"$TMP/submit.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"app":"rythmiq-worker","input":{"filename":"bench.pdf"},"metadata":{"job_id":"bench-1"}}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer bench-key"
-LUA
+submit_lua >"$TMP/submit.lua"
 wrk_done_lua >>"$TMP/submit.lua"
 WRK="wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s submit.lua"
 

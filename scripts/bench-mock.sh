@@ -89,12 +89,7 @@ curl -sf -o /dev/null "$MOCK/readyz"
 echo "sink:        $SINK --port 0                      (pid $SINK_PID, $SINK_ADDR)"
 echo "mock-camber: $BIN --port 0 --db $DB --stage-ms 0 --webhook-url $SINK_ADDR/hook   (pid $MOCK_PID, $MOCK)"
 
-cat >"$TMP/submit.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"app":"rythmiq-worker","input":{"filename":"bench.pdf"},"metadata":{"job_id":"bench-1"}}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer k"
-LUA
+submit_lua k >"$TMP/submit.lua"
 wrk_done_lua >>"$TMP/submit.lua"
 
 thread_ticks "$MOCK_PID" >"$TMP/ticks.before"

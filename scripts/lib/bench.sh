@@ -34,6 +34,15 @@ thread_ticks() {
 }
 # The Lua `done` hook every wrk run uses: request and error counts, then
 # latency percentiles in the one-line form the scripts grep for.
+# The benches' submit for wrk (POST /jobs, one small job), on stdout.
+submit_lua() { # submit_lua [API_KEY] (default bench-key)
+    cat <<LUA
+wrk.method = "POST"
+wrk.body = '{"app":"rythmiq-worker","input":{"filename":"bench.pdf"},"metadata":{"job_id":"bench-1"}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer ${1:-bench-key}"
+LUA
+}
 wrk_done_lua() {
     cat <<'LUA'
 done = function(summary, latency, requests)

@@ -3,17 +3,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::*;
 
 fn open(dir: &tempfile::TempDir, on_commit: Option<OnCommit>) -> Db {
-    Db::open(
-        &dir.path().join("t.db"),
+    open_with(
+        dir,
         Options {
             on_commit,
             ..Options::default()
         },
-        |c| {
-            c.execute_batch("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INTEGER)")
-                .map_err(Error::from)
-        },
     )
+}
+
+/// The test table `t (k, v)` in a new or existing database under `dir`.
+fn open_with(dir: &tempfile::TempDir, opts: Options) -> Db {
+    Db::open(&dir.path().join("t.db"), opts, |c| {
+        c.execute_batch("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v INTEGER)")
+            .map_err(Error::from)
+    })
     .unwrap()
 }
 
@@ -336,18 +340,13 @@ async fn writes_that_succeed_run_once_in_one_transaction() {
 }
 
 fn open_deferring(dir: &tempfile::TempDir, defer: Duration) -> Db {
-    Db::open(
-        &dir.path().join("t.db"),
+    open_with(
+        dir,
         Options {
             defer,
             ..Options::default()
         },
-        |c| {
-            c.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
-                .map_err(Error::from)
-        },
     )
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,9 +90,7 @@ impl Submit {
             webhook_headers,
         })
     }
-}
 
-impl Submit {
     /// `input` and `metadata` (`{}` when absent or null), moved out of a
     /// body [`Submit::parse`] accepted: the job takes them uncopied.
     pub fn take_input_and_metadata(body: Value) -> (Value, Value) {
